@@ -1,0 +1,177 @@
+"""A small, fast ABI codec: calldata, return values, events and revert reasons.
+
+web3's contract objects are convenient but slow in a hot loop; agents encode and decode
+thousands of calls per run, so selectors and types are precomputed once per ABI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
+
+ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
+
+
+def canonical_type(param: dict) -> str:
+    """The ABI type string of one parameter, tuples expanded: ``(address,uint256)[]``."""
+    kind = param["type"]
+    if kind.startswith("tuple"):
+        inner = ",".join(canonical_type(c) for c in param["components"])
+        return f"({inner}){kind[len('tuple'):]}"
+    return kind
+
+
+def _to_python(param: dict, value: Any) -> Any:
+    """Turn decoded tuples into dicts keyed by component name (structs read like records)."""
+    kind = param["type"]
+    if kind.startswith("tuple"):
+        if kind.endswith("]"):
+            inner = dict(param, type=kind[: kind.rindex("[")])
+            return [_to_python(inner, v) for v in value]
+        return {c["name"]: _to_python(c, v) for c, v in zip(param["components"], value)}
+    return value
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    selector: bytes
+    input_types: tuple[str, ...]
+    outputs: tuple[dict, ...]
+    output_types: tuple[str, ...]
+
+    def encode(self, *args: Any) -> bytes:
+        if len(args) != len(self.input_types):
+            raise TypeError(f"{self.name} takes {len(self.input_types)} arguments, got {len(args)}")
+        return self.selector + abi_encode(self.input_types, args)
+
+    def decode_output(self, data: bytes) -> Any:
+        values = abi_decode(self.output_types, data)
+        values = [_to_python(p, v) for p, v in zip(self.outputs, values)]
+        return values[0] if len(values) == 1 else tuple(values)
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    topic: bytes
+    indexed: tuple[tuple[str, str], ...]  # (name, type)
+    data_params: tuple[dict, ...]
+
+    def decode(self, topics: Sequence[bytes], data: bytes) -> dict:
+        args: dict[str, Any] = {}
+        for (pname, ptype), topic in zip(self.indexed, topics[1:]):
+            args[pname] = abi_decode([ptype], topic)[0] if not _is_dynamic(ptype) else topic
+        values = abi_decode([canonical_type(p) for p in self.data_params], data)
+        for p, v in zip(self.data_params, values):
+            args[p["name"]] = _to_python(p, v)
+        return args
+
+
+def _is_dynamic(kind: str) -> bool:
+    return kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("(")
+
+
+def _signature(item: dict) -> str:
+    return f"{item['name']}({','.join(canonical_type(i) for i in item['inputs'])})"
+
+
+class ContractABI:
+    """Precomputed selectors for one contract's functions, events and custom errors."""
+
+    def __init__(self, abi: Iterable[dict]):
+        self.functions: dict[str, Function] = {}
+        self.events: dict[bytes, Event] = {}
+        self.errors: dict[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
+        for item in abi:
+            kind = item.get("type")
+            if kind == "function":
+                if item["name"] in self.functions:
+                    raise ValueError(f"overloaded function {item['name']} is not supported")
+                outputs = tuple(item.get("outputs", ()))
+                self.functions[item["name"]] = Function(
+                    name=item["name"],
+                    selector=keccak(text=_signature(item))[:4],
+                    input_types=tuple(canonical_type(i) for i in item["inputs"]),
+                    outputs=outputs,
+                    output_types=tuple(canonical_type(o) for o in outputs),
+                )
+            elif kind == "event":
+                self.events[keccak(text=_signature(item))] = Event(
+                    name=item["name"],
+                    topic=keccak(text=_signature(item)),
+                    indexed=tuple((i["name"], canonical_type(i)) for i in item["inputs"] if i["indexed"]),
+                    data_params=tuple(i for i in item["inputs"] if not i["indexed"]),
+                )
+            elif kind == "error":
+                self.errors[keccak(text=_signature(item))[:4]] = (
+                    item["name"],
+                    tuple(i["name"] for i in item["inputs"]),
+                    tuple(canonical_type(i) for i in item["inputs"]),
+                )
+
+    def function(self, name: str) -> Function:
+        try:
+            return self.functions[name]
+        except KeyError:
+            raise AttributeError(f"no function {name!r} in this ABI") from None
+
+    def encode(self, name: str, *args: Any) -> bytes:
+        return self.function(name).encode(*args)
+
+    def event_topic(self, name: str) -> bytes:
+        for topic, ev in self.events.items():
+            if ev.name == name:
+                return topic
+        raise AttributeError(f"no event {name!r} in this ABI")
+
+
+def decode_revert(data: bytes, errors: dict[bytes, tuple[str, tuple[str, ...], tuple[str, ...]]]) -> str:
+    """Human-readable revert reason: Error(string), Panic(code) or a known custom error."""
+    if not data:
+        return "reverted without reason"
+    selector, payload = data[:4], data[4:]
+    try:
+        if selector == ERROR_STRING_SELECTOR:
+            return abi_decode(["string"], payload)[0]
+        if selector == PANIC_SELECTOR:
+            return f"Panic(0x{abi_decode(['uint256'], payload)[0]:02x})"
+        if selector in errors:
+            name, names, types = errors[selector]
+            values = abi_decode(list(types), payload)
+            inner = ", ".join(f"{n}={v}" for n, v in zip(names, values))
+            return f"{name}({inner})"
+    except Exception:  # malformed revert data: fall through to the raw form
+        pass
+    return f"reverted with data 0x{data.hex()}"
+
+
+@lru_cache(maxsize=None)
+def all_artifact_abis() -> tuple[ContractABI, ...]:
+    """ABIs of every shipped contract, for decoding logs and errors of unregistered addresses."""
+    from sandbox.contracts import ARTIFACTS_DIR, load_artifact
+
+    return tuple(ContractABI(load_artifact(p.stem).abi)
+                 for p in sorted(ARTIFACTS_DIR.glob("*.json")) if p.stem != "build-info")
+
+
+@lru_cache(maxsize=None)
+def known_errors() -> dict:
+    merged: dict = {}
+    for abi in all_artifact_abis():
+        merged.update(abi.errors)
+    return merged
+
+
+@lru_cache(maxsize=None)
+def known_events() -> dict:
+    merged: dict = {}
+    for abi in all_artifact_abis():
+        merged.update(abi.events)
+    return merged

@@ -1,0 +1,95 @@
+"""Contract handles: an address plus its ABI, bound to one chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from eth_abi import encode as abi_encode
+
+from sandbox.contracts import load_artifact
+
+from .abi import ContractABI
+from .base import Chain
+from .types import Account, Address, BlockResult, ChainError, Receipt, TxRequest
+
+DEFAULT_DEPLOY_GAS = 8_000_000
+
+
+@dataclass(frozen=True)
+class Contract:
+    chain: Chain
+    address: Address
+    abi: ContractABI
+    name: str = ""
+
+    def encode(self, fn: str, *args: Any) -> bytes:
+        return self.abi.encode(fn, *args)
+
+    def call(self, fn: str, *args: Any, sender: Address | None = None) -> Any:
+        """Read-only call against the latest block, decoded."""
+        function = self.abi.function(fn)
+        return function.decode_output(self.chain.call(self.address, function.encode(*args), sender))
+
+    def tx(self, sender: Account, fn: str, *args: Any, **fields: Any) -> TxRequest:
+        """An unsigned transaction calling ``fn``; ``fields`` override gas, fees, nonce, value."""
+        return TxRequest(sender=sender, to=self.address, data=self.encode(fn, *args), **fields)
+
+
+class TransactionFailed(ChainError):
+    """A set-up transaction reverted; the message carries the decoded reason."""
+
+
+def creation_tx(sender: Account, name: str, *args: Any, gas: int = DEFAULT_DEPLOY_GAS,
+                **fields: Any) -> TxRequest:
+    artifact = load_artifact(name)
+    ctor = next((item for item in artifact.abi if item.get("type") == "constructor"), None)
+    types = [i["type"] for i in ctor["inputs"]] if ctor else []
+    if len(types) != len(args):
+        raise TypeError(f"{name} constructor takes {len(types)} arguments, got {len(args)}")
+    return TxRequest(sender=sender, to=None, data=artifact.bytecode + abi_encode(types, args),
+                     gas=gas, **fields)
+
+
+def execute(chain: Chain, requests: Sequence[TxRequest], timestamp: int | None = None,
+            require_success: bool = True) -> BlockResult:
+    """Sign ``requests`` (consecutive nonces per sender) and execute them as one block.
+
+    For set-up and tests; simulations go through the block builder instead.
+    """
+    next_nonce: dict[Address, int] = {}
+    signed = []
+    for req in requests:
+        if req.nonce is None:
+            nonce = next_nonce.get(req.sender.address, chain.nonce(req.sender.address))
+            req = TxRequest(**{**req.__dict__, "nonce": nonce})
+        next_nonce[req.sender.address] = req.nonce + 1
+        signed.append(chain.sign(req))
+    block = chain.execute_block(signed, timestamp if timestamp is not None else chain.timestamp + 1)
+    if require_success:
+        failed = [r for r in block.receipts if not r.succeeded]
+        if failed:
+            r = failed[0]
+            raise TransactionFailed(f"transaction {r.index} to {r.to} reverted: {r.revert_reason}")
+    return block
+
+
+def deploy(chain: Chain, sender: Account, contracts: Sequence[tuple[str, Sequence[Any]]],
+           timestamp: int | None = None) -> list[Contract]:
+    """Deploy several contracts in one block, in order; return their handles."""
+    block = execute(chain, [creation_tx(sender, name, *args) for name, args in contracts], timestamp)
+    handles = []
+    for (name, _), receipt in zip(contracts, block.receipts):
+        handles.append(at(chain, name, receipt.contract_address))
+    return handles
+
+
+def at(chain: Chain, name: str, address: Address) -> Contract:
+    """A handle on an existing contract of the compiled type ``name``."""
+    abi = ContractABI(load_artifact(name).abi)
+    chain.register_abi(address, abi)
+    return Contract(chain=chain, address=address, abi=abi, name=name)
+
+
+def receipt_events(receipt: Receipt, name: str) -> list[dict]:
+    return [log.args for log in receipt.logs if log.name == name]

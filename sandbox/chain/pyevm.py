@@ -1,0 +1,283 @@
+"""Reference chain backend: eth-tester's py-evm chain, with blocks assembled by us.
+
+eth-tester's own mining replays its pending queue first-in-first-out and rejects a second
+transaction from one sender, so blocks are built here directly on py-evm's ``MiningChain``:
+the caller's ordered list of signed transactions becomes one block via ``mine_all``. The
+resulting blocks are ordinary chain history, visible to eth-tester and so to ``web3``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from eth.abc import SignedTransactionAPI
+from eth.exceptions import Revert
+from eth.vm.message import Message
+from eth_keys import keys
+from eth_tester.backends.pyevm.main import (
+    GENESIS_PARENT_HASH,
+    PyEVMBackend,
+    get_default_genesis_params,
+)
+from eth_utils import ValidationError, keccak, to_canonical_address, to_checksum_address
+
+from .abi import ContractABI, decode_revert, known_errors, known_events
+from .types import (
+    Account,
+    Address,
+    BlockResult,
+    CallReverted,
+    DecodedLog,
+    InvalidTransaction,
+    Receipt,
+    SignedTx,
+    TxRequest,
+)
+
+GENESIS_TIMESTAMP = 1_700_000_000  # fixed, so the same seed gives the same chain everywhere
+GENESIS_BALANCE_WEI = 10**9 * 10**18
+BLOCK_GAS_LIMIT = 30_000_000
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+class PyEVMChain:
+    """The chain interface on eth-tester + py-evm. One instance is one independent chain."""
+
+    backend_name = "eth-tester"
+
+    def __init__(self, seed: int = 0, accounts: int | Sequence[str] = 16,
+                 genesis_timestamp: int = GENESIS_TIMESTAMP,
+                 gas_limit: int = BLOCK_GAS_LIMIT,
+                 genesis_balance_wei: int = GENESIS_BALANCE_WEI):
+        labels = [f"account-{i}" for i in range(accounts)] if isinstance(accounts, int) else list(accounts)
+        if len(set(labels)) != len(labels):
+            raise ValueError("account labels must be unique")
+        self.seed = seed
+        self.accounts: tuple[Account, ...] = tuple(Account.derive(seed, label) for label in labels)
+        self._keys = {a.address: keys.PrivateKey(a.private_key) for a in self.accounts}
+        genesis_state = {
+            to_canonical_address(a.address): {"balance": genesis_balance_wei, "nonce": 0,
+                                              "code": b"", "storage": {}}
+            for a in self.accounts
+        }
+        params = get_default_genesis_params({"timestamp": genesis_timestamp, "gas_limit": gas_limit})
+        self._backend = PyEVMBackend(genesis_parameters=params, genesis_state=genesis_state)
+        self._backend.account_keys = tuple(self._keys.values())
+        self.chain_id: int = self._backend.chain.chain_id
+        self._abis: dict[Address, ContractABI] = {}
+        self._vm_cache: Any = None
+        self._web3: Any = None
+
+    # --- accounts --------------------------------------------------------------------
+    def account(self, label: str) -> Account:
+        for a in self.accounts:
+            if a.label == label:
+                return a
+        raise KeyError(f"no account labelled {label!r}")
+
+    # --- reading -----------------------------------------------------------------------
+    @property
+    def _chain(self):
+        return self._backend.chain
+
+    def _vm(self):
+        """VM on top of the latest block; cached until the head changes."""
+        if self._vm_cache is None:
+            self._vm_cache = self._chain.get_vm()
+        return self._vm_cache
+
+    @property
+    def _head(self):
+        return self._chain.get_canonical_head()
+
+    @property
+    def block_number(self) -> int:
+        return self._head.block_number
+
+    @property
+    def timestamp(self) -> int:
+        return self._head.timestamp
+
+    @property
+    def next_base_fee(self) -> int:
+        return self._chain.header.base_fee_per_gas
+
+    @property
+    def gas_limit(self) -> int:
+        return self._chain.header.gas_limit
+
+    def balance(self, address: Address) -> int:
+        return self._vm().state.get_balance(to_canonical_address(address))
+
+    def nonce(self, address: Address) -> int:
+        return self._vm().state.get_nonce(to_canonical_address(address))
+
+    def code(self, address: Address) -> bytes:
+        return self._vm().state.get_code(to_canonical_address(address))
+
+    def call(self, to: Address, data: bytes, sender: Address | None = None,
+             value: int = 0, gas: int = 30_000_000) -> bytes:
+        state = self._vm().state
+        to_b = to_canonical_address(to)
+        origin = to_canonical_address(sender or ZERO_ADDRESS)
+        message = Message(gas=gas, to=to_b, sender=origin, value=value, data=data,
+                          code=state.get_code(to_b))
+        context = state.get_transaction_context_class()(gas_price=0, origin=origin)
+        snap = state.snapshot()
+        try:
+            computation = state.computation_class.apply_message(state, message, context)
+        finally:
+            state.revert(snap)
+        if computation.is_error:
+            raise CallReverted(self._revert_reason(to, computation))
+        return computation.output
+
+    # --- writing -----------------------------------------------------------------------
+    def sign(self, request: TxRequest) -> SignedTx:
+        nonce = self.nonce(request.sender.address) if request.nonce is None else request.nonce
+        builder = self._vm().get_transaction_builder()
+        unsigned = builder.new_unsigned_dynamic_fee_transaction(
+            chain_id=self.chain_id,
+            nonce=nonce,
+            max_priority_fee_per_gas=request.max_priority_fee_per_gas,
+            max_fee_per_gas=request.max_fee_per_gas,
+            gas=request.gas,
+            to=to_canonical_address(request.to) if request.to else b"",
+            value=request.value,
+            data=request.data,
+            access_list=[],
+        )
+        raw = unsigned.as_signed_transaction(self._keys[request.sender.address])
+        return SignedTx(hash=raw.hash, sender=request.sender.address, nonce=nonce, to=request.to,
+                        value=request.value, data=request.data, gas=request.gas,
+                        max_fee_per_gas=request.max_fee_per_gas,
+                        max_priority_fee_per_gas=request.max_priority_fee_per_gas, raw=raw)
+
+    def _precheck(self, transactions: Sequence[SignedTx], timestamp: int) -> None:
+        if timestamp <= self.timestamp:
+            raise InvalidTransaction(
+                f"block timestamp {timestamp} is not after the latest block's {self.timestamp}")
+        base_fee = self.next_base_fee
+        total_gas = 0
+        nonces: dict[Address, int] = {}
+        spendable: dict[Address, int] = {}
+        for i, tx in enumerate(transactions):
+            name = f"transaction {i} ({tx.hash.hex()[:10]}…, sender {tx.sender}, nonce {tx.nonce})"
+            if not isinstance(tx.raw, SignedTransactionAPI):
+                raise InvalidTransaction(f"{name}: not signed for this backend")
+            try:
+                tx.raw.check_signature_validity()
+                signer = to_checksum_address(tx.raw.sender)
+            except ValidationError as exc:
+                raise InvalidTransaction(f"{name}: bad signature ({exc})") from None
+            if signer != tx.sender:
+                raise InvalidTransaction(f"{name}: signed by {signer}, not its sender")
+            expected = nonces.get(tx.sender, self.nonce(tx.sender))
+            if tx.nonce != expected:
+                raise InvalidTransaction(f"{name}: bad nonce, expected {expected}")
+            nonces[tx.sender] = expected + 1
+            if tx.max_fee_per_gas < base_fee:
+                raise InvalidTransaction(
+                    f"{name}: max fee {tx.max_fee_per_gas} below the base fee {base_fee}")
+            cost = tx.gas * tx.max_fee_per_gas + tx.value
+            left = spendable.get(tx.sender, self.balance(tx.sender))
+            if left < cost:
+                raise InvalidTransaction(
+                    f"{name}: insufficient balance for gas and value ({left} < {cost} wei)")
+            spendable[tx.sender] = left - cost
+            total_gas += tx.gas
+            if total_gas > self.gas_limit:
+                raise InvalidTransaction(
+                    f"{name}: block gas limit {self.gas_limit} exceeded by the transactions' gas")
+
+    def execute_block(self, transactions: Sequence[SignedTx], timestamp: int,
+                      coinbase: Address | None = None) -> BlockResult:
+        self._precheck(transactions, timestamp)
+        base_fee = self.next_base_fee
+        coinbase = coinbase or ZERO_ADDRESS
+        mix_hash = keccak(b"liquidation-sandbox/prevrandao/%d/%d" % (self.seed, self.block_number + 1))
+        try:
+            result, receipts, computations = self._chain.mine_all(
+                [tx.raw for tx in transactions], timestamp=timestamp,
+                coinbase=to_canonical_address(coinbase), mix_hash=mix_hash)
+        except ValidationError as exc:
+            raise InvalidTransaction(f"block rejected: {exc}") from None
+        finally:
+            self._vm_cache = None
+        header = result.imported_block.header
+        out = []
+        previous_cumulative = 0
+        log_index = 0
+        for i, (tx, receipt, computation) in enumerate(zip(transactions, receipts, computations)):
+            gas_used = receipt.gas_used - previous_cumulative
+            previous_cumulative = receipt.gas_used
+            logs = []
+            for log in receipt.logs:
+                logs.append(self._decode_log(log, log_index))
+                log_index += 1
+            created = None
+            if tx.to is None and not computation.is_error:
+                created = to_checksum_address(computation.msg.storage_address)
+            out.append(Receipt(
+                tx_hash=tx.hash, block_number=header.block_number, index=i, sender=tx.sender,
+                to=tx.to, status=0 if computation.is_error else 1, gas_used=gas_used,
+                effective_gas_price=base_fee + tx.effective_tip(base_fee),
+                base_fee_per_gas=base_fee, logs=tuple(logs),
+                revert_reason=self._revert_reason(tx.to, computation) if computation.is_error else None,
+                contract_address=created,
+                return_data=b"" if computation.is_error else computation.output,
+            ))
+        return BlockResult(number=header.block_number, timestamp=header.timestamp,
+                           base_fee_per_gas=base_fee, gas_used=header.gas_used,
+                           gas_limit=header.gas_limit, coinbase=coinbase, hash=header.hash,
+                           receipts=tuple(out))
+
+    # --- decoding ------------------------------------------------------------------------
+    def register_abi(self, address: Address, abi: Any) -> None:
+        self._abis[to_checksum_address(address)] = abi if isinstance(abi, ContractABI) else ContractABI(abi)
+
+    def _decode_log(self, log, index: int) -> DecodedLog:
+        address = to_checksum_address(log.address)
+        topics = tuple(t.to_bytes(32, "big") if isinstance(t, int) else bytes(t) for t in log.topics)
+        name, args = "", {}
+        if topics:
+            abi = self._abis.get(address)
+            event = abi.events.get(topics[0]) if abi else None
+            event = event or known_events().get(topics[0])
+            if event is not None:
+                name, args = event.name, event.decode(topics, log.data)
+        return DecodedLog(address=address, name=name, args=args, log_index=index,
+                          topics=topics, data=log.data)
+
+    def _revert_reason(self, to: Address | None, computation) -> str:
+        error = computation.error
+        if isinstance(error, Revert):
+            data = computation.output
+            abi = self._abis.get(to) if to else None
+            errors = {**known_errors(), **(abi.errors if abi else {})}
+            return decode_revert(data, errors)
+        return f"{type(error).__name__}: {error}".rstrip(": ")
+
+    # --- state control -----------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        return self._head.hash
+
+    def revert(self, snapshot_id: bytes) -> None:
+        chain = self._chain
+        header = chain.get_block_header_by_hash(snapshot_id)
+        chain.chaindb._set_as_canonical_chain_head(chain.chaindb.db, header, GENESIS_PARENT_HASH)
+        chain.header = chain.create_header_from_parent(header)
+        self._vm_cache = None
+
+    # --- escape hatch ------------------------------------------------------------------
+    @property
+    def web3(self):
+        """A web3 handle on this very chain (eth-tester provider over the same backend)."""
+        if self._web3 is None:
+            from eth_tester import EthereumTester
+            from web3 import Web3
+            from web3.providers.eth_tester import EthereumTesterProvider
+
+            tester = EthereumTester(backend=self._backend)
+            self._web3 = Web3(EthereumTesterProvider(tester))
+        return self._web3
