@@ -1,7 +1,7 @@
 """The chain layer: one typed interface, its eth-tester/py-evm implementation, contract handles."""
 
 from .base import Chain, anchor
-from .contract import Contract, TransactionFailed, at, creation_tx, deploy, execute
+from .contract import Contract, TransactionFailed, at, creation_tx, deploy, execute, execute_all
 from .pyevm import PyEVMChain
 from .types import (
     Account,
@@ -31,6 +31,6 @@ def open_chain(backend: str = "eth-tester", **kwargs) -> Chain:
 __all__ = [
     "Account", "Address", "BACKENDS", "BlockResult", "CallReverted", "Chain", "ChainError",
     "Contract", "DecodedLog", "InvalidTransaction", "PyEVMChain", "Receipt", "SignedTx",
-    "TransactionFailed", "TxRequest", "anchor", "at", "creation_tx", "deploy", "execute",
+    "TransactionFailed", "TxRequest", "anchor", "at", "creation_tx", "deploy", "execute", "execute_all",
     "open_chain",
 ]

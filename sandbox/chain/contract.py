@@ -13,7 +13,6 @@ from .abi import ContractABI
 from .base import Chain
 from .types import Account, Address, BlockResult, ChainError, Receipt, TxRequest
 
-DEFAULT_DEPLOY_GAS = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -40,15 +39,20 @@ class TransactionFailed(ChainError):
     """A set-up transaction reverted; the message carries the decoded reason."""
 
 
-def creation_tx(sender: Account, name: str, *args: Any, gas: int = DEFAULT_DEPLOY_GAS,
+def creation_gas(initcode: bytes) -> int:
+    """A safe gas limit for a creation: calldata, code deposit (200/byte) and constructor work."""
+    return 400_000 + 260 * len(initcode)
+
+
+def creation_tx(sender: Account, name: str, *args: Any, gas: int | None = None,
                 **fields: Any) -> TxRequest:
     artifact = load_artifact(name)
     ctor = next((item for item in artifact.abi if item.get("type") == "constructor"), None)
     types = [i["type"] for i in ctor["inputs"]] if ctor else []
     if len(types) != len(args):
         raise TypeError(f"{name} constructor takes {len(types)} arguments, got {len(args)}")
-    return TxRequest(sender=sender, to=None, data=artifact.bytecode + abi_encode(types, args),
-                     gas=gas, **fields)
+    initcode = artifact.bytecode + abi_encode(types, args)
+    return TxRequest(sender=sender, to=None, data=initcode, gas=gas or creation_gas(initcode), **fields)
 
 
 def execute(chain: Chain, requests: Sequence[TxRequest], timestamp: int | None = None,
@@ -57,6 +61,31 @@ def execute(chain: Chain, requests: Sequence[TxRequest], timestamp: int | None =
 
     For set-up and tests; simulations go through the block builder instead.
     """
+    return execute_all(chain, requests, timestamp, require_success, max_blocks=1)[0]
+
+
+def execute_all(chain: Chain, requests: Sequence[TxRequest], timestamp: int | None = None,
+                require_success: bool = True, max_blocks: int | None = None) -> list[BlockResult]:
+    """Like ``execute``, but spreads ``requests`` over as many blocks as the gas limit needs."""
+    blocks: list[list[TxRequest]] = [[]]
+    used = 0
+    for req in requests:
+        if blocks[-1] and used + req.gas > chain.gas_limit:
+            blocks.append([])
+            used = 0
+        blocks[-1].append(req)
+        used += req.gas
+    if max_blocks is not None and len(blocks) > max_blocks:
+        raise ValueError(f"{len(requests)} transactions need {len(blocks)} blocks (gas limit {chain.gas_limit})")
+    results = []
+    for i, chunk in enumerate(blocks):
+        ts = (timestamp if timestamp is not None else chain.timestamp + 1) if i == 0 else chain.timestamp + 1
+        results.append(_execute_one(chain, chunk, ts, require_success))
+    return results
+
+
+def _execute_one(chain: Chain, requests: Sequence[TxRequest], timestamp: int,
+                 require_success: bool) -> BlockResult:
     next_nonce: dict[Address, int] = {}
     signed = []
     for req in requests:
@@ -65,7 +94,7 @@ def execute(chain: Chain, requests: Sequence[TxRequest], timestamp: int | None =
             req = TxRequest(**{**req.__dict__, "nonce": nonce})
         next_nonce[req.sender.address] = req.nonce + 1
         signed.append(chain.sign(req))
-    block = chain.execute_block(signed, timestamp if timestamp is not None else chain.timestamp + 1)
+    block = chain.execute_block(signed, timestamp)
     if require_success:
         failed = [r for r in block.receipts if not r.succeeded]
         if failed:

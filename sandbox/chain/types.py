@@ -36,7 +36,7 @@ class TxRequest:
     to: Address | None
     data: bytes = b""
     value: int = 0
-    gas: int = 1_000_000
+    gas: int = 500_000
     max_fee_per_gas: int = 100 * 10**9
     max_priority_fee_per_gas: int = 10**9
     nonce: int | None = None  # None: the chain fills in the sender's next nonce on-chain

@@ -1,0 +1,159 @@
+"""Deploy the core contracts (tokens, oracle, lending market, AMM, flash lender, lens) and read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from sandbox.chain import Account, Address, Chain, Contract, deploy, execute
+from sandbox.units import BPS, WAD, to_wad
+
+ROLE_LABELS = ("deployer", "oracle", "treasury")
+
+
+@dataclass(frozen=True)
+class MarketParams:
+    """The market's risk parameters and the liquidity seeded at set-up."""
+
+    initial_price_usd: float = 2000.0
+    max_ltv_bps: int = 8000
+    liquidation_threshold_bps: int = 8500
+    oracle_delay_seconds: int = 0
+    amm_fee_bps: int = 30
+    amm_liquidity_weth: float = 5_000.0
+    lending_liquidity_usd: float = 100_000_000.0
+    flash_liquidity_usd: float = 100_000_000.0
+    flash_fee_bps: int = 5
+
+    def __post_init__(self):
+        if not self.initial_price_usd > 0:
+            raise ValueError(f"initial_price_usd must be positive, got {self.initial_price_usd}")
+        if not 0 < self.max_ltv_bps <= self.liquidation_threshold_bps < BPS:
+            raise ValueError("need 0 < max_ltv_bps <= liquidation_threshold_bps < 10000, got "
+                             f"{self.max_ltv_bps} and {self.liquidation_threshold_bps}")
+        if self.oracle_delay_seconds < 0:
+            raise ValueError("oracle_delay_seconds must be >= 0")
+        if not 0 <= self.amm_fee_bps < BPS or not 0 <= self.flash_fee_bps < BPS:
+            raise ValueError("fees in bps must be in [0, 10000)")
+        for name in ("amm_liquidity_weth", "lending_liquidity_usd", "flash_liquidity_usd"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+
+
+@dataclass(frozen=True)
+class PositionView:
+    owner: Address
+    collateral: int
+    held_collateral: int
+    held_debt_asset: int
+    debt: int
+    health_factor_wad: int
+    locked: bool
+
+    @property
+    def is_liquidatable(self) -> bool:
+        return self.debt > 0 and self.health_factor_wad < WAD
+
+
+@dataclass(frozen=True)
+class MarketView:
+    price: int
+    total_collateral: int
+    total_debt: int
+    bad_debt: int
+    liquidity: int
+    timestamp: int
+    block_number: int
+
+
+@dataclass(frozen=True)
+class Market:
+    """Handles on one deployed market and the roles that run it."""
+
+    chain: Chain
+    params: MarketParams
+    deployer: Account
+    oracle_updater: Account
+    treasury: Account
+    weth: Contract
+    usd: Contract
+    oracle: Contract
+    lending: Contract
+    amm: Contract
+    flash: Contract
+    lens: Contract
+
+    def positions(self, owners: Sequence[Address]) -> list[PositionView]:
+        """Every listed position in one call through the lens."""
+        if not owners:
+            return []
+        rows = self.lens.call("positions", self.lending.address, list(owners))
+        return [PositionView(owner=r["owner"], collateral=r["collateral"],
+                             held_collateral=r["heldCollateral"], held_debt_asset=r["heldDebtAsset"],
+                             debt=r["debt"], health_factor_wad=r["healthFactorWad"], locked=r["locked"])
+                for r in rows]
+
+    def state(self) -> MarketView:
+        s = self.lens.call("marketState", self.lending.address)
+        return MarketView(price=s["price"], total_collateral=s["totalCollateral"],
+                          total_debt=s["totalDebt"], bad_debt=s["badDebt"], liquidity=s["liquidity"],
+                          timestamp=s["timestamp"], block_number=s["blockNumber"])
+
+    def price(self) -> int:
+        return self.oracle.call("price")
+
+
+def deploy_market(chain: Chain, params: MarketParams | None = None, *,
+                  deployer: Account | None = None, oracle_updater: Account | None = None,
+                  treasury: Account | None = None) -> Market:
+    """Deploy and seed the core contracts in a few set-up blocks.
+
+    Roles default to the chain's accounts labelled deployer/oracle/treasury, else its first three.
+    """
+    params = params or MarketParams()
+    roles = _roles(chain, deployer, oracle_updater, treasury)
+    deployer, oracle_updater, treasury = roles
+    weth, usd, oracle, lens = deploy(chain, deployer, [
+        ("Token", ("Wrapped Ether", "WETH")),
+        ("Token", ("USD Stablecoin", "USD")),
+        ("PriceOracle", (oracle_updater.address, params.oracle_delay_seconds, "WETH / USD")),
+        ("Lens", ()),
+    ])
+    lending, amm, flash = deploy(chain, deployer, [
+        ("LendingMarket", (weth.address, usd.address, oracle.address,
+                           params.max_ltv_bps * WAD // BPS,
+                           params.liquidation_threshold_bps * WAD // BPS, treasury.address)),
+        ("ConstantProductAMM", (weth.address, usd.address, params.amm_fee_bps)),
+        ("FlashLender", (usd.address, params.flash_fee_bps)),
+    ])
+    price = to_wad(params.initial_price_usd)
+    amm_weth = to_wad(params.amm_liquidity_weth)
+    amm_usd = amm_weth * price // WAD
+    lend_usd = to_wad(params.lending_liquidity_usd)
+    flash_usd = to_wad(params.flash_liquidity_usd)
+    max_uint = 2**256 - 1
+    execute(chain, [
+        oracle.tx(oracle_updater, "submit", price),
+        weth.tx(deployer, "mint", deployer.address, amm_weth),
+        usd.tx(deployer, "mint", deployer.address, amm_usd + lend_usd),
+        usd.tx(deployer, "mint", flash.address, flash_usd),
+        weth.tx(deployer, "approve", amm.address, max_uint),
+        usd.tx(deployer, "approve", amm.address, max_uint),
+        usd.tx(deployer, "approve", lending.address, max_uint),
+        amm.tx(deployer, "addLiquidity", amm_weth, amm_usd),
+        lending.tx(deployer, "supplyLiquidity", lend_usd),
+    ])
+    if params.oracle_delay_seconds:
+        # Let the first price come into force before anyone borrows against it.
+        execute(chain, [], timestamp=chain.timestamp + params.oracle_delay_seconds)
+    return Market(chain=chain, params=params, deployer=deployer, oracle_updater=oracle_updater,
+                  treasury=treasury, weth=weth, usd=usd, oracle=oracle, lending=lending, amm=amm,
+                  flash=flash, lens=lens)
+
+
+def _roles(chain: Chain, *given: Account | None) -> tuple[Account, Account, Account]:
+    by_label = {a.label: a for a in chain.accounts}
+    out = []
+    for i, (label, account) in enumerate(zip(ROLE_LABELS, given)):
+        out.append(account or by_label.get(label) or chain.accounts[i])
+    return tuple(out)  # type: ignore[return-value]

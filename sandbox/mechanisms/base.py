@@ -1,0 +1,143 @@
+"""What a liquidation mechanism is, to the rest of the sandbox.
+
+A mechanism is one Solidity contract (plus helpers) installed as the lending market's only
+liquidator, and one Python class that knows how to deploy it, how to find the unhealthy
+positions it can act on (through the lens and batched views, never one call per position),
+and how to encode the transactions keepers send. Everything a keeper needs to decide is in an
+``Opportunity``: what it pays, what it receives, and the call that does it. The interface talks
+about "an unhealthy position", not about loans, so a perpetuals market can reuse it.
+
+Third-party mechanisms register under the entry-point group ``sandbox.mechanisms``; the
+registry key is the entry-point name, exactly as for the built-ins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+from sandbox.chain import Account, Address, Contract, TxRequest
+
+if TYPE_CHECKING:
+    from sandbox.market import Market
+
+
+@dataclass(frozen=True)
+class MechanismParams:
+    """Base for parameter dataclasses: frozen, units in field names, validated on construction.
+
+    Subclasses add fields with production defaults and override ``validate``.
+    """
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:  # pragma: no cover - default accepts everything
+        return None
+
+    def replace(self, **overrides: Any) -> "MechanismParams":
+        """A copy with ``overrides`` applied; unknown names raise ValueError naming them."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"unknown parameter(s) for {type(self).__name__}: {', '.join(unknown)}")
+        return dataclasses.replace(self, **overrides)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Opportunity:
+    """One action a keeper can take now on one unhealthy position (or its auction).
+
+    Amounts are WAD integers. ``debt_in_usd`` is what the caller pays (at most, for the full
+    action), ``collateral_out_weth`` what it receives for it, ``reward_usd`` any payment to the
+    caller on top (Maker's tip + chip for bark/redo).
+    """
+
+    mechanism: str
+    action: str  # e.g. "liquidate", "bark", "take", "redo", "hard-liquidate"
+    owner: Address  # the position's owner
+    debt_in_usd: int
+    collateral_out_weth: int
+    reward_usd: int = 0
+    ref: int | None = None  # auction id or similar handle
+    health_factor_wad: int | None = None
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def needs_capital(self) -> bool:
+        return self.debt_in_usd > 0
+
+
+@dataclass(frozen=True)
+class Call:
+    """A contract call to send as a transaction: where, what, and the spender to approve."""
+
+    to: Address
+    data: bytes
+    gas: int
+    action: str
+    owner: Address
+    debt_in_usd: int = 0
+    collateral_out_weth: int = 0
+
+    def request(self, sender: Account, **fields: Any) -> TxRequest:
+        return TxRequest(sender=sender, to=self.to, data=self.data, gas=fields.pop("gas", self.gas), **fields)
+
+
+class LiquidationMechanism(ABC):
+    """One liquidation mechanism deployed on one market (one instance per run, no globals)."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[MechanismParams]]
+    contract_name: ClassVar[str]  # the compiled contract installed as the market's liquidator
+    description: ClassVar[str] = ""
+
+    def __init__(self, market: "Market", params: MechanismParams, contract: Contract):
+        self.market = market
+        self.params = params
+        self.contract = contract
+
+    # --- set-up --------------------------------------------------------------------------
+    @classmethod
+    def default_params(cls) -> MechanismParams:
+        return cls.Params()
+
+    @classmethod
+    @abstractmethod
+    def deploy(cls, market: "Market", params: MechanismParams | None = None) -> "LiquidationMechanism":
+        """Deploy the contract(s), install them as the market's liquidator, return the instance."""
+
+    @property
+    def spender(self) -> Address:
+        """Address keepers approve for USD before acting (the mechanism contract)."""
+        return self.contract.address
+
+    # --- discovery -----------------------------------------------------------------------
+    @abstractmethod
+    def opportunities(self, owners: Sequence[Address]) -> list[Opportunity]:
+        """Actions available now on the listed positions, read in batched calls."""
+
+    # --- actions -------------------------------------------------------------------------
+    @abstractmethod
+    def encode(self, opportunity: Opportunity, caller: Address,
+               max_debt_in_usd: int | None = None) -> Call:
+        """The call that takes ``opportunity`` for ``caller``, sized to ``max_debt_in_usd``.
+
+        The call pays USD from ``msg.sender`` (approved to ``spender``) and delivers collateral
+        to ``msg.sender``, so a keeper contract can wrap it in a flash loan.
+        """
+
+    # --- protocol-side hooks (optional) ----------------------------------------------------
+    def protocol_calls(self, block_timestamp: int) -> list[tuple[Account, Call]]:
+        """Transactions the protocol itself sends this block (e.g. an auctioneer); none by default."""
+        return []
+
+    @property
+    def is_private(self) -> bool:
+        """True when liquidation rights are sold off the public mempool."""
+        return False
