@@ -36,3 +36,17 @@ def set_price(market: Market, price_wad: int, timestamp: int | None = None) -> N
 
     execute(market.chain, [market.oracle.tx(market.oracle_updater, "submit", price_wad)],
             timestamp=timestamp)
+
+
+def fund_requests(market: Market, account: Account, usd_wei: int = 0, weth_wei: int = 0,
+                  approve: Sequence[str] = ()) -> list[TxRequest]:
+    """Set-up minting of USD/WETH to ``account`` plus unlimited approvals to ``approve``."""
+    requests = []
+    if usd_wei:
+        requests.append(market.usd.tx(market.deployer, "mint", account.address, usd_wei))
+    if weth_wei:
+        requests.append(market.weth.tx(market.deployer, "mint", account.address, weth_wei))
+    for spender in approve:
+        requests.append(market.usd.tx(account, "approve", spender, MAX_UINT))
+        requests.append(market.weth.tx(account, "approve", spender, MAX_UINT))
+    return requests
