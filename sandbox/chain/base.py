@@ -50,8 +50,11 @@ class Chain(Protocol):
         """Sign ``request`` with its sender's key (nonce from chain state when not given)."""
 
     def execute_block(self, transactions: Sequence[SignedTx], timestamp: int,
-                      coinbase: Address | None = None) -> BlockResult:
+                      coinbase: Address | None = None, background_gas: int = 0) -> BlockResult:
         """Execute one block holding ``transactions`` in exactly this order.
+
+        ``background_gas`` is virtual demand: it takes block space and moves the base fee
+        (EIP-1559) but is not executed (see ``sandbox.chain.gasmarket``).
 
         Reverting transactions are included and pay gas. An invalid transaction raises
         InvalidTransaction naming it, and the chain is left unchanged (no partial block).

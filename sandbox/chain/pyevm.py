@@ -22,6 +22,7 @@ from eth_tester.backends.pyevm.main import (
 from eth_utils import ValidationError, keccak, to_canonical_address, to_checksum_address
 
 from .abi import ContractABI, decode_revert, known_errors, known_events
+from .gasmarket import SandboxVM, background_gas_of, encode_background_gas
 from .types import (
     Account,
     Address,
@@ -61,7 +62,8 @@ class PyEVMChain:
             for a in self.accounts
         }
         params = get_default_genesis_params({"timestamp": genesis_timestamp, "gas_limit": gas_limit})
-        self._backend = PyEVMBackend(genesis_parameters=params, genesis_state=genesis_state)
+        self._backend = PyEVMBackend(genesis_parameters=params, genesis_state=genesis_state,
+                                     vm_configuration=((0, SandboxVM),))
         self._backend.account_keys = tuple(self._keys.values())
         self.chain_id: int = self._backend.chain.chain_id
         self._abis: dict[Address, ContractABI] = {}
@@ -153,7 +155,7 @@ class PyEVMChain:
                         max_fee_per_gas=request.max_fee_per_gas,
                         max_priority_fee_per_gas=request.max_priority_fee_per_gas, raw=raw)
 
-    def _precheck(self, transactions: Sequence[SignedTx], timestamp: int) -> None:
+    def _precheck(self, transactions: Sequence[SignedTx], timestamp: int, gas_room: int) -> None:
         if timestamp <= self.timestamp:
             raise InvalidTransaction(
                 f"block timestamp {timestamp} is not after the latest block's {self.timestamp}")
@@ -186,20 +188,23 @@ class PyEVMChain:
                     f"{name}: insufficient balance for gas and value ({left} < {cost} wei)")
             spendable[tx.sender] = left - cost
             total_gas += tx.gas
-            if total_gas > self.gas_limit:
+            if total_gas > gas_room:
                 raise InvalidTransaction(
-                    f"{name}: block gas limit {self.gas_limit} exceeded by the transactions' gas")
+                    f"{name}: the block's room of {gas_room} gas (limit less background) is exceeded")
 
     def execute_block(self, transactions: Sequence[SignedTx], timestamp: int,
-                      coinbase: Address | None = None) -> BlockResult:
-        self._precheck(transactions, timestamp)
+                      coinbase: Address | None = None, background_gas: int = 0) -> BlockResult:
+        if not 0 <= background_gas <= self.gas_limit:
+            raise InvalidTransaction(f"background gas {background_gas} outside [0, {self.gas_limit}]")
+        self._precheck(transactions, timestamp, self.gas_limit - background_gas)
         base_fee = self.next_base_fee
         coinbase = coinbase or ZERO_ADDRESS
         mix_hash = keccak(b"liquidation-sandbox/prevrandao/%d/%d" % (self.seed, self.block_number + 1))
         try:
             result, receipts, computations = self._chain.mine_all(
                 [tx.raw for tx in transactions], timestamp=timestamp,
-                coinbase=to_canonical_address(coinbase), mix_hash=mix_hash)
+                coinbase=to_canonical_address(coinbase), mix_hash=mix_hash,
+                extra_data=encode_background_gas(background_gas))
         except ValidationError as exc:
             raise InvalidTransaction(f"block rejected: {exc}") from None
         finally:
@@ -229,6 +234,7 @@ class PyEVMChain:
             ))
         return BlockResult(number=header.block_number, timestamp=header.timestamp,
                            base_fee_per_gas=base_fee, gas_used=header.gas_used,
+                           background_gas=background_gas_of(header),
                            gas_limit=header.gas_limit, coinbase=coinbase, hash=header.hash,
                            receipts=tuple(out))
 

@@ -111,11 +111,12 @@ class BlockResult:
     number: int
     timestamp: int
     base_fee_per_gas: int
-    gas_used: int
+    gas_used: int  # executed gas only
     gas_limit: int
     coinbase: Address
     hash: bytes
     receipts: tuple[Receipt, ...]
+    background_gas: int = 0  # virtual demand counted by the base fee, not executed
 
     @property
     def logs(self) -> list[DecodedLog]:

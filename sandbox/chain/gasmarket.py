@@ -1,0 +1,67 @@
+"""EIP-1559 base fee that also counts background demand the simulation does not execute.
+
+Congestion made of real 30M-gas blocks would cost seconds of EVM time per block, so the
+scenario's background demand is *virtual* gas: the block builder reserves that much block
+space, and the base fee responds to real plus virtual gas exactly as EIP-1559 prescribes. The
+virtual gas of each block is written into its header's ``extra_data``, so it is part of chain
+history (and of every block hash) rather than hidden state.
+"""
+
+from __future__ import annotations
+
+from eth.vm.forks.london.constants import BASE_FEE_MAX_CHANGE_DENOMINATOR, ELASTICITY_MULTIPLIER
+from eth.vm.forks.prague import PragueVM
+from eth.validation import validate_gas_limit
+from eth_utils import ValidationError
+
+EXTRA_DATA_TAG = b"virtual-gas:"
+
+
+def encode_background_gas(gas: int) -> bytes:
+    if not 0 <= gas < 2**64:
+        raise ValueError(f"background gas out of range: {gas}")
+    return EXTRA_DATA_TAG + gas.to_bytes(8, "big")
+
+
+def background_gas_of(header) -> int:
+    extra = bytes(header.extra_data)
+    if extra.startswith(EXTRA_DATA_TAG) and len(extra) == len(EXTRA_DATA_TAG) + 8:
+        return int.from_bytes(extra[len(EXTRA_DATA_TAG):], "big")
+    return 0
+
+
+def next_base_fee(parent_base_fee: int, gas_used: int, gas_limit: int) -> int:
+    """EIP-1559: the base fee moves by up to 1/8 towards keeping blocks half full."""
+    target = gas_limit // ELASTICITY_MULTIPLIER
+    if gas_used == target:
+        return parent_base_fee
+    if gas_used > target:
+        delta = max(parent_base_fee * (gas_used - target) // target // BASE_FEE_MAX_CHANGE_DENOMINATOR, 1)
+        return parent_base_fee + delta
+    delta = parent_base_fee * (target - gas_used) // target // BASE_FEE_MAX_CHANGE_DENOMINATOR
+    return max(parent_base_fee - delta, 0)
+
+
+def base_fee_after(parent_header) -> int:
+    """Base fee of the child of ``parent_header``, counting its real and virtual gas."""
+    used = min(parent_header.gas_limit, parent_header.gas_used + background_gas_of(parent_header))
+    return next_base_fee(parent_header.base_fee_per_gas, used, parent_header.gas_limit)
+
+
+class SandboxVM(PragueVM):
+    """Prague with a base fee that counts the parent's virtual background gas."""
+
+    @staticmethod
+    def create_header_from_parent(parent_header, **header_params):  # type: ignore[override]
+        header = PragueVM.create_header_from_parent(parent_header, **header_params)
+        if parent_header is None:
+            return header
+        return header.copy(base_fee_per_gas=base_fee_after(parent_header))
+
+    @classmethod
+    def validate_gas(cls, header, parent_header) -> None:  # type: ignore[override]
+        validate_gas_limit(header.gas_limit, parent_header.gas_limit)
+        expected = base_fee_after(parent_header)
+        if header.base_fee_per_gas != expected:
+            raise ValidationError(
+                f"Header has invalid base fee per gas (has {header.base_fee_per_gas}, expected {expected})")
