@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
@@ -27,9 +27,18 @@ def canonical_type(param: dict) -> str:
     return kind
 
 
+@lru_cache(maxsize=65536)
+def checksum(address: str) -> str:
+    return to_checksum_address(address)
+
+
 def _to_python(param: dict, value: Any) -> Any:
-    """Turn decoded tuples into dicts keyed by component name (structs read like records)."""
+    """Decoded tuples become dicts keyed by component name; addresses become EIP-55 checksummed."""
     kind = param["type"]
+    if kind == "address":
+        return checksum(value)
+    if kind.startswith("address["):
+        return [_to_python(dict(param, type=kind[: kind.rindex("[")]), v) for v in value]
     if kind.startswith("tuple"):
         if kind.endswith("]"):
             inner = dict(param, type=kind[: kind.rindex("[")])
@@ -67,7 +76,11 @@ class Event:
     def decode(self, topics: Sequence[bytes], data: bytes) -> dict:
         args: dict[str, Any] = {}
         for (pname, ptype), topic in zip(self.indexed, topics[1:]):
-            args[pname] = abi_decode([ptype], topic)[0] if not _is_dynamic(ptype) else topic
+            if _is_dynamic(ptype):
+                args[pname] = topic
+            else:
+                value = abi_decode([ptype], topic)[0]
+                args[pname] = checksum(value) if ptype == "address" else value
         values = abi_decode([canonical_type(p) for p in self.data_params], data)
         for p, v in zip(self.data_params, values):
             args[p["name"]] = _to_python(p, v)

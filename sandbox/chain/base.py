@@ -42,8 +42,9 @@ class Chain(Protocol):
     def code(self, address: Address) -> bytes: ...
 
     def call(self, to: Address, data: bytes, sender: Address | None = None,
-             value: int = 0, gas: int = 30_000_000) -> bytes:
-        """Execute a read-only call against the latest state; raise CallReverted on revert."""
+             value: int = 0, gas: int = 30_000_000, timestamp: int | None = None) -> bytes:
+        """Read-only call on the latest state, under the latest block's header (or at
+        ``timestamp``, to ask what a time-dependent view will say later); CallReverted on revert."""
 
     # --- writing -----------------------------------------------------------------------
     def sign(self, request: TxRequest) -> SignedTx:

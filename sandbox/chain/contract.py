@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from eth_abi import encode as abi_encode
 
-from sandbox.contracts import load_artifact
+from sandbox.contracts import Artifact, load_artifact
 
 from .abi import ContractABI
 from .base import Chain
@@ -25,10 +25,13 @@ class Contract:
     def encode(self, fn: str, *args: Any) -> bytes:
         return self.abi.encode(fn, *args)
 
-    def call(self, fn: str, *args: Any, sender: Address | None = None) -> Any:
-        """Read-only call against the latest block, decoded."""
+    def call(self, fn: str, *args: Any, sender: Address | None = None, timestamp: int | None = None) -> Any:
+        """Read-only call against the latest block (or at ``timestamp``), decoded."""
         function = self.abi.function(fn)
-        return function.decode_output(self.chain.call(self.address, function.encode(*args), sender))
+        data = function.encode(*args)
+        if timestamp is None:
+            return function.decode_output(self.chain.call(self.address, data, sender))
+        return function.decode_output(self.chain.call(self.address, data, sender, timestamp=timestamp))
 
     def tx(self, sender: Account, fn: str, *args: Any, **fields: Any) -> TxRequest:
         """An unsigned transaction calling ``fn``; ``fields`` override gas, fees, nonce, value."""
@@ -44,7 +47,7 @@ def creation_gas(initcode: bytes) -> int:
     return 400_000 + 260 * len(initcode)
 
 
-def creation_tx(sender: Account, name: str, *args: Any, gas: int | None = None,
+def creation_tx(sender: Account, name: "str | Artifact", *args: Any, gas: int | None = None,
                 **fields: Any) -> TxRequest:
     artifact = load_artifact(name)
     ctor = next((item for item in artifact.abi if item.get("type") == "constructor"), None)
@@ -103,7 +106,7 @@ def _execute_one(chain: Chain, requests: Sequence[TxRequest], timestamp: int,
     return block
 
 
-def deploy(chain: Chain, sender: Account, contracts: Sequence[tuple[str, Sequence[Any]]],
+def deploy(chain: Chain, sender: Account, contracts: Sequence[tuple["str | Artifact", Sequence[Any]]],
            timestamp: int | None = None) -> list[Contract]:
     """Deploy several contracts in one block, in order; return their handles."""
     block = execute(chain, [creation_tx(sender, name, *args) for name, args in contracts], timestamp)
@@ -113,11 +116,12 @@ def deploy(chain: Chain, sender: Account, contracts: Sequence[tuple[str, Sequenc
     return handles
 
 
-def at(chain: Chain, name: str, address: Address) -> Contract:
-    """A handle on an existing contract of the compiled type ``name``."""
-    abi = ContractABI(load_artifact(name).abi)
+def at(chain: Chain, name: "str | Artifact", address: Address) -> Contract:
+    """A handle on an existing contract of the compiled type ``name`` (or a given artifact)."""
+    artifact = load_artifact(name)
+    abi = ContractABI(artifact.abi)
     chain.register_abi(address, abi)
-    return Contract(chain=chain, address=address, abi=abi, name=name)
+    return Contract(chain=chain, address=address, abi=abi, name=artifact.name)
 
 
 def receipt_events(receipt: Receipt, name: str) -> list[dict]:

@@ -82,10 +82,13 @@ class PyEVMChain:
     def _chain(self):
         return self._backend.chain
 
-    def _vm(self):
-        """VM on top of the latest block; cached until the head changes."""
+    def _vm(self, timestamp: int | None = None):
+        """VM over the latest block's post-state, under that block's header (as eth_call on
+        ``latest``), or under a copy at ``timestamp``; cached until the head changes."""
+        if timestamp is not None:
+            return self._chain.get_vm(self._head.copy(timestamp=timestamp))
         if self._vm_cache is None:
-            self._vm_cache = self._chain.get_vm()
+            self._vm_cache = self._chain.get_vm(self._head)
         return self._vm_cache
 
     @property
@@ -118,8 +121,8 @@ class PyEVMChain:
         return self._vm().state.get_code(to_canonical_address(address))
 
     def call(self, to: Address, data: bytes, sender: Address | None = None,
-             value: int = 0, gas: int = 30_000_000) -> bytes:
-        state = self._vm().state
+             value: int = 0, gas: int = 30_000_000, timestamp: int | None = None) -> bytes:
+        state = self._vm(timestamp).state
         to_b = to_canonical_address(to)
         origin = to_canonical_address(sender or ZERO_ADDRESS)
         message = Message(gas=gas, to=to_b, sender=origin, value=value, data=data,
@@ -200,13 +203,20 @@ class PyEVMChain:
         base_fee = self.next_base_fee
         coinbase = coinbase or ZERO_ADDRESS
         mix_hash = keccak(b"liquidation-sandbox/prevrandao/%d/%d" % (self.seed, self.block_number + 1))
+        fields = dict(timestamp=timestamp, coinbase=to_canonical_address(coinbase), mix_hash=mix_hash,
+                      extra_data=encode_background_gas(background_gas))
+        pending = self._chain.header
+        # mine_all only carries coinbase into the header it executes under; without this,
+        # transactions would see the pending header's wall-clock timestamp.
+        self._chain.header = pending.copy(**fields)
         try:
-            result, receipts, computations = self._chain.mine_all(
-                [tx.raw for tx in transactions], timestamp=timestamp,
-                coinbase=to_canonical_address(coinbase), mix_hash=mix_hash,
-                extra_data=encode_background_gas(background_gas))
+            result, receipts, computations = self._chain.mine_all([tx.raw for tx in transactions], **fields)
         except ValidationError as exc:
+            self._chain.header = pending
             raise InvalidTransaction(f"block rejected: {exc}") from None
+        except BaseException:
+            self._chain.header = pending
+            raise
         finally:
             self._vm_cache = None
         header = result.imported_block.header
