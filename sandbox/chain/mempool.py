@@ -1,0 +1,185 @@
+"""The transaction pool the agents submit to: a public mempool plus a private bundle channel.
+
+Public transactions are visible to every agent through ``Mempool.pending()`` (sender, target,
+calldata, fees: exactly what a searcher watching the p2p mempool sees). A pending transaction
+can be replaced by one with the same sender and nonce only when both its fee caps rise by at
+least 12.5% (geth's default price bump), which is what a priority gas auction is made of.
+
+Private bundles (Flashbots-style order flow, OEV auctions) never appear in ``pending()``. The
+block builder places each bundle, atomically and in submission order, at the top of the block
+or right after the transaction it back-runs (``after``), when that transaction is in the same
+block. Ordering itself is the builder's job (``sandbox.chain.builder``); the pool only stores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from .base import Chain
+from .types import Address, ChainError, SignedTx
+
+PRICE_BUMP_NUM, PRICE_BUMP_DEN = 9, 8  # a replacement needs both fee caps >= 112.5% of the old
+
+
+class ReplacementUnderpriced(ChainError):
+    """A transaction reuses a pending (sender, nonce) without raising both fee caps by 12.5%."""
+
+
+@dataclass(frozen=True)
+class PendingTx:
+    """A submitted transaction and who sent it, for ordering and for reading results."""
+
+    tx: SignedTx
+    agent: str  # label of the submitting agent
+    tag: str  # what it is for: "liquidation", "oracle-update", "arbitrage", "borrower", ...
+    seen_block: int  # latest block number when it was submitted
+    seq: int  # global submission counter of its pool (fifo order and stable tie-breaks)
+    meta: dict = field(default_factory=dict, compare=False, repr=False)
+    private: bool = False  # sent through the bundle channel, never visible in pending()
+    after: bytes | None = None  # private only: hash of the transaction this bundle back-runs
+    bundle: int | None = None  # private only: ``seq`` of its bundle (bundles land whole)
+
+    @property
+    def hash(self) -> bytes:
+        return self.tx.hash
+
+    @property
+    def sender(self) -> Address:
+        return self.tx.sender
+
+    @property
+    def nonce(self) -> int:
+        return self.tx.nonce
+
+    def effective_tip(self, base_fee: int) -> int:
+        return self.tx.effective_tip(base_fee)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Private transactions that land together, in this order, or not at all."""
+
+    txs: tuple[PendingTx, ...]
+    agent: str
+    tag: str
+    after: bytes | None
+    seq: int  # submission counter of its first transaction
+
+    @property
+    def hashes(self) -> tuple[bytes, ...]:
+        return tuple(p.hash for p in self.txs)
+
+    @property
+    def gas(self) -> int:
+        return sum(p.tx.gas for p in self.txs)
+
+
+class Mempool:
+    """Public pending transactions keyed by (sender, nonce), plus private bundles.
+
+    ``chain`` (optional) only supplies the block number recorded as ``seen_block``; without
+    it, the number of the last block the pool was told about (``drop_stale``) is used.
+    """
+
+    def __init__(self, chain: Chain | None = None):
+        self._chain = chain
+        self._head = 0
+        self._seq = 0
+        self._public: dict[tuple[Address, int], PendingTx] = {}
+        self._bundles: list[Bundle] = []
+        self.evicted: list[tuple[PendingTx, str]] = []  # (transaction, "replaced" | "stale")
+
+    # --- submitting ----------------------------------------------------------------------
+    def _block(self) -> int:
+        return self._chain.block_number if self._chain is not None else self._head
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq - 1
+
+    def submit(self, tx: SignedTx, agent: str, tag: str, meta: dict | None = None) -> PendingTx:
+        """Add ``tx`` to the public pool, replacing a pending one with its sender and nonce."""
+        key = (tx.sender, tx.nonce)
+        old = self._public.get(key)
+        if old is not None:
+            if old.hash == tx.hash:
+                raise ReplacementUnderpriced(
+                    f"transaction {tx.hash.hex()[:10]}… (sender {tx.sender}, nonce {tx.nonce}) "
+                    f"is already pending")
+            old_tx = old.tx
+            if not (tx.max_fee_per_gas * PRICE_BUMP_DEN >= old_tx.max_fee_per_gas * PRICE_BUMP_NUM
+                    and tx.max_priority_fee_per_gas * PRICE_BUMP_DEN
+                    >= old_tx.max_priority_fee_per_gas * PRICE_BUMP_NUM):
+                raise ReplacementUnderpriced(
+                    f"replacement {tx.hash.hex()[:10]}… of {old.hash.hex()[:10]}… (sender {tx.sender}, "
+                    f"nonce {tx.nonce}) underpriced: max fee {tx.max_fee_per_gas} and priority fee "
+                    f"{tx.max_priority_fee_per_gas} must both be >= 112.5% of "
+                    f"{old_tx.max_fee_per_gas} and {old_tx.max_priority_fee_per_gas}")
+            self.evicted.append((old, "replaced"))
+        pending = PendingTx(tx=tx, agent=agent, tag=tag, seen_block=self._block(),
+                            seq=self._next_seq(), meta=dict(meta or {}))
+        self._public[key] = pending
+        return pending
+
+    def submit_bundle(self, txs: Sequence[SignedTx], agent: str, tag: str,
+                      after: bytes | None = None, meta: dict | None = None) -> Bundle:
+        """Send ``txs`` privately: they land together, at the top or right after ``after``."""
+        if not txs:
+            raise ValueError("a bundle needs at least one transaction")
+        block, first = self._block(), self._seq
+        pend = tuple(PendingTx(tx=tx, agent=agent, tag=tag, seen_block=block, seq=self._next_seq(),
+                               meta=dict(meta or {}), private=True, after=after, bundle=first)
+                     for tx in txs)
+        bundle = Bundle(txs=pend, agent=agent, tag=tag, after=after, seq=pend[0].seq)
+        self._bundles.append(bundle)
+        return bundle
+
+    # --- reading -------------------------------------------------------------------------
+    def pending(self) -> list[PendingTx]:
+        """The public pool in submission order: what every agent can see."""
+        return sorted(self._public.values(), key=lambda p: p.seq)
+
+    def bundles(self) -> list[Bundle]:
+        """Private bundles in submission order (the builder's view, not the agents')."""
+        return list(self._bundles)
+
+    def get(self, sender: Address, nonce: int) -> PendingTx | None:
+        return self._public.get((sender, nonce))
+
+    def __len__(self) -> int:
+        return len(self._public) + sum(len(b.txs) for b in self._bundles)
+
+    def __contains__(self, tx_hash: object) -> bool:
+        return any(p.hash == tx_hash for p in self._public.values()) or any(
+            tx_hash in b.hashes for b in self._bundles)
+
+    # --- housekeeping --------------------------------------------------------------------
+    def remove_included(self, hashes: Iterable[bytes]) -> None:
+        """Forget transactions that landed (a bundle goes as soon as one of its own did)."""
+        done = set(hashes)
+        self._public = {k: p for k, p in self._public.items() if p.hash not in done}
+        self._bundles = [b for b in self._bundles if not done.intersection(b.hashes)]
+
+    def drop_stale(self, chain: Chain) -> list[PendingTx]:
+        """Drop transactions whose nonce the chain has already used (and bundles holding one)."""
+        self._head = chain.block_number
+        nonces: dict[Address, int] = {}
+
+        def used(p: PendingTx) -> bool:
+            if p.sender not in nonces:
+                nonces[p.sender] = chain.nonce(p.sender)
+            return p.nonce < nonces[p.sender]
+
+        dropped = [p for p in self.pending() if used(p)]
+        for p in dropped:
+            del self._public[(p.sender, p.nonce)]
+        keep = []
+        for b in self._bundles:
+            if any(used(p) for p in b.txs):
+                dropped.extend(b.txs)
+            else:
+                keep.append(b)
+        self._bundles = keep
+        self.evicted.extend((p, "stale") for p in dropped)
+        return dropped
