@@ -1,0 +1,173 @@
+"""Private liquidation: an order-flow (OEV-style) auction on top of fixed-fee terms
+(contract ``PrivateLiquidator``).
+
+After each oracle round the right to liquidate first is sold off-chain in a sealed-bid auction
+(``run_auction``); the auctioneer records the winner on-chain (``grant_call``), and the winner's
+``liquidateWithBid`` pays the bid in the same transaction: ``protocol_share_bps`` of it to the
+treasury, the rest to the auction operator. During the exclusive window of
+``open_delay_seconds`` after the round comes into force nobody else can liquidate; after it,
+plain ``liquidate`` is open to everyone at fixed-fee terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import numpy as np
+
+from sandbox.chain import Account, Address, Contract, deploy, execute
+from sandbox.units import BPS
+
+from .base import Call, Opportunity
+from .fixed_fee import LIQUIDATE_GAS, FixedFeeMechanism, FixedFeeParams
+
+if TYPE_CHECKING:
+    from sandbox.market import Market
+
+GRANT_GAS = 120_000
+LIQUIDATE_WITH_BID_GAS = 380_000  # measured: ~250k with a write-off and the bid
+
+
+@dataclass(frozen=True)
+class PrivateAuctionParams(FixedFeeParams):
+    """Fixed-fee terms plus the auction: API3-like 80% of the bid to the protocol, one-block window."""
+
+    protocol_share_bps: int = 8000
+    open_delay_seconds: int = 12
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 <= self.protocol_share_bps <= BPS:
+            raise ValueError(f"protocol_share_bps must be in [0, 10000], got {self.protocol_share_bps}")
+        if self.open_delay_seconds < 0:
+            raise ValueError(f"open_delay_seconds must be >= 0, got {self.open_delay_seconds}")
+
+
+@dataclass(frozen=True)
+class AuctionState:
+    """The auction of the oracle round in force (``winner`` None before a grant)."""
+
+    round_id: int
+    window_start: int
+    window_end: int  # first second at which plain liquidate is open to everyone
+    winner: Address | None
+    bid: int
+    paid: bool
+
+    def exclusive(self, timestamp: int) -> bool:
+        return timestamp < self.window_end
+
+
+def bid_split(bid: int, params: PrivateAuctionParams) -> tuple[int, int]:
+    """(protocol amount, operator amount) of a winning bid, as the contract rounds it."""
+    protocol = bid * params.protocol_share_bps // BPS
+    return protocol, bid - protocol
+
+
+class PrivateAuctionMechanism(FixedFeeMechanism):
+    name = "private"
+    Params = PrivateAuctionParams
+    contract_name = "PrivateLiquidator"
+    description = ("Order-flow auction: the right to liquidate right after each oracle update is "
+                   "sold in a sealed-bid auction (80% of the bid to the protocol); fixed-fee terms, "
+                   "open to everyone after a one-block delay.")
+
+    params: PrivateAuctionParams
+
+    def __init__(self, market: "Market", params: PrivateAuctionParams, contract: Contract,
+                 auctioneer: Account | None = None, operator: Address | None = None):
+        super().__init__(market, params, contract)
+        self.auctioneer: Account = auctioneer or market.deployer
+        self.operator: Address = operator or self.auctioneer.address
+
+    @classmethod
+    def deploy(cls, market: "Market", params: PrivateAuctionParams | None = None, *,
+               auctioneer: Account | None = None,
+               operator: Address | None = None) -> "PrivateAuctionMechanism":
+        """Deploy with ``auctioneer`` (default market.deployer) and ``operator`` payee
+        (default the auctioneer's address)."""
+        params = params or cls.default_params()
+        if not isinstance(params, cls.Params):
+            raise TypeError(f"{cls.__name__} needs {cls.Params.__name__}, got {type(params).__name__}")
+        auctioneer = auctioneer or market.deployer
+        operator = operator or auctioneer.address
+        args = (market.lending.address, *params.contract_args(), auctioneer.address, operator,
+                params.protocol_share_bps, params.open_delay_seconds)
+        (contract,) = deploy(market.chain, market.deployer, [(cls.contract_name, args)])
+        execute(market.chain, [market.lending.tx(market.deployer, "installMechanism", contract.address)])
+        return cls(market, params, contract, auctioneer=auctioneer, operator=operator)
+
+    @property
+    def is_private(self) -> bool:
+        return True
+
+    # --- auction -------------------------------------------------------------------------
+    @staticmethod
+    def run_auction(bids: Mapping[Address, int], rng: np.random.Generator) -> tuple[Address, int] | None:
+        """Sealed-bid auction: the highest bid wins (first price); ties are broken by ``rng``.
+
+        None when nobody bids. Bidders are sorted before the draw, so the result depends on the
+        bids and the generator only, not on the dict's insertion order.
+        """
+        if not bids:
+            return None
+        for bidder, bid in bids.items():
+            if bid < 0:
+                raise ValueError(f"negative bid {bid} from {bidder}")
+        best = max(bids.values())
+        tied = sorted(a for a, b in bids.items() if b == best)
+        winner = tied[int(rng.integers(len(tied)))] if len(tied) > 1 else tied[0]
+        return winner, best
+
+    def grant_call(self, round_id: int, winner: Address, bid: int) -> Call:
+        """The auctioneer's ``grant`` for the oracle round in force (send as ``self.auctioneer``)."""
+        return Call(to=self.contract.address, data=self.contract.encode("grant", round_id, winner, bid),
+                    gas=GRANT_GAS, action="grant", owner=winner, debt_in_usd=0)
+
+    def auction_state(self) -> AuctionState:
+        round_id, start, end, winner, bid, paid = self.contract.call("auctionState")
+        return AuctionState(round_id=round_id, window_start=start, window_end=end,
+                            winner=None if int(winner, 16) == 0 else winner, bid=bid, paid=paid)
+
+    # --- discovery -----------------------------------------------------------------------
+    def opportunities(self, owners: Sequence[Address], timestamp: int | None = None) -> list[Opportunity]:
+        """Liquidatable positions; during the exclusive window (judged at ``timestamp``, default
+        the next block's second) the action is "liquidate-with-bid" for the round's winner only
+        (``extra['winner']``, None before the grant), afterwards plain "liquidate"."""
+        positions = [p for p in self.market.positions(owners) if p.is_liquidatable]
+        if not positions:
+            return []
+        state = self.auction_state()
+        now = self.market.chain.timestamp + 1 if timestamp is None else timestamp
+        exclusive = state.exclusive(now)
+        action = "liquidate-with-bid" if exclusive else "liquidate"
+        price = self.market.price()
+        out = []
+        for p in positions:
+            extra = {"round_id": state.round_id, "window_end": state.window_end}
+            if exclusive:
+                extra.update(winner=state.winner, bid=state.bid, bid_paid=state.paid)
+            opp = self._opportunity(p, price, action, ref=state.round_id, **extra)
+            if opp is not None:
+                out.append(opp)
+        return out
+
+    # --- actions -------------------------------------------------------------------------
+    def _function(self, action: str) -> str:
+        if action == "liquidate":
+            return "liquidate"
+        if action == "liquidate-with-bid":
+            return "liquidateWithBid"
+        raise ValueError(f"{self.name} cannot encode action {action!r}")
+
+    def encode(self, opportunity: Opportunity, caller: Address,
+               max_debt_in_usd: int | None = None) -> Call:
+        """``liquidate`` or, for the round's winner, ``liquidateWithBid`` (the bid is pulled
+        from the caller in USD on its first liquidation of the round, on top of the repayment)."""
+        call = super().encode(opportunity, caller, max_debt_in_usd)
+        if opportunity.action == "liquidate-with-bid":
+            return Call(to=call.to, data=call.data, gas=LIQUIDATE_WITH_BID_GAS, action=call.action,
+                        owner=call.owner, debt_in_usd=call.debt_in_usd,
+                        collateral_out_weth=call.collateral_out_weth)
+        return call
