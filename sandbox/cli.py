@@ -73,5 +73,30 @@ def demo(seed: int, borrowers: int, steps: int, drop: float):
     run_demo(seed=seed, borrowers=borrowers, steps=steps, drop=drop, echo=click.echo)
 
 
+@main.group("list")
+def list_():
+    """List what is installed: mechanisms (and, later, keepers and scenarios)."""
+
+
+@list_.command("mechanisms")
+@friendly_errors
+def list_mechanisms():
+    """Every registered mechanism (entry-point group sandbox.mechanisms) with its parameters."""
+    import dataclasses
+
+    from sandbox.mechanisms import MECHANISMS
+
+    for name in MECHANISMS.names():
+        try:
+            cls = MECHANISMS.load(name)
+        except Exception as exc:  # a broken third-party plug-in must not hide the others
+            click.echo(f"{name}  (cannot be loaded: {exc})")
+            continue
+        click.echo(f"{name} — {cls.description}" if cls.description else name)
+        for f in dataclasses.fields(cls.Params):
+            default = cls.default_params().as_dict()[f.name]
+            click.echo(f"    {f.name:<32} {default!r}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

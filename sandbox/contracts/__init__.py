@@ -25,15 +25,27 @@ class UnknownContract(LookupError):
     pass
 
 
+def artifact_from_file(path: Path | str) -> Artifact:
+    """An artifact from any JSON file with ``abi`` and ``bytecode`` (third-party packages ship their own)."""
+    return _load_path(str(path))
+
+
 @lru_cache(maxsize=None)
-def load_artifact(name: str) -> Artifact:
+def _load_path(path: str) -> Artifact:
+    data = json.loads(Path(path).read_text())
+    return Artifact(name=data.get("contractName", Path(path).stem), abi=_freeze(data["abi"]),
+                    bytecode=bytes.fromhex(data["bytecode"].removeprefix("0x")))
+
+
+def load_artifact(name: "str | Artifact") -> Artifact:
     """The compiled artifact of contract ``name`` (read once per process, immutable)."""
+    if isinstance(name, Artifact):
+        return name
     path = ARTIFACTS_DIR / f"{name}.json"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in ARTIFACTS_DIR.glob("*.json") if p.stem != "build-info"))
         raise UnknownContract(f"no compiled contract named {name!r} (known: {known})")
-    data = json.loads(path.read_text())
-    return Artifact(name=name, abi=_freeze(data["abi"]), bytecode=bytes.fromhex(data["bytecode"][2:]))
+    return _load_path(str(path))
 
 
 def _freeze(obj):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 from sandbox.chain import Account, Address, Contract, TxRequest
 
 if TYPE_CHECKING:
+    from sandbox.contracts import Artifact
     from sandbox.market import Market
 
 
@@ -94,7 +95,9 @@ class LiquidationMechanism(ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type[MechanismParams]]
-    contract_name: ClassVar[str]  # the compiled contract installed as the market's liquidator
+    # The contract installed as the market's liquidator: a packaged artifact's name, or an
+    # Artifact a third-party package ships (sandbox.contracts.artifact_from_file).
+    contract_name: ClassVar["str | Artifact"]
     description: ClassVar[str] = ""
 
     def __init__(self, market: "Market", params: MechanismParams, contract: Contract):
