@@ -27,6 +27,9 @@ def friendly_errors(fn):
 
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:  # output piped into e.g. `head`: not an error of ours
+            sys.stderr.close()
+            sys.exit(0)
         except (BuildError, ChainError, ValueError, LookupError, OSError) as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(message) from None
@@ -34,7 +37,26 @@ def friendly_errors(fn):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """A group whose usage errors are one line on stderr (exit 2), like every other error."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="liquidation-sandbox")
 def main():
     """Compare DeFi liquidation mechanisms on a local EVM chain."""
