@@ -1,0 +1,359 @@
+"""Dutch (descending-price) collateral auctions, MakerDAO Liquidations 2.0 style
+(contract ``DutchAuctionLiquidator``, price curves in ``DutchPriceCurves``).
+
+- ``bark(owner, kpr)``: an unhealthy position's whole collateral goes into an auction, the
+  position is locked, ``tab = debt × chop`` and the start price ``top = oracle × buf``. The
+  caller is paid ``tip + chip × tab``.
+- ``take(id, amt, maxPrice, who, data)``: buy up to ``amt`` WETH at the curve price; the USD
+  repays the position's debt first, the rest (the penalty) goes to the treasury. A partial take
+  is cut down to leave exactly ``chost = dust × chop`` of tab when it would leave less, and is
+  refused when ``tab <= chost``. When tab reaches 0 the leftover collateral goes back to the
+  owner; when the lot runs out first the remaining debt is written off as bad debt.
+- ``redo(id, kpr)``: after ``tail`` seconds or once ``price / top < cusp`` the auction must be
+  re-priced from the oracle; the caller is paid ``tip + chip × tab`` unless it is dust.
+
+Keeper incentives: Maker mints tip + chip as protocol debt (``vat.suck``). Here the deployer
+mints ``incentive_reserve_usd`` USD to the contract at deploy, and every reward is paid out of
+that reserve (a protocol cost; rewards stop, capped at what is left, once it is exhausted).
+
+The module mirrors the contract's integer arithmetic (``rpow``, the three curves, the take
+quote), so tests and keepers can predict every wei.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import TYPE_CHECKING, Sequence
+
+from sandbox.chain import Address, deploy, execute
+from sandbox.units import BPS, RAY, WAD, to_wad
+
+from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
+
+if TYPE_CHECKING:
+    from sandbox.market import Market
+
+BARK_GAS = 500_000
+TAKE_GAS = 450_000
+REDO_GAS = 150_000
+
+CURVES = {"stairstep-exponential": 0, "exponential": 1, "linear": 2}
+
+
+# --------------------------------------------------------------------------- price curves
+
+def rpow(x: int, n: int, base: int = RAY) -> int:
+    """x^n for a ``base``-scaled x by repeated squaring, each product rounded half up
+    (exactly DutchPriceCurves.rpow)."""
+    if n == 0:
+        return base
+    if x == 0:
+        return 0
+    half = base // 2
+    z = x if n & 1 else base
+    n >>= 1
+    while n:
+        x = (x * x + half) // base
+        if n & 1:
+            z = (z * x + half) // base
+        n >>= 1
+    return z
+
+
+def stairstep_price(top: int, elapsed: int, cut_ray: int, step_seconds: int) -> int:
+    """top × cut^⌊elapsed / step⌋ (Maker's StairstepExponentialDecrease)."""
+    return top * rpow(cut_ray, elapsed // step_seconds) // RAY
+
+
+def exponential_price(top: int, elapsed: int, cut_per_second_ray: int) -> int:
+    """top × cut^elapsed with cut per second (Maker's ExponentialDecrease)."""
+    return top * rpow(cut_per_second_ray, elapsed) // RAY
+
+
+def linear_price(top: int, elapsed: int, tau_seconds: int) -> int:
+    """top × (tau − elapsed) / tau, zero from tau on (Maker's LinearDecrease)."""
+    if elapsed >= tau_seconds:
+        return 0
+    return top * (tau_seconds - elapsed) // tau_seconds
+
+
+def per_second_cut_ray(cut_bps: int, step_seconds: int) -> int:
+    """The per-second factor c with c^step = cut, as a RAY (0.99 per 90 s by default)."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        c = (Decimal(cut_bps) / Decimal(BPS)) ** (Decimal(1) / Decimal(step_seconds))
+        return int(c * RAY)
+
+
+def _wmul_up(a: int, b: int) -> int:
+    return -(-a * b // WAD)
+
+
+@dataclass(frozen=True)
+class TakeQuote:
+    """What ``take`` does for a request of ``amt`` WETH at ``price`` (WAD integers)."""
+
+    owe: int  # USD the taker pays
+    slice: int  # WETH the taker receives
+    tab_left: int
+    lot_left: int
+
+
+def quote_take(lot: int, tab: int, amt: int, price: int, chost: int) -> TakeQuote | None:
+    """Mirror of the contract's take rule (Maker clip.sol). None when the contract reverts with
+    Chost (a partial take while tab <= chost)."""
+    slice_ = min(lot, amt)
+    owe = _wmul_up(slice_, price)
+    if owe > tab:
+        owe = tab
+        slice_ = owe * WAD // price
+    elif owe < tab and slice_ < lot and tab - owe < chost:
+        if tab <= chost:
+            return None
+        owe = tab - chost
+        slice_ = owe * WAD // price
+    return TakeQuote(owe=owe, slice=slice_, tab_left=tab - owe, lot_left=lot - slice_)
+
+
+# --------------------------------------------------------------------------- parameters
+
+@dataclass(frozen=True)
+class DutchAuctionParams(MechanismParams):
+    """MakerDAO ETH-A defaults: chop 1.13, buf 1.20, tail 140 min, cusp 0.40, tip 300, chip 0.1%,
+    stairstep 0.99 every 90 s."""
+
+    chop_bps: int = 11300  # tab = debt × chop (13% liquidation penalty)
+    buf_bps: int = 12000  # top = oracle × buf
+    tail_seconds: int = 8400  # reset needed after this long
+    cusp_bps: int = 4000  # reset needed once price / top < cusp
+    tip_usd: float = 300.0  # flat keeper reward on bark / redo
+    chip_bps: int = 10  # keeper reward share of tab (0.1%)
+    curve: str = "stairstep-exponential"  # or "exponential", "linear"
+    step_seconds: int = 90  # stairstep length (also used to derive the exponential rate)
+    cut_bps: int = 9900  # price factor per step
+    exp_cut_per_second_ray: int | None = None  # exponential: None derives cut^(1/step)
+    tau_seconds: int = 7200  # linear: seconds to reach zero
+    dust_usd: float = 5000.0  # chost = dust × chop
+    hole_usd: float = 1e12  # cap on the total tab in running auctions
+    incentive_reserve_usd: float = 1_000_000.0  # USD minted to the contract for keeper rewards
+
+    def validate(self) -> None:
+        if self.chop_bps < BPS:
+            raise ValueError(f"chop_bps must be >= 10000, got {self.chop_bps}")
+        if self.buf_bps <= 0:
+            raise ValueError(f"buf_bps must be positive, got {self.buf_bps}")
+        if self.tail_seconds <= 0:
+            raise ValueError(f"tail_seconds must be positive, got {self.tail_seconds}")
+        if not 0 <= self.cusp_bps < BPS:
+            raise ValueError(f"cusp_bps must be in [0, 10000), got {self.cusp_bps}")
+        if self.tip_usd < 0:
+            raise ValueError(f"tip_usd must be >= 0, got {self.tip_usd}")
+        if not 0 <= self.chip_bps <= BPS:
+            raise ValueError(f"chip_bps must be in [0, 10000], got {self.chip_bps}")
+        if self.curve not in CURVES:
+            raise ValueError(f"curve must be one of {', '.join(CURVES)}, got {self.curve!r}")
+        if self.step_seconds <= 0:
+            raise ValueError(f"step_seconds must be positive, got {self.step_seconds}")
+        if not 0 < self.cut_bps <= BPS:
+            raise ValueError(f"cut_bps must be in (0, 10000], got {self.cut_bps}")
+        if self.exp_cut_per_second_ray is not None and not 0 < self.exp_cut_per_second_ray <= RAY:
+            raise ValueError(f"exp_cut_per_second_ray must be in (0, 1e27], got {self.exp_cut_per_second_ray}")
+        if self.tau_seconds <= 0:
+            raise ValueError(f"tau_seconds must be positive, got {self.tau_seconds}")
+        if self.dust_usd < 0:
+            raise ValueError(f"dust_usd must be >= 0, got {self.dust_usd}")
+        if self.hole_usd <= 0:
+            raise ValueError(f"hole_usd must be positive, got {self.hole_usd}")
+        if self.incentive_reserve_usd < 0:
+            raise ValueError(f"incentive_reserve_usd must be >= 0, got {self.incentive_reserve_usd}")
+
+    # --- on-chain units ------------------------------------------------------------------
+    @property
+    def penalty_bps(self) -> int:
+        return self.chop_bps - BPS
+
+    @property
+    def chop_wad(self) -> int:
+        return self.chop_bps * WAD // BPS
+
+    @property
+    def buf_wad(self) -> int:
+        return self.buf_bps * WAD // BPS
+
+    @property
+    def cusp_wad(self) -> int:
+        return self.cusp_bps * WAD // BPS
+
+    @property
+    def chip_wad(self) -> int:
+        return self.chip_bps * WAD // BPS
+
+    @property
+    def tip_wad(self) -> int:
+        return to_wad(self.tip_usd)
+
+    @property
+    def dust_wad(self) -> int:
+        return to_wad(self.dust_usd)
+
+    @property
+    def chost_wad(self) -> int:
+        return self.dust_wad * self.chop_wad // WAD
+
+    @property
+    def hole_wad(self) -> int:
+        return to_wad(self.hole_usd)
+
+    @property
+    def curve_id(self) -> int:
+        return CURVES[self.curve]
+
+    @property
+    def cut_ray(self) -> int:
+        """The contract's decay factor: per step (stairstep) or per second (exponential)."""
+        if self.curve == "exponential":
+            if self.exp_cut_per_second_ray is not None:
+                return self.exp_cut_per_second_ray
+            return per_second_cut_ray(self.cut_bps, self.step_seconds)
+        return self.cut_bps * RAY // BPS
+
+    def contract_args(self) -> tuple:
+        """DutchAuctionLiquidator's constructor arguments after the market address."""
+        return ([self.chop_wad, self.buf_wad, self.tail_seconds, self.cusp_wad, self.hole_wad],
+                [self.tip_wad, self.chip_wad, self.dust_wad], self.curve_id,
+                [self.cut_ray, self.step_seconds, self.tau_seconds])
+
+    # --- mirrors of the contract's views -----------------------------------------------------
+    def price(self, top: int, elapsed: int) -> int:
+        """Auction price ``elapsed`` seconds after a (re)start at ``top``."""
+        if self.curve == "stairstep-exponential":
+            return stairstep_price(top, elapsed, self.cut_ray, self.step_seconds)
+        if self.curve == "exponential":
+            return exponential_price(top, elapsed, self.cut_ray)
+        return linear_price(top, elapsed, self.tau_seconds)
+
+    def needs_redo(self, top: int, elapsed: int) -> bool:
+        price = self.price(top, elapsed)
+        return elapsed > self.tail_seconds or price == 0 or price * WAD // top < self.cusp_wad
+
+    def keeper_reward(self, tab: int) -> int:
+        """tip + chip × tab (before the reserve cap)."""
+        return self.tip_wad + tab * self.chip_wad // WAD
+
+
+# --------------------------------------------------------------------------- mechanism
+
+class DutchAuctionMechanism(LiquidationMechanism):
+    name = "dutch-auction"
+    Params = DutchAuctionParams
+    contract_name = "DutchAuctionLiquidator"
+    description = ("MakerDAO Liquidations 2.0: bark seizes the collateral into a descending-price "
+                   "auction (top = oracle × 1.20, ×0.99 every 90 s, tab = debt × 1.13); keepers take "
+                   "at the current price, redo after 140 min or below 40% of top; tip + chip rewards.")
+
+    params: DutchAuctionParams
+
+    @classmethod
+    def deploy(cls, market: "Market", params: DutchAuctionParams | None = None) -> "DutchAuctionMechanism":
+        params = params or cls.default_params()
+        if not isinstance(params, cls.Params):
+            raise TypeError(f"{cls.__name__} needs {cls.Params.__name__}, got {type(params).__name__}")
+        (contract,) = deploy(market.chain, market.deployer,
+                             [(cls.contract_name, (market.lending.address, *params.contract_args()))])
+        requests = [market.lending.tx(market.deployer, "installMechanism", contract.address)]
+        reserve = to_wad(params.incentive_reserve_usd)
+        if reserve:
+            requests.append(market.usd.tx(market.deployer, "mint", contract.address, reserve))
+        execute(market.chain, requests)
+        return cls(market, params, contract)
+
+    # --- reads -----------------------------------------------------------------------------
+    def auctions(self) -> list[dict]:
+        """Every running auction (one call): id, owner, lot, tab, debtRemaining, top, tic, price,
+        needsRedo."""
+        return list(self.contract.call("activeAuctions"))
+
+    def reward_for(self, tab: int, reserve: int) -> int:
+        return min(self.params.keeper_reward(tab), reserve)
+
+    # --- discovery -------------------------------------------------------------------------
+    def opportunities(self, owners: Sequence[Address]) -> list[Opportunity]:
+        """Barks on liquidatable listed positions without an auction, and takes or redos on the
+        running auctions of listed owners."""
+        wanted = {o.lower() for o in owners}
+        auctions = [a for a in self.auctions() if a["owner"].lower() in wanted]
+        in_auction = {a["owner"].lower() for a in auctions}
+        candidates = [p for p in self.market.positions(owners)
+                      if p.is_liquidatable and not p.locked and p.owner.lower() not in in_auction
+                      and p.collateral > 0]
+        out: list[Opportunity] = []
+        p = self.params
+        reserve = 0
+        if candidates or any(a["needsRedo"] for a in auctions):
+            reserve = self.contract.call("reserve")
+        if candidates:
+            room = p.hole_wad - self.contract.call("dirt")
+            for pos in candidates:
+                tab = pos.debt * p.chop_wad // WAD
+                if tab > room:
+                    continue
+                out.append(Opportunity(
+                    mechanism=self.name, action="bark", owner=pos.owner, debt_in_usd=0,
+                    collateral_out_weth=0, reward_usd=self.reward_for(tab, reserve),
+                    health_factor_wad=pos.health_factor_wad,
+                    extra={"tab": tab, "collateral": pos.collateral, "debt": pos.debt}))
+        chost = p.chost_wad
+        for a in auctions:
+            extra = {"price": a["price"], "lot": a["lot"], "tab": a["tab"], "top": a["top"],
+                     "tic": a["tic"], "debt_remaining": a["debtRemaining"], "chost": chost}
+            if a["needsRedo"]:
+                feed = self.market.price()
+                dusty = a["tab"] < chost or a["lot"] * feed // WAD < chost
+                out.append(Opportunity(
+                    mechanism=self.name, action="redo", owner=a["owner"], debt_in_usd=0,
+                    collateral_out_weth=0, reward_usd=0 if dusty else self.reward_for(a["tab"], reserve),
+                    ref=a["id"], extra=extra))
+                continue
+            q = quote_take(a["lot"], a["tab"], a["lot"], a["price"], chost)
+            if q is None or q.owe == 0:
+                continue
+            out.append(Opportunity(
+                mechanism=self.name, action="take", owner=a["owner"], debt_in_usd=q.owe,
+                collateral_out_weth=q.slice, ref=a["id"], extra=extra))
+        return out
+
+    # --- actions ---------------------------------------------------------------------------
+    def take_call(self, auction_id: int, amt: int, max_price: int, who: Address, data: bytes = b"",
+                  owner: Address = "", debt_in_usd: int = 0, collateral_out_weth: int = 0) -> Call:
+        """A raw ``take`` (e.g. with ``who`` a flash-take callee and non-empty ``data``)."""
+        return Call(to=self.contract.address,
+                    data=self.contract.encode("take", auction_id, amt, max_price, who, data),
+                    gas=TAKE_GAS, action="take", owner=owner, debt_in_usd=debt_in_usd,
+                    collateral_out_weth=collateral_out_weth)
+
+    def encode(self, opportunity: Opportunity, caller: Address,
+               max_debt_in_usd: int | None = None) -> Call:
+        """bark(owner, caller) / take(id, amt, maxPrice = quoted price, caller, "") sized to
+        ``max_debt_in_usd`` / redo(id, caller)."""
+        opp = opportunity
+        if opp.action == "bark":
+            return Call(to=self.contract.address, data=self.contract.encode("bark", opp.owner, caller),
+                        gas=BARK_GAS, action="bark", owner=opp.owner)
+        if opp.action == "redo":
+            return Call(to=self.contract.address, data=self.contract.encode("redo", opp.ref, caller),
+                        gas=REDO_GAS, action="redo", owner=opp.owner)
+        if opp.action != "take":
+            raise ValueError(f"{self.name} cannot encode action {opp.action!r}")
+        x = opp.extra
+        price, lot, tab = x["price"], x["lot"], x["tab"]
+        if max_debt_in_usd is None or max_debt_in_usd >= opp.debt_in_usd:
+            amt = lot
+        else:
+            amt = max_debt_in_usd * WAD // price
+        q = quote_take(lot, tab, amt, price, self.params.chost_wad)
+        if q is None or q.owe == 0:
+            raise ValueError(f"no take of auction {opp.ref} fits max_debt_in_usd={max_debt_in_usd}"
+                             " (tab <= chost: only the whole remaining tab can be bought)")
+        return self.take_call(opp.ref, amt, price, caller, b"", owner=opp.owner,
+                              debt_in_usd=q.owe, collateral_out_weth=q.slice)
