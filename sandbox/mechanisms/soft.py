@@ -1,0 +1,381 @@
+"""Soft (gradual) liquidation in the style of Curve's crvUSD LLAMMA (contract ``SoftLiquidationAMM``).
+
+Rules implemented (Curve ``AMM.vy`` / ``Controller.vy``, reference numbers in
+``shared/reference/mechanisms.md``):
+
+* Bands. Band n spans oracle prices p_up(n) = base_price × ((A−1)/A)^n down to
+  p_down(n) = p_up(n+1), base_price = oracle price at deploy. With A = 100 every band is 1% wide.
+* Custody. After every borrower action the market calls ``onPositionUpdated``; the contract
+  takes all of the owner's collateral from the market and spreads it over N bands starting at the
+  top band n1 = the lowest band for which collateral × (1 − loan_discount) × mean_k(r^k) × p_up(n1)
+  ≥ debt, r = (A−1)/A, k = 1..N — i.e. the debt is covered, with the loan discount, by the
+  collateral valued at its bands' bottom prices (Curve's ``calculate_debt_n1`` rule, valuing at
+  band bottoms instead of band mid-points). Soft liquidation starts when the oracle price enters
+  band n1. A position with zero debt keeps its collateral in the market.
+* Band AMM. Curve's invariant (f + x)(g + y) = Inv, f = p_o²/p_up·A·y0, g = p_up/p_o·(A−1)·y0,
+  y0 from the band's quadratic; the AMM price runs from p_o³/p_up² (all WETH) to p_o³/p_down²
+  (all USD). ``exchange`` walks bands from the active band and charges ``fee_bps`` on the input.
+* health = (bands' WETH valued at min(band bottom, oracle price) + bands' USD + free collateral
+  at the oracle price) × (1 − liquidation_discount) / debt − 1 (signed WAD).
+* Hard liquidation only when health < 0: the caller repays the debt and gets everything in the
+  bands. Underwater rule: if (value at the oracle price) × (1 − liquidation_discount) < debt, the
+  caller pays only that and the rest is written off as bad debt.
+
+Simplifications (documented deviations from Curve):
+
+* No interest rate (the market is interest-free), no dynamic fee, no admin fee: the whole
+  exchange fee stays in the bands, i.e. with the borrowers, as on mainnet where admin_fee = 0.
+  The default ``fee_bps`` is mainnet's 60 (0.6%).
+* A position receives the same number of shares in each of its bands, so it needs one storage
+  slot instead of N. In fresh (or never-traded) bands that spreads the collateral exactly evenly
+  (Curve's rule); in a band whose WETH-per-share has drifted through trading fees/losses the
+  amount deposited is proportionally different. Dust below N wei stays in the market.
+* Health values a band's WETH at its bottom price or at the oracle price if lower, instead of
+  Curve's adiabatic ``get_x_down`` (bottom prices are ~0.5% more conservative than Curve's
+  band-mid conversion; the oracle cap makes a crash through untraded bands show as unhealthy).
+* While a position has USD in any of its bands (soft liquidation) it may only repay; adding
+  collateral or borrowing more reverts with ``PositionInSoftLiquidation`` (Curve forbids these
+  when underwater). Repaying in full returns its WETH to the market and its USD to the owner.
+  A partial ``withdraw`` is not possible while the collateral sits in bands (the market only
+  releases collateral it holds): repay in full first.
+* A loan whose top band would start at or above the oracle price reverts with ``DebtTooHigh``
+  (Curve's check): with N = 10 any loan within the market's 80% max LTV fits; with larger N the
+  bands reach lower, so the largest loan is smaller (N = 30: about 77% LTV).
+* A new position whose top band would lie at or above the active band is accepted only if the
+  bands in between hold no USD (then the active band moves up, Curve's auto-skip), else the
+  borrower's action reverts with ``DebtTooHigh``, as Curve's "Debt too high".
+* Gas: filling a band costs ~7k gas (band storage is pre-initialised at deploy over
+  ``prewarm_bands_above``/``prewarm_bands_below``; a never-touched band costs ~22k), so a
+  borrower's ``open`` costs about 300k + 7k × N gas: within the default 500k up to N ≈ 25, more
+  gas is needed for larger N. Band reserves are packed into one slot (USD < 3.1e8, WETH < 1.2e6
+  per band, overflow reverts with ``AmountTooLarge``).
+* Band indices are limited to [−1024, 1024] around the deploy price (Curve: 1024 bands from the
+  active band); one exchange walks at most 128 bands (empty ones included) and fills partially
+  beyond that.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from sandbox.chain import Address, deploy, execute_all
+from sandbox.units import BPS, WAD
+
+from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
+
+if TYPE_CHECKING:
+    from sandbox.market import Market
+
+LIQUIDATE_GAS = 400_000  # measured ~200k with N = 10
+# exchange: measured ~95k + ~22k per band crossed
+EXCHANGE_GAS_BASE = 150_000
+EXCHANGE_GAS_PER_BAND = 30_000
+EXCHANGE_GAS_MAX = 4_000_000
+MIN_BAND = -1024
+MAX_BAND = 1024
+MAX_BANDS_CROSSED = 128
+PREWARM_CHUNK = 150
+
+
+@dataclass(frozen=True)
+class SoftParams(MechanismParams):
+    """crvUSD mainnet defaults: A = 100, fee 0.6%, loan discount 9%, liquidation discount 6%, N = 10."""
+
+    bands_n: int = 10
+    amplification_a: int = 100
+    liquidation_discount_bps: int = 600
+    loan_discount_bps: int = 900
+    fee_bps: int = 60
+    # Sandbox gas optimisation (no Curve counterpart): band storage pre-initialised at deploy so
+    # that a borrower's open() stays within the default 500k gas. Counted in bands from band 0
+    # (the deploy price): 70 bands above ≈ 2× the price, 230 below ≈ 0.1× (for A = 100).
+    prewarm_bands_above: int = 70
+    prewarm_bands_below: int = 230
+
+    def validate(self) -> None:
+        if not 4 <= self.bands_n <= 50:
+            raise ValueError(f"bands_n must be in [4, 50], got {self.bands_n}")
+        if not 30 <= self.amplification_a <= 10_000:
+            raise ValueError(f"amplification_a must be in [30, 10000], got {self.amplification_a}")
+        if not 0 <= self.liquidation_discount_bps < self.loan_discount_bps:
+            raise ValueError("liquidation_discount_bps must be >= 0 and below loan_discount_bps, got "
+                             f"{self.liquidation_discount_bps}")
+        if not self.loan_discount_bps < BPS:
+            raise ValueError(f"loan_discount_bps must be below 10000, got {self.loan_discount_bps}")
+        if not 0 <= self.fee_bps < 1000:
+            raise ValueError(f"fee_bps must be in [0, 1000), got {self.fee_bps}")
+        if not 0 <= self.prewarm_bands_above <= -MIN_BAND:
+            raise ValueError(f"prewarm_bands_above must be in [0, 1024], got {self.prewarm_bands_above}")
+        if not 0 <= self.prewarm_bands_below <= MAX_BAND:
+            raise ValueError(f"prewarm_bands_below must be in [0, 1024], got {self.prewarm_bands_below}")
+
+    @property
+    def liquidation_discount_wad(self) -> int:
+        return self.liquidation_discount_bps * WAD // BPS
+
+    @property
+    def loan_discount_wad(self) -> int:
+        return self.loan_discount_bps * WAD // BPS
+
+    def contract_args(self) -> tuple:
+        """SoftLiquidationAMM's constructor arguments after the market address."""
+        return (self.bands_n, self.amplification_a, self.liquidation_discount_wad,
+                self.loan_discount_wad, self.fee_bps)
+
+
+# ---------------------------------------------------------------------------- band math mirror
+
+def _ceil_div(a: int, b: int) -> int:
+    return 0 if a == 0 else (a - 1) // b + 1
+
+
+@dataclass
+class BandState:
+    x: int = 0  # USD
+    y: int = 0  # WETH
+    shares: int = 0
+
+
+@dataclass
+class BandMath:
+    """Exact integer mirror of SoftLiquidationAMM's band arithmetic."""
+
+    base_price: int
+    amplification_a: int = 100
+    fee_bps: int = 60
+    bands_n: int = 10
+    loan_discount_wad: int = 9 * WAD // 100
+    liquidation_discount_wad: int = 6 * WAD // 100
+
+    @property
+    def ratio_wad(self) -> int:
+        a = self.amplification_a
+        return (a - 1) * WAD // a
+
+    def rpow(self, k: int) -> int:
+        result, base = WAD, self.ratio_wad
+        while k:
+            if k & 1:
+                result = result * base // WAD
+            k >>= 1
+            if k:
+                base = base * base // WAD
+        return result
+
+    def p_up(self, n: int) -> int:
+        if not MIN_BAND <= n <= MAX_BAND + 1:
+            raise ValueError(f"band {n} out of range")
+        if n >= 0:
+            return self.base_price * self.rpow(n) // WAD
+        return self.base_price * WAD // self.rpow(-n)
+
+    def p_down(self, n: int) -> int:
+        return self.p_up(n + 1)
+
+    @property
+    def mean_bottom_factor_wad(self) -> int:
+        term, total, r = WAD, 0, self.ratio_wad
+        for _ in range(self.bands_n):
+            term = term * r // WAD
+            total += term
+        return total // self.bands_n
+
+    def top_band(self, collateral: int, debt: int) -> int:
+        eff = collateral * (WAD - self.loan_discount_wad) // WAD * self.mean_bottom_factor_wad // WAD
+        if eff == 0:
+            raise ValueError("DebtTooHigh")
+        p_min = _ceil_div(debt * WAD, eff)
+        lo, hi = MIN_BAND + 1, MAX_BAND + 1 - self.bands_n
+        if self.p_up(lo) < p_min:
+            raise ValueError("DebtTooHigh")
+        if self.p_up(hi) >= p_min:
+            return hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.p_up(mid) >= p_min:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    def y0(self, x: int, y: int, po: int, pu: int) -> int:
+        a = self.amplification_a
+        b = po * po // pu * a * y // WAD + pu * (a - 1) * x // po
+        d = b * b + 4 * a * (po * y // WAD) * x
+        return (b + math.isqrt(d)) * WAD // (2 * po * a)
+
+    def curve(self, x: int, y: int, po: int, pu: int) -> tuple[int, int, int]:
+        """(f, g, Inv) of a band with reserves (x, y) at oracle price po."""
+        y0 = self.y0(x, y, po, pu)
+        a = self.amplification_a
+        f = po * po // pu * a * y0 // WAD
+        g = pu * (a - 1) * y0 // po
+        return f, g, (f + x) * (g + y)
+
+    def band_price(self, x: int, y: int, po: int, pu: int) -> int:
+        f, g, _ = self.curve(x, y, po, pu)
+        return (f + x) * WAD // (g + y)
+
+    def _swap_in_band(self, in_r: int, out_r: int, f_in: int, g_out: int, inv: int,
+                      rem: int) -> tuple[int, int, int, int]:
+        keep = BPS - self.fee_bps
+        need = _ceil_div((_ceil_div(inv, g_out) - f_in - in_r) * BPS, keep)
+        if rem >= need:
+            return in_r + need, 0, out_r, need
+        q = _ceil_div(inv, f_in + in_r + rem * keep // BPS)
+        new_out = min(max(q - g_out, 0), out_r)
+        return in_r + rem, new_out, out_r - new_out, rem
+
+    def trade_band(self, buy: bool, x: int, y: int, po: int, pu: int,
+                   rem: int) -> tuple[int, int, int, int]:
+        """(new x, new y, amount out, input used) of one band trade."""
+        f, g, inv = self.curve(x, y, po, pu)
+        if buy:
+            if g == 0:
+                return x, y, 0, 0
+            return self._swap_in_band(x, y, f, g, inv, rem)
+        if f == 0:
+            return x, y, 0, 0
+        ny, nx, out, used = self._swap_in_band(y, x, g, f, inv, rem)
+        return nx, ny, out, used
+
+    def simulate_exchange(self, bands: dict[int, BandState], active: int, min_band: int,
+                          max_band: int, buy: bool, amount_in: int,
+                          po: int) -> tuple[int, int, dict[int, BandState], int]:
+        """(input used, output, new states of the touched bands, new active band)."""
+        touched: dict[int, BandState] = {}
+        if amount_in == 0 or min_band > max_band:
+            return 0, 0, touched, active
+        n = active
+        if buy and n < min_band:
+            n = min_band
+        if not buy and n > max_band:
+            n = max_band
+        rem, out, last = amount_in, 0, None
+        for _ in range(MAX_BANDS_CROSSED):
+            b = bands.get(n, BandState())
+            if (b.y if buy else b.x) != 0:
+                nx, ny, o, u = self.trade_band(buy, b.x, b.y, po, self.p_up(n), rem)
+                if u or o:
+                    touched[n] = BandState(nx, ny, b.shares)
+                    rem -= u
+                    out += o
+                    last = n
+            if rem == 0 or (n >= max_band if buy else n <= min_band):
+                break
+            n = n + 1 if buy else n - 1
+        return amount_in - rem, out, touched, (active if last is None else last)
+
+
+# ---------------------------------------------------------------------------- mechanism
+
+class SoftLiquidationMechanism(LiquidationMechanism):
+    name = "soft"
+    Params = SoftParams
+    contract_name = "SoftLiquidationAMM"
+    description = ("Curve-LLAMMA-style soft liquidation: collateral sits in N price bands of an AMM "
+                   "that arbitrageurs convert to USD as the price falls (and back as it recovers); "
+                   "hard liquidation of the whole position only when health < 0.")
+
+    params: SoftParams
+
+    @classmethod
+    def deploy(cls, market: "Market", params: SoftParams | None = None) -> "SoftLiquidationMechanism":
+        params = params or cls.default_params()
+        if not isinstance(params, cls.Params):
+            raise TypeError(f"{cls.__name__} needs {cls.Params.__name__}, got {type(params).__name__}")
+        (contract,) = deploy(market.chain, market.deployer,
+                             [(cls.contract_name, (market.lending.address, *params.contract_args()))])
+        requests = [market.lending.tx(market.deployer, "installMechanism", contract.address)]
+        lo, hi = -params.prewarm_bands_above, params.prewarm_bands_below
+        for start in range(lo, hi + 1, PREWARM_CHUNK):
+            end = min(hi, start + PREWARM_CHUNK - 1)
+            requests.append(contract.tx(market.deployer, "initBands", start, end,
+                                        gas=60_000 + 25_000 * (end - start + 1)))
+        execute_all(market.chain, requests)
+        return cls(market, params, contract)
+
+    # --- mirrors and reads ---------------------------------------------------------------
+    @property
+    def math(self) -> BandMath:
+        p = self.params
+        return BandMath(base_price=self.contract.call("basePrice"), amplification_a=p.amplification_a,
+                        fee_bps=p.fee_bps, bands_n=p.bands_n, loan_discount_wad=p.loan_discount_wad,
+                        liquidation_discount_wad=p.liquidation_discount_wad)
+
+    def band(self, n: int) -> BandState:
+        x, y, s, _ = self.contract.call("bands", n)
+        return BandState(x, y, s)
+
+    def active_band(self) -> int:
+        return self.contract.call("activeBand")
+
+    def healths(self, owners: Sequence[Address]) -> list[int]:
+        return list(self.contract.call("healths", list(owners))) if owners else []
+
+    # --- discovery -----------------------------------------------------------------------
+    def opportunities(self, owners: Sequence[Address]) -> list[Opportunity]:
+        """Hard liquidations available now: positions with health < 0 (one healths call + the lens)."""
+        if not owners:
+            return []
+        hs = self.healths(owners)
+        bad = [o for o, h in zip(owners, hs) if h < 0]
+        if not bad:
+            return []
+        health_of = dict(zip(owners, hs))
+        price = self.market.price()
+        ld = self.params.liquidation_discount_wad
+        out = []
+        for p in self.market.positions(bad):
+            if p.debt == 0:
+                continue
+            coll = p.collateral + p.held_collateral
+            usd_out = p.held_debt_asset
+            cap = (coll * price // WAD + usd_out) * (WAD - ld) // WAD
+            repaid = min(p.debt, cap)
+            out.append(Opportunity(
+                mechanism=self.name, action="hard-liquidate", owner=p.owner, debt_in_usd=repaid,
+                collateral_out_weth=coll, health_factor_wad=p.health_factor_wad,
+                extra={"usd_out": usd_out, "bad_debt": p.debt - repaid, "health_wad": health_of[p.owner],
+                       "net_usd_in": max(0, repaid - usd_out), "price": price}))
+        return out
+
+    def encode(self, opportunity: Opportunity, caller: Address,
+               max_debt_in_usd: int | None = None) -> Call:
+        """liquidate(owner, minCollateralOut): all or nothing, so ``max_debt_in_usd`` cannot shrink it."""
+        if opportunity.action != "hard-liquidate":
+            raise ValueError(f"soft mechanism cannot encode action {opportunity.action!r}")
+        data = self.contract.encode("liquidate", opportunity.owner, opportunity.collateral_out_weth)
+        return Call(to=self.contract.address, data=data, gas=LIQUIDATE_GAS, action="hard-liquidate",
+                    owner=opportunity.owner, debt_in_usd=opportunity.debt_in_usd,
+                    collateral_out_weth=opportunity.collateral_out_weth)
+
+    # --- arbitrage -----------------------------------------------------------------------
+    def arbitrage_call(self, reference_price_wad: int, max_usd: int, caller: Address) -> Call | None:
+        """The exchange that trades the bands toward ``reference_price_wad`` (e.g. the DEX price).
+
+        Sized by ``getAmountForPrice`` (the largest trade profitable at the reference price after
+        the fee), capped at ``max_usd`` of input (WETH input valued at the reference price).
+        ``debt_in_usd`` / ``collateral_out_weth`` of the Call describe a buy; for a sell (WETH in,
+        USD out) ``collateral_out_weth`` is 0 and ``debt_in_usd`` is 0. None when there is no trade
+        with a positive profit at the reference price (before gas).
+        """
+        buy, amount = self.contract.call("getAmountForPrice", reference_price_wad)
+        if buy:
+            amount = min(amount, max_usd)
+        else:
+            amount = min(amount, max_usd * WAD // reference_price_wad)
+        if amount == 0:
+            return None
+        used, out, band_to = self.contract.call("quoteExchange", buy, amount)
+        profit = out * reference_price_wad // WAD - used if buy else out - used * reference_price_wad // WAD
+        if out == 0 or profit <= 0:
+            return None
+        data = self.contract.encode("exchange", buy, used, out, caller)
+        action = "soft-liquidate" if buy else "de-liquidate"
+        crossed = abs(band_to - self.active_band()) + 1
+        gas = min(EXCHANGE_GAS_MAX, EXCHANGE_GAS_BASE + EXCHANGE_GAS_PER_BAND * crossed)
+        return Call(to=self.contract.address, data=data, gas=gas, action=action, owner=caller,
+                    debt_in_usd=used if buy else 0, collateral_out_weth=out if buy else 0)
