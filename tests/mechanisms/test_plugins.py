@@ -14,7 +14,7 @@ import pytest
 from sandbox.contracts import ARTIFACTS_DIR
 from sandbox.mechanisms import MECHANISMS, LiquidationMechanism, UnknownPlugin
 
-BUILT_INS = {"fixed-fee", "dutch-auction", "soft", "private"}
+BUILT_INS = {"fixed-fee", "dutch-auction", "soft", "private", "english-auction", "absorb"}
 
 PLUGIN_MODULE = '''
 """A third party's mechanism: fixed-fee rules with a 10% bonus and its own compiled contract."""

@@ -1,0 +1,211 @@
+"""English (ascending-bid) collateral auctions, MakerDAO Liquidations 1.2 style: cat.bite and
+flip.tend / dent / deal / tick, the mechanism of 12 March 2020 (contract
+``EnglishAuctionLiquidator``).
+
+- ``bite(owner)``: anyone, for no reward, seizes an unhealthy position's whole collateral into
+  an auction and locks the position: ``lot`` = collateral, ``tab = debt × chop``, bid 0,
+  ``end = now + tau``.
+- ``tend(id, lot, bid)`` (phase 1): a higher USD bid for the whole lot, at least ``beg`` × the
+  current bid (or exactly ``tab``), never above ``tab``. The new bidder refunds the previous one
+  and pays the increase into the contract; the bid deadline becomes ``tic = now + ttl``. The
+  opening bid may be zero: with no competition a zero bid wins once ``tic`` passes (Black
+  Thursday: the lot goes for nothing and the whole debt is written off).
+- ``dent(id, lot, bid)`` (phase 2, once the bid equals ``tab``): the same bid for less
+  collateral, each lot at most ``current lot / beg``; the new bidder pays the full bid to the
+  previous one. The collateral given up goes back to the position at ``deal``.
+- ``deal(id)``: after ``tic`` (a bid was placed) or ``end``, the winner gets the lot; the bid
+  repays the debt first, the rest (the penalty) goes to the treasury; uncovered debt is written
+  off as bad debt; the position is unlocked.
+- ``tick(id)``: an auction that reached ``end`` without a bid restarts with ``end = now + tau``.
+
+Keepers discover everything through one batched view (``activeAuctions``) plus the lens.
+``encode`` bids the minimum acceptable improvement (``min_next_bid`` / ``max_next_lot``); a
+keeper that wants to bid more builds the call with ``tend_call`` / ``dent_call``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from sandbox.chain import Address, deploy, execute
+from sandbox.units import BPS, WAD
+
+from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
+
+if TYPE_CHECKING:
+    from sandbox.market import Market
+
+BITE_GAS = 350_000  # measured ~250k (cold storage, seize, lock)
+TEND_GAS = 150_000  # measured ~70-95k
+DENT_GAS = 120_000  # measured ~65-85k
+DEAL_GAS = 300_000  # measured ~200k (repay, penalty, restore, write-off, unlock)
+TICK_GAS = 60_000
+
+
+# --------------------------------------------------------------------------- bidding rules
+
+def min_next_bid(bid: int, tab: int, beg_wad: int, has_bidder: bool) -> int:
+    """Smallest bid ``tend`` accepts now: 0 for the opening bid, else the least bid that is
+    above the current one and at least ``beg`` × it, capped at ``tab`` (tab is always allowed)."""
+    if not has_bidder:
+        return 0
+    need = max(-(-bid * beg_wad // WAD), bid + 1)
+    return min(need, tab)
+
+
+def max_next_lot(lot: int, beg_wad: int) -> int:
+    """Largest lot ``dent`` accepts now: below the current lot and at most ``lot / beg``."""
+    return min(lot * WAD // beg_wad, lot - 1) if lot > 0 else 0
+
+
+@dataclass(frozen=True)
+class DealQuote:
+    """What ``deal`` moves for a finished auction (WAD integers)."""
+
+    debt_repaid: int
+    penalty: int
+    bad_debt: int
+    collateral_returned: int
+    lot: int
+
+
+def quote_deal(bid: int, debt: int, lot: int, returned: int) -> DealQuote:
+    repaid = min(bid, debt)
+    return DealQuote(debt_repaid=repaid, penalty=bid - repaid, bad_debt=debt - repaid,
+                     collateral_returned=returned, lot=lot)
+
+
+# --------------------------------------------------------------------------- parameters
+
+@dataclass(frozen=True)
+class EnglishAuctionParams(MechanismParams):
+    """MakerDAO ETH-A flipper defaults (March 2020): chop 1.13, beg 1.05, ttl 3 h, tau 2 days."""
+
+    chop_bps: int = 11300  # tab = debt × chop (13% liquidation penalty)
+    beg_bps: int = 10500  # each bid at least 5% better than the last
+    ttl_seconds: int = 10800  # bid duration: each bid sets the deadline to now + ttl
+    tau_seconds: int = 172800  # auction duration from bite (or tick)
+
+    def validate(self) -> None:
+        if self.chop_bps < BPS:
+            raise ValueError(f"chop_bps must be >= 10000, got {self.chop_bps}")
+        if self.beg_bps < BPS:
+            raise ValueError(f"beg_bps must be >= 10000, got {self.beg_bps}")
+        if not 0 < self.ttl_seconds < 2**48:
+            raise ValueError(f"ttl_seconds must be positive, got {self.ttl_seconds}")
+        if not 0 < self.tau_seconds < 2**48:
+            raise ValueError(f"tau_seconds must be positive, got {self.tau_seconds}")
+
+    @property
+    def chop_wad(self) -> int:
+        return self.chop_bps * WAD // BPS
+
+    @property
+    def beg_wad(self) -> int:
+        return self.beg_bps * WAD // BPS
+
+    def contract_args(self) -> tuple:
+        """EnglishAuctionLiquidator's constructor arguments after the market address."""
+        return (self.chop_wad, self.beg_wad, self.ttl_seconds, self.tau_seconds)
+
+    def tab(self, debt: int) -> int:
+        return debt * self.chop_wad // WAD
+
+
+# --------------------------------------------------------------------------- mechanism
+
+class EnglishAuctionMechanism(LiquidationMechanism):
+    name = "english-auction"
+    Params = EnglishAuctionParams
+    contract_name = "EnglishAuctionLiquidator"
+    description = ("MakerDAO Liquidations 1.2 (flip): bite seizes the collateral into a two-phase "
+                   "English auction (tab = debt × 1.13); tend raises the bid by >= 5% up to tab, then "
+                   "dent lowers the lot by >= 5%; each bid stands 3 h, auctions end after 2 days.")
+
+    params: EnglishAuctionParams
+
+    @classmethod
+    def deploy(cls, market: "Market", params: EnglishAuctionParams | None = None) -> "EnglishAuctionMechanism":
+        params = params or cls.default_params()
+        if not isinstance(params, cls.Params):
+            raise TypeError(f"{cls.__name__} needs {cls.Params.__name__}, got {type(params).__name__}")
+        (contract,) = deploy(market.chain, market.deployer,
+                             [(cls.contract_name, (market.lending.address, *params.contract_args()))])
+        execute(market.chain, [market.lending.tx(market.deployer, "installMechanism", contract.address)])
+        return cls(market, params, contract)
+
+    # --- reads -----------------------------------------------------------------------------
+    def auctions(self) -> list[dict]:
+        """Every running auction (one call): id, owner, guy, lot, bid, tab, debt, returned, tic,
+        end, biddable, dealable, needsTick."""
+        return list(self.contract.call("activeAuctions"))
+
+    # --- discovery -------------------------------------------------------------------------
+    def opportunities(self, owners: Sequence[Address]) -> list[Opportunity]:
+        """Bites on liquidatable listed positions, and tend / dent / deal / tick on the running
+        auctions of listed owners."""
+        wanted = {o.lower() for o in owners}
+        auctions = [a for a in self.auctions() if a["owner"].lower() in wanted]
+        in_auction = {a["owner"].lower() for a in auctions}
+        out: list[Opportunity] = []
+        p = self.params
+        for pos in self.market.positions(owners):
+            if (pos.is_liquidatable and not pos.locked and pos.collateral > 0
+                    and pos.owner.lower() not in in_auction):
+                out.append(Opportunity(
+                    mechanism=self.name, action="bite", owner=pos.owner, debt_in_usd=0,
+                    collateral_out_weth=0, health_factor_wad=pos.health_factor_wad,
+                    extra={"tab": p.tab(pos.debt), "collateral": pos.collateral, "debt": pos.debt}))
+        zero = "0x" + "00" * 20
+        for a in auctions:
+            has_bidder = a["guy"].lower() != zero
+            extra = {k: a[k] for k in ("lot", "bid", "tab", "debt", "returned", "tic", "end")}
+            extra["guy"] = a["guy"] if has_bidder else None
+            common = dict(mechanism=self.name, owner=a["owner"], ref=a["id"], extra=extra)
+            if a["dealable"]:
+                out.append(Opportunity(action="deal", debt_in_usd=0, collateral_out_weth=0, **common))
+            elif a["needsTick"]:
+                out.append(Opportunity(action="tick", debt_in_usd=0, collateral_out_weth=0, **common))
+            elif a["biddable"]:
+                if has_bidder and a["bid"] == a["tab"]:
+                    out.append(Opportunity(action="dent", debt_in_usd=a["tab"],
+                                           collateral_out_weth=max_next_lot(a["lot"], p.beg_wad), **common))
+                else:
+                    out.append(Opportunity(action="tend",
+                                           debt_in_usd=min_next_bid(a["bid"], a["tab"], p.beg_wad, has_bidder),
+                                           collateral_out_weth=a["lot"], **common))
+        return out
+
+    # --- actions ---------------------------------------------------------------------------
+    def tend_call(self, auction_id: int, lot: int, bid: int, owner: Address = "") -> Call:
+        """A raw ``tend`` at any bid (the contract enforces beg and tab)."""
+        return Call(to=self.contract.address, data=self.contract.encode("tend", auction_id, lot, bid),
+                    gas=TEND_GAS, action="tend", owner=owner, debt_in_usd=bid, collateral_out_weth=lot)
+
+    def dent_call(self, auction_id: int, lot: int, bid: int, owner: Address = "") -> Call:
+        """A raw ``dent`` for any lot (the contract enforces beg)."""
+        return Call(to=self.contract.address, data=self.contract.encode("dent", auction_id, lot, bid),
+                    gas=DENT_GAS, action="dent", owner=owner, debt_in_usd=bid, collateral_out_weth=lot)
+
+    def encode(self, opportunity: Opportunity, caller: Address,
+               max_debt_in_usd: int | None = None) -> Call:
+        """bite(owner) / tend(id, lot, minimum next bid) / dent(id, maximum next lot, tab) /
+        deal(id) / tick(id). A bid never exceeds ``max_debt_in_usd``: when the minimum bid does,
+        ValueError (an English bid is for the whole lot, it cannot be scaled down)."""
+        opp = opportunity
+        addr = self.contract.address
+        if opp.action == "bite":
+            return Call(to=addr, data=self.contract.encode("bite", opp.owner), gas=BITE_GAS,
+                        action="bite", owner=opp.owner)
+        if opp.action in ("deal", "tick"):
+            return Call(to=addr, data=self.contract.encode(opp.action, opp.ref),
+                        gas=DEAL_GAS if opp.action == "deal" else TICK_GAS, action=opp.action, owner=opp.owner)
+        if opp.action not in ("tend", "dent"):
+            raise ValueError(f"{self.name} cannot encode action {opp.action!r}")
+        if max_debt_in_usd is not None and max_debt_in_usd < opp.debt_in_usd:
+            raise ValueError(f"{opp.action} on auction {opp.ref} needs a bid of {opp.debt_in_usd}, "
+                             f"above max_debt_in_usd={max_debt_in_usd}")
+        if opp.action == "tend":
+            return self.tend_call(opp.ref, opp.extra["lot"], opp.debt_in_usd, owner=opp.owner)
+        return self.dent_call(opp.ref, opp.collateral_out_weth, opp.extra["tab"], owner=opp.owner)
