@@ -1,0 +1,238 @@
+"""The scenario: everything one run needs besides the mechanism and the seed.
+
+Frozen dataclasses with units in field names, validated on construction; the TOML loader
+(``sandbox.scenarios.loader``) builds them and reports errors by field path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.market import MarketParams
+
+PRICE_MODELS = ("gbm", "jump", "path", "bridge", "csv")
+BUILDER_POLICIES = ("priority-fee", "fifo")
+
+
+class ScenarioError(ValueError):
+    """A scenario is invalid; the message starts with the offending field's path."""
+
+
+def _require(ok: bool, path: str, problem: str) -> None:
+    if not ok:
+        raise ScenarioError(f"{path}: {problem}")
+
+
+@dataclass(frozen=True)
+class PriceSpec:
+    """The reference (off-chain) price of WETH in USD over the run."""
+
+    model: str = "path"
+    start_price_usd: float = 2000.0
+    drift_per_year: float = 0.0  # gbm, jump
+    volatility_per_year: float = 0.8  # gbm, jump
+    jump_intensity_per_day: float = 0.0  # jump: expected jumps per day
+    jump_mean: float = -0.05  # jump: mean log-size of a jump
+    jump_stdev: float = 0.05  # jump: stdev of the log-size
+    knots: tuple[tuple[float, float], ...] = ()  # path: [seconds, price usd], piecewise linear
+    noise_volatility_per_year: float = 0.0  # path: multiplicative GBM noise around the knots
+    target_price_usd: float = 0.0  # bridge
+    target_time_seconds: float = 0.0  # bridge
+    csv_file: str = ""  # csv: a "timestamp,price" file (seconds from start), relative to the scenario
+    floor_price_usd: float = 1e-6  # every model's output is clipped here: prices stay positive
+
+    def __post_init__(self):
+        p = "price"
+        _require(self.model in PRICE_MODELS, f"{p}.model", f"unknown model {self.model!r} (one of {', '.join(PRICE_MODELS)})")
+        _require(self.start_price_usd > 0, f"{p}.start_price_usd", "must be > 0")
+        _require(self.volatility_per_year >= 0, f"{p}.volatility_per_year", "must be >= 0")
+        _require(self.noise_volatility_per_year >= 0, f"{p}.noise_volatility_per_year", "must be >= 0")
+        _require(self.jump_intensity_per_day >= 0, f"{p}.jump_intensity_per_day", "must be >= 0")
+        _require(self.jump_stdev >= 0, f"{p}.jump_stdev", "must be >= 0")
+        _require(self.floor_price_usd > 0, f"{p}.floor_price_usd", "must be > 0")
+        if self.model == "path":
+            _require(len(self.knots) >= 1, f"{p}.knots", "the path model needs at least one [seconds, price] knot")
+            times = [t for t, _ in self.knots]
+            _require(all(b > a for a, b in zip(times, times[1:])), f"{p}.knots", "times must increase")
+            _require(all(t >= 0 for t in times), f"{p}.knots", "times must be >= 0")
+            _require(all(v > 0 for _, v in self.knots), f"{p}.knots", "prices must be > 0")
+        if self.model == "bridge":
+            _require(self.target_price_usd > 0, f"{p}.target_price_usd", "must be > 0")
+            _require(self.target_time_seconds > 0, f"{p}.target_time_seconds", "must be > 0")
+        if self.model == "csv":
+            _require(bool(self.csv_file), f"{p}.csv_file", "the csv model needs a file")
+
+
+@dataclass(frozen=True)
+class GasSpec:
+    """The gas market: starting base fee and background demand (virtual gas), with spikes."""
+
+    base_fee_gwei: float = 20.0  # reached during set-up, before block 1
+    background_gas_per_block: int = 15_000_000  # half of a 30M block: a steady base fee
+    background_tip_gwei: float = 1.0
+    spikes: tuple[tuple[float, float, float], ...] = ()  # [start_s, end_s, multiplier]
+
+    def __post_init__(self):
+        _require(self.base_fee_gwei > 0, "gas.base_fee_gwei", "must be > 0")
+        _require(0 <= self.background_gas_per_block <= 30_000_000, "gas.background_gas_per_block",
+                 "must be within [0, 30000000]")
+        _require(self.background_tip_gwei >= 0, "gas.background_tip_gwei", "must be >= 0")
+        for i, spike in enumerate(self.spikes):
+            _require(len(spike) == 3, f"gas.spikes[{i}]", "must be [start_s, end_s, multiplier]")
+            start, end, mult = spike
+            _require(0 <= start < end, f"gas.spikes[{i}]", "needs 0 <= start_s < end_s")
+            _require(mult > 0, f"gas.spikes[{i}]", "multiplier must be > 0")
+
+    def demand_at(self, seconds: float) -> tuple[int, float]:
+        """(background gas, background tip gwei) at ``seconds`` from the start; spikes multiply both."""
+        mult = 1.0
+        for start, end, m in self.spikes:
+            if start <= seconds < end:
+                mult *= m
+        return min(30_000_000, int(self.background_gas_per_block * mult)), self.background_tip_gwei * mult
+
+
+@dataclass(frozen=True)
+class OracleSpec:
+    deviation_bps: int = 50  # push when the reference moves this far from the last answer
+    heartbeat_seconds: int = 3600  # ... or when this long has passed
+    delay_seconds: int = 0  # OSM-style: the answer in force is the one from this long ago
+    tip_gwei: float = 1.0
+
+    def __post_init__(self):
+        _require(self.deviation_bps > 0, "oracle.deviation_bps", "must be > 0")
+        _require(self.heartbeat_seconds > 0, "oracle.heartbeat_seconds", "must be > 0")
+        _require(self.delay_seconds >= 0, "oracle.delay_seconds", "must be >= 0")
+        _require(self.tip_gwei >= 0, "oracle.tip_gwei", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class AmmSpec:
+    liquidity_weth: float = 5_000.0
+    fee_bps: int = 30
+
+    def __post_init__(self):
+        _require(self.liquidity_weth > 0, "amm.liquidity_weth", "must be > 0")
+        _require(0 <= self.fee_bps < 10_000, "amm.fee_bps", "must be within [0, 10000)")
+
+
+@dataclass(frozen=True)
+class LendingSpec:
+    max_ltv_bps: int = 8000
+    liquidation_threshold_bps: int = 8500
+
+    def __post_init__(self):
+        _require(0 < self.max_ltv_bps <= self.liquidation_threshold_bps < 10_000, "lending",
+                 "needs 0 < max_ltv_bps <= liquidation_threshold_bps < 10000")
+
+
+@dataclass(frozen=True)
+class BorrowerSpec:
+    """The borrower population, drawn from the run's seed at the start."""
+
+    count: int = 40
+    collateral_weth_median: float = 10.0  # lognormal collateral sizes
+    collateral_weth_sigma: float = 1.0
+    ltv_min_bps: int = 6500  # target LTV, uniform in [min, max]
+    ltv_max_bps: int = 7900
+    react_below_health_factor: float = 1.05  # borrowers may act when HF falls below this
+    reaction_probability: float = 0.0  # per block, when below the threshold
+    top_up_fraction: float = 0.25  # a reaction adds this fraction of the collateral (or repays as much debt)
+
+    def __post_init__(self):
+        _require(self.count >= 1, "borrowers.count", "must be >= 1")
+        _require(self.collateral_weth_median > 0, "borrowers.collateral_weth_median", "must be > 0")
+        _require(self.collateral_weth_sigma >= 0, "borrowers.collateral_weth_sigma", "must be >= 0")
+        _require(0 < self.ltv_min_bps <= self.ltv_max_bps < 10_000, "borrowers",
+                 "needs 0 < ltv_min_bps <= ltv_max_bps < 10000")
+        _require(0 <= self.reaction_probability <= 1, "borrowers.reaction_probability", "must be within [0, 1]")
+        _require(self.react_below_health_factor > 0, "borrowers.react_below_health_factor", "must be > 0")
+        _require(0 < self.top_up_fraction <= 10, "borrowers.top_up_fraction", "must be within (0, 10]")
+
+
+@dataclass(frozen=True)
+class ArbitrageurSpec:
+    enabled: bool = True
+    capital_usd_per_block: float = 2_000_000.0  # most USD (or USD worth of WETH) traded per block
+    min_edge_bps: int = 10  # trade only when the AMM is this far from the reference
+    tip_gwei: float = 1.0
+
+    def __post_init__(self):
+        _require(self.capital_usd_per_block > 0, "arbitrageur.capital_usd_per_block", "must be > 0")
+        _require(self.min_edge_bps >= 0, "arbitrageur.min_edge_bps", "must be >= 0")
+        _require(self.tip_gwei >= 0, "arbitrageur.tip_gwei", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class KeeperSpec:
+    """``count`` keepers of one strategy (entry-point group ``sandbox.keepers``)."""
+
+    strategy: str
+    count: int = 1
+    capital_usd: float = 1_000_000.0  # 0 for capital-free (flash) keepers
+    tip_gwei: float = 2.0
+    max_fee_cap_gwei: float = 0.0  # 0: no cap
+    params: dict = field(default_factory=dict)  # strategy-specific overrides
+
+    def __post_init__(self):
+        _require(bool(self.strategy), "keepers.strategy", "is required")
+        _require(self.count >= 1, f"keepers[{self.strategy}].count", "must be >= 1")
+        _require(self.capital_usd >= 0, f"keepers[{self.strategy}].capital_usd", "must be >= 0")
+        _require(self.tip_gwei >= 0, f"keepers[{self.strategy}].tip_gwei", "must be >= 0")
+
+    def __hash__(self):  # params is a dict; hash by its sorted items
+        return hash((self.strategy, self.count, self.capital_usd, self.tip_gwei,
+                     self.max_fee_cap_gwei, tuple(sorted(self.params.items()))))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str = ""
+    blocks: int = 600
+    block_time_seconds: int = 12
+    builder_policy: str = "priority-fee"
+    price: PriceSpec = PriceSpec(knots=((0.0, 2000.0),))
+    gas: GasSpec = GasSpec()
+    oracle: OracleSpec = OracleSpec()
+    amm: AmmSpec = AmmSpec()
+    lending: LendingSpec = LendingSpec()
+    borrowers: BorrowerSpec = BorrowerSpec()
+    arbitrageur: ArbitrageurSpec = ArbitrageurSpec()
+    keepers: tuple[KeeperSpec, ...] = (KeeperSpec(strategy="naive"),)
+    mechanisms: dict = field(default_factory=dict)  # mechanism name -> {param: value}
+    source: str = ""  # where it was loaded from (file path or "builtin:<name>")
+
+    def __post_init__(self):
+        _require(bool(self.name), "name", "is required")
+        _require(self.blocks >= 1, "blocks", "must be >= 1")
+        _require(self.block_time_seconds >= 1, "block_time_seconds", "must be >= 1")
+        _require(self.builder_policy in BUILDER_POLICIES, "builder_policy",
+                 f"unknown policy {self.builder_policy!r} (one of {', '.join(BUILDER_POLICIES)})")
+        _require(len(self.keepers) >= 1, "keepers", "at least one keeper group is required")
+
+    def __hash__(self):
+        return hash((self.name, self.blocks, self.source))
+
+    @property
+    def duration_seconds(self) -> int:
+        return self.blocks * self.block_time_seconds
+
+    def market_params(self) -> MarketParams:
+        return MarketParams(
+            initial_price_usd=self.price.start_price_usd,
+            max_ltv_bps=self.lending.max_ltv_bps,
+            liquidation_threshold_bps=self.lending.liquidation_threshold_bps,
+            oracle_delay_seconds=self.oracle.delay_seconds,
+            amm_fee_bps=self.amm.fee_bps,
+            amm_liquidity_weth=self.amm.liquidity_weth,
+        )
+
+    def mechanism_overrides(self, mechanism: str) -> dict[str, Any]:
+        return dict(self.mechanisms.get(mechanism, {}))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (for manifests): every resolved field, nested."""
+        return dataclasses.asdict(self)
