@@ -123,14 +123,23 @@ class Mempool:
         return pending
 
     def submit_bundle(self, txs: Sequence[SignedTx], agent: str, tag: str,
-                      after: bytes | None = None, meta: dict | None = None) -> Bundle:
-        """Send ``txs`` privately: they land together, at the top or right after ``after``."""
+                      after: bytes | None = None, meta: dict | None = None,
+                      labels: Sequence[tuple[str, str, dict]] | None = None) -> Bundle:
+        """Send ``txs`` privately: they land together, at the top or right after ``after``.
+
+        ``labels`` gives each transaction its own (agent, tag, meta) when a bundle carries
+        several parties' transactions (an order-flow auction's update, grant and winner's
+        liquidation); by default all carry the submitter's ``agent``/``tag``/``meta``.
+        """
         if not txs:
             raise ValueError("a bundle needs at least one transaction")
+        if labels is not None and len(labels) != len(txs):
+            raise ValueError(f"a bundle of {len(txs)} transactions got {len(labels)} labels")
+        labels = labels or [(agent, tag, meta or {})] * len(txs)
         block, first = self._block(), self._seq
-        pend = tuple(PendingTx(tx=tx, agent=agent, tag=tag, seen_block=block, seq=self._next_seq(),
-                               meta=dict(meta or {}), private=True, after=after, bundle=first)
-                     for tx in txs)
+        pend = tuple(PendingTx(tx=tx, agent=a, tag=t, seen_block=block, seq=self._next_seq(),
+                               meta=dict(m or {}), private=True, after=after, bundle=first)
+                     for tx, (a, t, m) in zip(txs, labels))
         bundle = Bundle(txs=pend, agent=agent, tag=tag, after=after, seq=pend[0].seq)
         self._bundles.append(bundle)
         return bundle

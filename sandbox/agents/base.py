@@ -1,0 +1,170 @@
+"""What an agent is: it observes a block view, submits signed transactions, and keeps a ledger.
+
+Every block, agents see the chain as of the previous block plus the public mempool (a
+``BlockView``) and act through an ``AgentContext``: public transactions, replacements (gas
+auctions) and private bundles. Each agent owns a seeded random generator; nothing is global.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from sandbox.chain import Account, Receipt
+from sandbox.chain.mempool import PendingTx
+from sandbox.market import MarketView, PositionView
+from sandbox.mechanisms import Opportunity
+from sandbox.units import GWEI, WAD
+
+if TYPE_CHECKING:
+    from sandbox.chain.builder import ProducedBlock
+
+    from .context import AgentContext
+
+
+@dataclass(frozen=True)
+class GasPolicy:
+    """How an agent prices its transactions (EIP-1559).
+
+    ``tip_gwei`` is the priority fee; the max fee is ``max_fee_multiplier`` × base fee + tip,
+    never more than ``max_fee_cap_gwei`` (0 = no cap).
+    """
+
+    tip_gwei: float = 1.0
+    max_fee_multiplier: float = 2.0
+    max_fee_cap_gwei: float = 0.0
+
+    def __post_init__(self):
+        if self.tip_gwei < 0:
+            raise ValueError(f"tip_gwei must be >= 0, got {self.tip_gwei}")
+        if self.max_fee_multiplier < 1:
+            raise ValueError(f"max_fee_multiplier must be >= 1, got {self.max_fee_multiplier}")
+        if self.max_fee_cap_gwei < 0:
+            raise ValueError(f"max_fee_cap_gwei must be >= 0, got {self.max_fee_cap_gwei}")
+
+    def fees(self, base_fee: int, tip_wei: int | None = None) -> tuple[int, int]:
+        """(max_fee_per_gas, max_priority_fee_per_gas) in wei for the next block."""
+        tip = int(self.tip_gwei * GWEI) if tip_wei is None else tip_wei
+        max_fee = int(base_fee * self.max_fee_multiplier) + tip
+        if self.max_fee_cap_gwei:
+            max_fee = min(max_fee, int(self.max_fee_cap_gwei * GWEI))
+        return max_fee, min(tip, max_fee)
+
+
+@dataclass(frozen=True)
+class BlockView:
+    """What every agent sees before block ``number`` is built.
+
+    Chain state is as of the previous block (read once per block, in batched calls); the
+    reference price is the off-chain market price this block; ``pending`` is the public
+    mempool at the moment the agent looks.
+    """
+
+    number: int
+    timestamp: int
+    reference_price_wad: int
+    base_fee: int
+    market: MarketView
+    positions: tuple[PositionView, ...]
+    opportunities: tuple[Opportunity, ...]
+    amm_reserves: tuple[int, int]  # (WETH, USD)
+    oracle_submitted_price_wad: int  # newest submitted answer (keepers can peek, as with OSM)
+    oracle_submitted_at: int
+    pending: tuple[PendingTx, ...] = ()
+
+    @property
+    def oracle_price_wad(self) -> int:
+        """The price in force on-chain (what the market uses)."""
+        return self.market.price
+
+    def gas_cost_usd_wad(self, gas: int, tip_wei: int) -> int:
+        """USD (WAD) cost of ``gas`` at the next base fee plus ``tip_wei``, ETH at the reference price."""
+        return gas * (self.base_fee + tip_wei) * self.reference_price_wad // WAD
+
+
+@dataclass
+class Ledger:
+    """An agent's P&L in USD (WAD), gas included; filled from its own receipts and balances."""
+
+    gas_spent_wei: int = 0
+    gas_spent_usd: int = 0  # at the reference price of the block that paid it
+    priority_fees_usd: int = 0
+    txs_sent: int = 0
+    txs_reverted: int = 0
+    start_usd: int = 0
+    start_weth: int = 0
+    end_usd: int = 0
+    end_weth: int = 0
+    end_price_wad: int = 0
+
+    def record_receipt(self, receipt: Receipt, price_wad: int) -> None:
+        self.txs_sent += 1
+        self.txs_reverted += 0 if receipt.succeeded else 1
+        self.gas_spent_wei += receipt.fee_paid_wei
+        self.gas_spent_usd += receipt.fee_paid_wei * price_wad // WAD
+        self.priority_fees_usd += receipt.priority_fee_paid_wei * price_wad // WAD
+
+    @property
+    def token_pnl_usd(self) -> int:
+        """Change in USD plus change in WETH marked at the final reference price."""
+        weth_delta = self.end_weth - self.start_weth
+        return (self.end_usd - self.start_usd) + weth_delta * self.end_price_wad // WAD
+
+    @property
+    def pnl_usd(self) -> int:
+        return self.token_pnl_usd - self.gas_spent_usd
+
+
+class Agent(ABC):
+    """Base of borrowers, the oracle updater, the arbitrageur and keepers.
+
+    Subclasses override any of the hooks; the defaults do nothing.
+    """
+
+    kind: ClassVar[str] = "agent"
+
+    def __init__(self, account: Account, rng: np.random.Generator, gas: GasPolicy | None = None):
+        self.account = account
+        self.rng = rng
+        self.gas = gas or GasPolicy()
+        self.ledger = Ledger()
+
+    @property
+    def label(self) -> str:
+        return self.account.label
+
+    @property
+    def strategy(self) -> str:
+        """Name used in results tables (keepers: their strategy; others: their kind)."""
+        return self.kind
+
+    def setup(self, ctx: "AgentContext") -> list:
+        """Set-up transactions (funding by the deployer, approvals) run before block 1."""
+        return []
+
+    def step(self, view: BlockView, ctx: "AgentContext") -> None:
+        """Phase 1 of a block: look at the view and submit transactions."""
+
+    def react(self, view: BlockView, ctx: "AgentContext") -> None:
+        """Phase 2: the public mempool now holds phase-1 submissions (front-/back-run, re-bid)."""
+
+    def private_bid(self, view: BlockView, ctx: "AgentContext", update: PendingTx) -> "PrivateBid | None":
+        """A sealed bid for the right to liquidate right after ``update`` (private mechanism)."""
+        return None
+
+    def on_block(self, produced: "ProducedBlock", ctx: "AgentContext") -> None:
+        """After the block: record own receipts in the ledger."""
+        for pending, receipt in produced.by_agent(self.label):
+            self.ledger.record_receipt(receipt, ctx.reference_price_wad)
+
+
+@dataclass(frozen=True)
+class PrivateBid:
+    """A keeper's sealed bid: what it pays the protocol and the liquidation calls it will send."""
+
+    bidder: "Agent"
+    bid_usd_wad: int
+    calls: tuple = field(default_factory=tuple)  # sandbox.mechanisms.Call, in order

@@ -1,0 +1,140 @@
+"""Borrowers: the population drawn from the run's seed, and the agents that defend their positions.
+
+``draw_population`` turns a ``BorrowerSpec`` into integer (collateral, debt) pairs: collateral
+sizes are lognormal (median ``collateral_weth_median``, log-stdev ``collateral_weth_sigma``),
+target loan-to-value uniform in [``ltv_min_bps``, ``ltv_max_bps``] and never above the market's
+max LTV. A ``Borrower`` opens its position at set-up with a reserve (one top-up's worth of WETH
+and one repayment's worth of USD) and, while its health factor is below
+``react_below_health_factor``, reacts with probability ``reaction_probability`` per block by
+depositing ``top_up_fraction`` of its collateral or repaying as much of its debt.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sandbox.chain import Account
+from sandbox.market.actions import fund_requests, open_position_requests
+from sandbox.scenarios.schema import BorrowerSpec
+from sandbox.units import BPS, WAD
+
+from .base import Agent, BlockView, GasPolicy
+
+if TYPE_CHECKING:
+    from sandbox.chain.builder import ProducedBlock
+
+    from .context import AgentContext
+
+# deposit/repay run the mechanism's position hook (soft: re-spreading over bands, ~700k gas)
+REACTION_GAS = 1_000_000
+MICRO_WAD = 10**12  # collateral drawn in floats is rounded to 1e-6 WETH before scaling to WAD
+
+
+def draw_population(spec: BorrowerSpec, rng: np.random.Generator, start_price_wad: int,
+                    max_ltv_bps: int) -> list[tuple[int, int]]:
+    """``spec.count`` (collateral_wei, debt_wei) pairs drawn from ``rng``, integer WAD.
+
+    Collateral ~ lognormal(ln(median), sigma); target LTV ~ uniform integer bps in
+    [ltv_min_bps, min(ltv_max_bps, max_ltv_bps)]; debt = collateral × price × LTV, rounded down
+    (so the market's max-LTV check at ``start_price_wad`` always passes). Collaterals are drawn
+    first, then LTVs, so the table depends only on the spec and the generator's state.
+    """
+    if start_price_wad <= 0:
+        raise ValueError(f"start_price_wad must be > 0, got {start_price_wad}")
+    if not 0 < max_ltv_bps < BPS:
+        raise ValueError(f"max_ltv_bps must be in (0, 10000), got {max_ltv_bps}")
+    n = spec.count
+    sizes = rng.lognormal(mean=float(np.log(spec.collateral_weth_median)),
+                          sigma=float(spec.collateral_weth_sigma), size=n)
+    hi = min(spec.ltv_max_bps, max_ltv_bps)
+    lo = min(spec.ltv_min_bps, hi)
+    ltvs = rng.integers(lo, hi + 1, size=n)
+    out = []
+    for size, ltv in zip(sizes, ltvs):
+        collateral = max(1, int(round(float(size) * 1e6))) * MICRO_WAD
+        debt = collateral * start_price_wad // WAD * int(ltv) // BPS
+        out.append((collateral, debt))
+    return out
+
+
+class Borrower(Agent):
+    """One position's owner; defends it (top-up or repay) when its health factor gets low."""
+
+    kind = "borrower"
+
+    def __init__(self, account: Account, rng: np.random.Generator, collateral_wei: int, debt_wei: int,
+                 spec: BorrowerSpec | None = None, gas: GasPolicy | None = None):
+        super().__init__(account, rng, gas)
+        self.spec = spec or BorrowerSpec()
+        self.collateral_wei = int(collateral_wei)
+        self.debt_wei = int(debt_wei)
+        frac_ppm = int(round(self.spec.top_up_fraction * 1_000_000))
+        self.top_up_wei = self.collateral_wei * frac_ppm // 1_000_000
+        self.repay_wei = self.debt_wei * frac_ppm // 1_000_000
+        # what is left of the set-up reserve (a reverted reaction gives it back)
+        self.reserve_weth = 0
+        self.reserve_usd = 0
+        self.react_below_wad = int(round(self.spec.react_below_health_factor * 1e6)) * MICRO_WAD
+        self.reactions: list[tuple[int, str, int]] = []  # (block, "top-up" | "repay", amount)
+
+    def setup(self, ctx: "AgentContext") -> list:
+        """Open the position and mint the reserve: top_up_fraction × collateral in WETH and
+        × debt in USD (the market approvals come with the opening)."""
+        market = ctx.market
+        self.reserve_weth, self.reserve_usd = self.top_up_wei, self.repay_wei
+        return (open_position_requests(market, self.account, self.collateral_wei, self.debt_wei)
+                + fund_requests(market, self.account, usd_wei=self.reserve_usd, weth_wei=self.reserve_weth))
+
+    def position(self, view: BlockView):
+        me = self.account.address.lower()
+        return next((p for p in view.positions if p.owner.lower() == me), None)
+
+    def _has_pending(self, ctx: "AgentContext") -> bool:
+        me = self.account.address
+        return any(p.sender == me for p in ctx.mempool.pending()) or any(
+            p.sender == me for b in ctx.mempool.bundles() for p in b.txs)
+
+    def step(self, view: BlockView, ctx: "AgentContext") -> None:
+        pos = self.position(view)
+        if pos is None or pos.debt == 0 or pos.locked:
+            return
+        if pos.health_factor_wad >= self.react_below_wad:
+            return
+        if self._has_pending(ctx):
+            return
+        if not self.rng.random() < self.spec.reaction_probability:
+            return
+        options = []
+        if self.reserve_weth > 0 and self.top_up_wei > 0:
+            options.append("top-up")
+        if self.reserve_usd > 0 and self.repay_wei > 0:
+            options.append("repay")
+        if not options:
+            return
+        # the choice is always drawn, so the generator's stream does not depend on the reserve
+        pick = int(self.rng.integers(2))
+        action = options[pick % len(options)] if len(options) == 2 else options[0]
+        lending = ctx.market.lending
+        if action == "top-up":
+            amount = min(self.top_up_wei, self.reserve_weth)
+            self.reserve_weth -= amount
+            request = lending.tx(self.account, "deposit", amount, gas=REACTION_GAS)
+        else:
+            amount = min(self.repay_wei, self.reserve_usd, pos.debt)
+            self.reserve_usd -= amount
+            request = lending.tx(self.account, "repay", amount, gas=REACTION_GAS)
+        ctx.submit(self, request, tag="borrower", meta={"action": action, "amount": amount,
+                                                        "owner": self.account.address})
+        self.reactions.append((view.number, action, amount))
+
+    def on_block(self, produced: "ProducedBlock", ctx: "AgentContext") -> None:
+        for pending, receipt in produced.by_agent(self.label):
+            self.ledger.record_receipt(receipt, ctx.reference_price_wad)
+            if pending.tag == "borrower" and not receipt.succeeded:
+                amount = pending.meta.get("amount", 0)
+                if pending.meta.get("action") == "top-up":
+                    self.reserve_weth += amount
+                else:
+                    self.reserve_usd += amount

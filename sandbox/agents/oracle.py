@@ -1,0 +1,182 @@
+"""The oracle updater: pushes the reference price on deviation or heartbeat (Chainlink-style).
+
+Public flow: the update is an ordinary mempool transaction (tag "oracle-update"), visible to
+every agent in ``view.pending``, so keepers can back-run it. A still-pending update is replaced
+(same nonce, both fee caps +12.5% or more) when the price has moved a further ``deviation_bps``
+away from the pending answer, or when the base fee has risen above its max fee (it could not be
+included); otherwise it is left alone.
+
+Private flow (``ctx.mechanism.is_private``, an OEV-style order-flow auction): the signed update
+never enters the public mempool. Every other agent in ``ctx.agents`` that overrides
+``private_bid`` is shown the update as a ``PendingTx`` (``private=True``, ``seq=-1``,
+``meta={"price_wad", "round_id"}``; simulate it with ``ctx.hypothetically([update.tx])``) and
+may return a sealed ``PrivateBid``. ``mechanism.run_auction`` picks the winner with this agent's
+generator and ONE bundle is sent: [update, auctioneer's ``grant`` for the new round, the
+winner's calls signed with the winner's own gas policy]. With no bids the update goes alone (in
+a bundle); liquidation then opens to everyone after ``open_delay_seconds``.
+
+With an in-force delay (``OracleSpec.delay_seconds`` > 0, OSM-style) the new round does not come
+into force in the block that submits it, so a grant for it would revert (``WrongRound``): in that
+case no auction is held and the update is bundled alone. Likewise when the mechanism's
+``open_delay_seconds`` is 0 (the exclusive window would already be closed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from sandbox.chain import Account, SignedTx, TxRequest
+from sandbox.chain.mempool import PRICE_BUMP_DEN, PRICE_BUMP_NUM, PendingTx
+from sandbox.scenarios.schema import OracleSpec
+from sandbox.units import BPS, GWEI
+
+from .base import Agent, BlockView, GasPolicy, PrivateBid
+
+if TYPE_CHECKING:
+    from .context import AgentContext
+
+SUBMIT_GAS = 120_000  # measured ~75k (new round storage + event)
+
+
+def _ceil_bump(x: int) -> int:
+    return -(-x * PRICE_BUMP_NUM // PRICE_BUMP_DEN)
+
+
+class OracleUpdater(Agent):
+    """Submits ``oracle.submit(reference)`` when the reference moved ``deviation_bps`` from the
+    newest submitted answer or ``heartbeat_seconds`` passed since it."""
+
+    kind = "oracle"
+
+    def __init__(self, account: Account, rng: np.random.Generator, spec: OracleSpec | None = None,
+                 gas: GasPolicy | None = None):
+        spec = spec or OracleSpec()
+        super().__init__(account, rng, gas or GasPolicy(tip_gwei=spec.tip_gwei))
+        self.spec = spec
+        self.deviation_bps = spec.deviation_bps
+        self.heartbeat_seconds = spec.heartbeat_seconds
+        self.auctions: list[dict] = []  # private flow: one record per update sent
+
+    @property
+    def tip_wei(self) -> int:
+        return int(self.gas.tip_gwei * GWEI)
+
+    # --- rules ---------------------------------------------------------------------------
+    def deviates(self, price_wad: int, from_wad: int) -> bool:
+        """|price − from| / from ≥ deviation_bps."""
+        return abs(price_wad - from_wad) * BPS >= self.deviation_bps * from_wad
+
+    def due(self, view: BlockView) -> bool:
+        return (self.deviates(view.reference_price_wad, view.oracle_submitted_price_wad)
+                or view.timestamp - view.oracle_submitted_at >= self.heartbeat_seconds)
+
+    def _request(self, ctx: "AgentContext", price_wad: int) -> TxRequest:
+        return ctx.market.oracle.tx(self.account, "submit", price_wad, gas=SUBMIT_GAS)
+
+    # --- block ---------------------------------------------------------------------------
+    def step(self, view: BlockView, ctx: "AgentContext") -> None:
+        if ctx.mechanism.is_private:
+            self._step_private(view, ctx)
+        else:
+            self._step_public(view, ctx)
+
+    def _own_pending(self, ctx: "AgentContext") -> PendingTx | None:
+        me = self.account.address
+        mine = [p for p in ctx.mempool.pending() if p.sender == me and p.tag == "oracle-update"]
+        return mine[-1] if mine else None
+
+    def _step_public(self, view: BlockView, ctx: "AgentContext") -> None:
+        price = view.reference_price_wad
+        pending = self._own_pending(ctx)
+        if pending is not None:
+            old_price = pending.meta.get("price_wad")
+            moved = old_price is not None and price != old_price and self.deviates(price, old_price)
+            stuck = pending.tx.max_fee_per_gas < ctx.chain.next_base_fee  # priced out by the base fee
+            if moved or stuck:
+                self._replace(ctx, pending, price)
+            return
+        if self.due(view):
+            ctx.submit(self, self._request(ctx, price), tag="oracle-update", tip_wei=self.tip_wei,
+                       meta={"price_wad": price})
+
+    def _replace(self, ctx: "AgentContext", pending: PendingTx, price: int) -> PendingTx:
+        """Same nonce, new price, both fee caps at least 12.5% above the pending ones."""
+        max_fee, tip = self.gas.fees(ctx.chain.next_base_fee, self.tip_wei)
+        old = pending.tx
+        tip = max(tip, _ceil_bump(old.max_priority_fee_per_gas))
+        max_fee = max(max_fee, _ceil_bump(old.max_fee_per_gas), tip)
+        request = dataclasses.replace(self._request(ctx, price), nonce=old.nonce,
+                                      max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
+        return ctx.mempool.submit(ctx.chain.sign(request), agent=self.label, tag="oracle-update",
+                                  meta={"price_wad": price, "replaces": old.hash})
+
+    # --- private order flow ----------------------------------------------------------------
+    def _bundle_pending(self, ctx: "AgentContext") -> bool:
+        me = self.account.address
+        return any(p.sender == me for b in ctx.mempool.bundles() for p in b.txs) or any(
+            p.sender == me for p in ctx.mempool.pending())
+
+    def _auction_possible(self, ctx: "AgentContext") -> bool:
+        mech = ctx.mechanism
+        if not (hasattr(mech, "run_auction") and hasattr(mech, "grant_call")):
+            return False
+        if ctx.market.params.oracle_delay_seconds > 0:
+            return False  # the new round is not in force in its own block: a grant would revert
+        return getattr(mech.params, "open_delay_seconds", 0) > 0
+
+    def collect_bids(self, view: BlockView, ctx: "AgentContext", update: PendingTx) -> dict[str, PrivateBid]:
+        """Sealed bids of every agent that overrides ``private_bid`` (bidder address -> bid)."""
+        bids: dict[str, PrivateBid] = {}
+        for agent in getattr(ctx, "agents", None) or ():
+            if agent is self or type(agent).private_bid is Agent.private_bid:
+                continue
+            bid = agent.private_bid(view, ctx, update)
+            if bid is None or bid.bid_usd_wad < 0 or not bid.calls:
+                continue
+            bids[agent.account.address] = bid
+        return bids
+
+    def _step_private(self, view: BlockView, ctx: "AgentContext") -> None:
+        if self._bundle_pending(ctx) or not self.due(view):
+            return
+        price = view.reference_price_wad
+        round_id = int(ctx.market.oracle.call("latestRound")) + 1
+        signed = ctx.sign(self, self._request(ctx, price), tip_wei=self.tip_wei)
+        meta = {"price_wad": price, "round_id": round_id}
+        update = PendingTx(tx=signed, agent=self.label, tag="oracle-update", seen_block=ctx.chain.block_number,
+                           seq=-1, meta=dict(meta), private=True)
+        record = {"block": view.number, "round_id": round_id, "price_wad": price, "bids": {},
+                  "winner": None, "bid": 0}
+        self.auctions.append(record)
+        txs: list[SignedTx] = [signed]
+        labels: list[tuple[str, str, dict]] = [(self.label, "oracle-update", meta)]
+        if self._auction_possible(ctx):
+            bids = self.collect_bids(view, ctx, update)
+            record["bids"] = {a: b.bid_usd_wad for a, b in bids.items()}
+            result = ctx.mechanism.run_auction({a: b.bid_usd_wad for a, b in bids.items()}, self.rng)
+            if result is not None:
+                winner, amount = result
+                bid = bids[winner]
+                record.update(winner=winner, bid=amount)
+                txs.append(self._grant(ctx, round_id, winner, amount))
+                auctioneer = getattr(ctx.mechanism, "auctioneer", None) or ctx.market.deployer
+                labels.append((auctioneer.label, "auction-grant",
+                               {"round_id": round_id, "winner": winner, "bid": amount}))
+                agent = next(a for a in ctx.agents if a.account.address == winner)
+                txs += ctx.sign_sequence(agent, [c.request(agent.account) for c in bid.calls])
+                for c in bid.calls:
+                    labels.append((agent.label, "liquidation",
+                                   {"action": c.action, "owner": c.owner, "mechanism": ctx.mechanism.name,
+                                    "round_id": round_id, "bid": amount}))
+        ctx.submit_bundle(self, txs, tag="oracle-update", labels=labels)
+
+    def _grant(self, ctx: "AgentContext", round_id: int, winner: str, amount: int) -> SignedTx:
+        auctioneer: Account = getattr(ctx.mechanism, "auctioneer", None) or ctx.market.deployer
+        max_fee, tip = self.gas.fees(ctx.chain.next_base_fee, self.tip_wei)
+        request = ctx.mechanism.grant_call(round_id, winner, amount).request(
+            auctioneer, nonce=ctx.next_nonce(auctioneer.address), max_fee_per_gas=max_fee,
+            max_priority_fee_per_gas=tip)
+        return ctx.chain.sign(request)
