@@ -38,6 +38,26 @@ contract Lens {
         }
     }
 
+    /// @notice Free collateral, debt and lock of every listed position, without asking the
+    ///         mechanism for collateral it holds (callers that follow the mechanism's events
+    ///         know that already, and it can be the costly part of a read).
+    function accounts(address market, address[] calldata owners)
+        external
+        view
+        returns (uint256[] memory collateral, uint256[] memory debt, bool[] memory locked)
+    {
+        LendingMarket m = LendingMarket(market);
+        collateral = new uint256[](owners.length);
+        debt = new uint256[](owners.length);
+        locked = new bool[](owners.length);
+        for (uint256 i = 0; i < owners.length; ++i) {
+            address owner = owners[i];
+            collateral[i] = m.collateralOf(owner);
+            debt[i] = m.debtOf(owner);
+            locked[i] = m.locked(owner);
+        }
+    }
+
     /// @notice Market totals plus the price in force (0 if the oracle has no price in force yet).
     function marketState(address market) external view returns (MarketView memory v) {
         LendingMarket m = LendingMarket(market);

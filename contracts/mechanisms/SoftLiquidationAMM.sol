@@ -514,7 +514,9 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
             (uint256 dx, uint256 dy) = _userPart(m, s);
             xs += dx;
             ys += dy;
-            bands[n] = Band(uint88(m.x - dx), uint80(m.y - dy), uint80(s >= m.shares ? 0 : m.shares - s), true);
+            uint80 ns = uint80(s >= m.shares ? 0 : m.shares - s);
+            bands[n] = Band(uint88(m.x - dx), uint80(m.y - dy), ns, true);
+            emit BandUpdated(n, m.x - dx, m.y - dy, ns);
         }
         delete positions[owner];
         emit PositionUnbanded(owner, ys, xs);
@@ -544,6 +546,7 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
             uint256 ns = m.shares + s;
             if (ny > type(uint80).max || ns > type(uint80).max) revert AmountTooLarge();
             bands[n] = Band(m.x, uint80(ny), uint80(ns), true);
+            emit BandUpdated(n, m.x, ny, ns);
             deposited += dy;
         }
         int256 n2 = n1 + int256(nBands) - 1;

@@ -127,8 +127,16 @@ class AgentContext:
         checks which positions a pending oracle update makes liquidatable).
         """
         snap = self.chain.snapshot()
+        book = self.market.reads.book
+        saved = (book.state() if book is not None else None, self.mechanism.follow_state())
         try:
-            self.chain.execute_block(list(signed), timestamp=self.timestamp)
+            block = self.chain.execute_block(list(signed), timestamp=self.timestamp)
+            self.mechanism.observe_block(block)
+            if book is not None:
+                book.apply_block(block)
             yield
         finally:
             self.chain.revert(snap)
+            self.mechanism.restore_follow_state(saved[1])
+            if book is not None:
+                book.restore(saved[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from sandbox.chain import Account, Address, Chain, Contract, deploy, execute
@@ -82,8 +82,21 @@ class Market:
     amm: Contract
     flash: Contract
     lens: Contract
+    reads: "_Reads" = field(default_factory=lambda: _Reads(), compare=False, repr=False)
+
+    def attach_book(self, book) -> None:
+        """Serve ``positions`` from a PositionBook that follows events (see market.book)."""
+        self.reads.book = book
 
     def positions(self, owners: Sequence[Address]) -> list[PositionView]:
+        """The listed positions: from the attached book when it is in sync with the chain's
+        head, otherwise in one call through the lens."""
+        book = self.reads.book
+        if book is not None and book.covers(owners):
+            return book.views(owners)
+        return self.read_positions(owners)
+
+    def read_positions(self, owners: Sequence[Address]) -> list[PositionView]:
         """Every listed position in one call through the lens."""
         if not owners:
             return []
@@ -100,7 +113,18 @@ class Market:
                           timestamp=s["timestamp"], block_number=s["blockNumber"])
 
     def price(self) -> int:
+        """The oracle price in force (WAD)."""
+        book = self.reads.book
+        if book is not None and book.in_sync():
+            return book.price()
         return self.oracle.call("price")
+
+
+class _Reads:
+    """Mutable read helpers of a Market handle (the handle itself is frozen)."""
+
+    def __init__(self):
+        self.book = None
 
 
 def deploy_market(chain: Chain, params: MarketParams | None = None, *,

@@ -130,6 +130,7 @@ class AbsorbMechanism(LiquidationMechanism):
     name = "absorb"
     Params = AbsorbParams
     contract_name = "AbsorbLiquidator"
+    position_neutral_events = frozenset({"BuyCollateral"})
     description = ("Compound v3 (Comet): absorb moves an unhealthy position's collateral and debt onto "
                    "the protocol, crediting the borrower 93% of the collateral value from reserves; "
                    "anyone then buys the collateral at a 3.5% store-front discount while reserves are "

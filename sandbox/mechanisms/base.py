@@ -99,6 +99,9 @@ class LiquidationMechanism(ABC):
     # Artifact a third-party package ships (sandbox.contracts.artifact_from_file).
     contract_name: ClassVar["str | Artifact"]
     description: ClassVar[str] = ""
+    # Events of the mechanism contract that name no position and change none (fees, grants):
+    # a PositionBook need not re-read positions after them (see sandbox.market.book).
+    position_neutral_events: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, market: "Market", params: MechanismParams, contract: Contract):
         self.market = market
@@ -134,6 +137,24 @@ class LiquidationMechanism(ABC):
         The call pays USD from ``msg.sender`` (approved to ``spender``) and delivers collateral
         to ``msg.sender``, so a keeper contract can wrap it in a flash loan.
         """
+
+    # --- following the chain (optional: mechanisms whose state is costly to read) ----------
+    def follow(self, owners: Sequence[Address]) -> None:
+        """Start mirroring this mechanism's state from its events (one full read now)."""
+
+    def observe_block(self, block) -> None:
+        """Apply the events of ``block`` (the chain's new head) to the mirror."""
+
+    def follow_state(self) -> Any:
+        return None
+
+    def restore_follow_state(self, state: Any) -> None:
+        """Undo ``observe_block`` calls made since ``follow_state()`` (after a what-if block)."""
+
+    def held_collateral_of(self, owners: Sequence[Address]) -> list[tuple[int, int]] | None:
+        """(WETH, USD) the mechanism holds for each owner, from the mirror when it is in sync
+        with the chain's head; None when there is no mirror (read it through the lens)."""
+        return None
 
     # --- protocol-side hooks (optional) ----------------------------------------------------
     def protocol_calls(self, block_timestamp: int) -> list[tuple[Account, Call]]:

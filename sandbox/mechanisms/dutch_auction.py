@@ -244,10 +244,82 @@ class DutchAuctionParams(MechanismParams):
 
 # --------------------------------------------------------------------------- mechanism
 
+class AuctionMirror:
+    """Running auctions of one DutchAuctionLiquidator, kept from its Bark/Kick/Take/Redo events.
+
+    Reproduces the contract's ``activeAuctions`` exactly, including the order of its ``active``
+    list (appended on kick, swap-and-pop on settlement); ``tests/mechanisms/test_dutch_auction.py``
+    compares the two.
+    """
+
+    def __init__(self, contract, params: "DutchAuctionParams"):
+        self.contract = contract
+        self.params = params
+        self.sales: dict[int, dict] = {}
+        self.active: list[int] = []
+        self.synced: bytes | None = None
+
+    def load(self) -> None:
+        self.sales.clear()
+        self.active = []
+        for a in self.contract.call("activeAuctions"):
+            self.sales[a["id"]] = {"owner": a["owner"], "lot": a["lot"], "tab": a["tab"],
+                                   "debt": a["debtRemaining"], "top": a["top"], "tic": a["tic"]}
+            self.active.append(a["id"])
+        self.synced = self.contract.chain.snapshot()
+
+    def apply(self, block) -> None:
+        for log in block.logs:
+            if log.address != self.contract.address:
+                continue
+            a = log.args
+            if log.name == "Bark":
+                self.sales[a["id"]] = {"owner": a["owner"], "lot": a["collateral"], "tab": a["tab"],
+                                       "debt": a["debt"], "top": 0, "tic": block.timestamp}
+                self.active.append(a["id"])
+            elif log.name == "Kick":
+                self.sales[a["id"]]["top"] = a["top"]
+            elif log.name == "Take":
+                sale = self.sales[a["id"]]
+                sale["debt"] -= min(a["owe"], sale["debt"])
+                sale["tab"], sale["lot"] = a["tab"], a["lot"]
+                if a["lot"] == 0 or a["tab"] == 0:
+                    i = self.active.index(a["id"])
+                    self.active[i] = self.active[-1]
+                    self.active.pop()
+                    del self.sales[a["id"]]
+            elif log.name == "Redo":
+                sale = self.sales[a["id"]]
+                sale.update(top=a["top"], tic=block.timestamp, tab=a["tab"], lot=a["lot"])
+        self.synced = block.hash
+
+    def in_sync(self) -> bool:
+        return self.synced is not None and self.synced == self.contract.chain.snapshot()
+
+    def views(self, now: int) -> list[dict]:
+        out = []
+        for i in self.active:
+            s = self.sales[i]
+            elapsed = now - s["tic"]
+            out.append({"id": i, "owner": s["owner"], "lot": s["lot"], "tab": s["tab"],
+                        "debtRemaining": s["debt"], "top": s["top"], "tic": s["tic"],
+                        "price": self.params.price(s["top"], elapsed),
+                        "needsRedo": self.params.needs_redo(s["top"], elapsed)})
+        return out
+
+    def state(self):
+        return {k: dict(v) for k, v in self.sales.items()}, list(self.active), self.synced
+
+    def restore(self, state) -> None:
+        self.sales, self.active, self.synced = ({k: dict(v) for k, v in state[0].items()},
+                                                list(state[1]), state[2])
+
+
 class DutchAuctionMechanism(LiquidationMechanism):
     name = "dutch-auction"
     Params = DutchAuctionParams
     contract_name = "DutchAuctionLiquidator"
+    position_neutral_events = frozenset({"PenaltyPaid"})
     description = ("MakerDAO Liquidations 2.0: bark seizes the collateral into a descending-price "
                    "auction (top = oracle × 1.20, ×0.99 every 90 s, tab = debt × 1.13); keepers take "
                    "at the current price, redo after 140 min or below 40% of top; tip + chip rewards.")
@@ -270,9 +342,32 @@ class DutchAuctionMechanism(LiquidationMechanism):
 
     # --- reads -----------------------------------------------------------------------------
     def auctions(self) -> list[dict]:
-        """Every running auction (one call): id, owner, lot, tab, debtRemaining, top, tic, price,
-        needsRedo."""
+        """Every running auction: id, owner, lot, tab, debtRemaining, top, tic, price, needsRedo.
+
+        From the event mirror when it follows the head (prices from the exact curve mirror at
+        the head block's time, as the contract's view computes them), else one call."""
+        mirror = self._mirror
+        if mirror is not None and mirror.in_sync():
+            return mirror.views(self.market.chain.timestamp)
         return list(self.contract.call("activeAuctions"))
+
+    # --- following the chain ---------------------------------------------------------------
+    _mirror: "AuctionMirror | None" = None
+
+    def follow(self, owners: Sequence[Address]) -> None:
+        self._mirror = AuctionMirror(self.contract, self.params)
+        self._mirror.load()
+
+    def observe_block(self, block) -> None:
+        if self._mirror is not None:
+            self._mirror.apply(block)
+
+    def follow_state(self):
+        return self._mirror.state() if self._mirror is not None else None
+
+    def restore_follow_state(self, state) -> None:
+        if self._mirror is not None and state is not None:
+            self._mirror.restore(state)
 
     def reward_for(self, tab: int, reserve: int) -> int:
         return min(self.params.keeper_reward(tab), reserve)

@@ -69,6 +69,7 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
     name = "private"
     Params = PrivateAuctionParams
     contract_name = "PrivateLiquidator"
+    position_neutral_events = frozenset({"BidPaid", "RightGranted"})
     description = ("Order-flow auction: the right to liquidate right after each oracle update is "
                    "sold in a sealed-bid auction (80% of the bid to the protocol); fixed-fee terms, "
                    "open to everyone after a one-block delay.")

@@ -271,10 +271,102 @@ class BandMath:
 
 # ---------------------------------------------------------------------------- mechanism
 
+class BandMirror:
+    """The bands and banded positions of one SoftLiquidationAMM, kept from its events.
+
+    Every band write emits ``BandUpdated(n, x, y, shares)`` (its full new state) and every
+    (re)banding ``PositionBanded``/``PositionUnbanded``, so after one full read the mirror
+    follows the contract exactly; held collateral and health are then the contract's own
+    integer formulas in Python, with no EVM call. ``tests/mechanisms/test_soft.py`` compares
+    the mirror with the contract.
+    """
+
+    def __init__(self, contract, math: "BandMath", liquidation_discount_wad: int):
+        self.contract = contract
+        self.math = math
+        self.liquidation_discount_wad = liquidation_discount_wad
+        self.bands: dict[int, tuple[int, int, int]] = {}  # n -> (x, y, shares)
+        self.positions: dict[Address, tuple[int, int]] = {}  # owner -> (n1, shares per band)
+        self.synced: bytes | None = None
+        self._p_down: dict[int, int] = {}
+
+    def load(self, owners: Sequence[Address]) -> None:
+        self.bands.clear()
+        self.positions.clear()
+        for owner in owners:
+            shares, _debt, n1 = self.contract.call("positions", owner)
+            if shares:
+                self.positions[owner] = (n1, shares)
+                for n in range(n1, n1 + self.math.bands_n):
+                    if n not in self.bands:
+                        x, y, sh, _ = self.contract.call("bands", n)
+                        self.bands[n] = (x, y, sh)
+        self.synced = self.contract.chain.snapshot()
+
+    def apply(self, block) -> None:
+        for log in block.logs:
+            if log.address != self.contract.address:
+                continue
+            args = log.args
+            if log.name == "BandUpdated":
+                self.bands[args["n"]] = (args["x"], args["y"], args["shares"])
+            elif log.name == "PositionBanded":
+                self.positions[args["owner"]] = (args["n1"], args["sharesPerBand"])
+            elif log.name == "PositionUnbanded":
+                self.positions.pop(args["owner"], None)
+        self.synced = block.hash
+
+    def in_sync(self) -> bool:
+        return self.synced is not None and self.synced == self.contract.chain.snapshot()
+
+    def _parts(self, owner: Address):
+        n1, s = self.positions[owner]
+        for n in range(n1, n1 + self.math.bands_n):
+            x, y, shares = self.bands.get(n, (0, 0, 0))
+            if s >= shares:
+                yield n, x, y
+            else:
+                yield n, x * s // shares, y * s // shares
+
+    def held(self, owner: Address) -> tuple[int, int]:
+        """(WETH, USD) in the owner's bands, as ``heldCollateral``."""
+        if owner not in self.positions:
+            return 0, 0
+        weth = usd = 0
+        for _, dx, dy in self._parts(owner):
+            usd += dx
+            weth += dy
+        return weth, usd
+
+    def p_down(self, n: int) -> int:
+        if n not in self._p_down:
+            self._p_down[n] = self.math.p_up(n + 1)
+        return self._p_down[n]
+
+    def health(self, owner: Address, free_collateral: int, debt: int, oracle_price: int) -> int:
+        """``_health``: bands valued at their bottoms (or the oracle price if lower), signed WAD."""
+        if debt == 0:
+            return 2**255 - 1
+        value = free_collateral * oracle_price // WAD
+        if owner in self.positions:
+            for n, dx, dy in self._parts(owner):
+                if dy:
+                    value += dy * min(self.p_down(n), oracle_price) // WAD
+                value += dx
+        return value * (WAD - self.liquidation_discount_wad) // debt - WAD
+
+    def state(self):
+        return dict(self.bands), dict(self.positions), self.synced
+
+    def restore(self, state) -> None:
+        self.bands, self.positions, self.synced = dict(state[0]), dict(state[1]), state[2]
+
+
 class SoftLiquidationMechanism(LiquidationMechanism):
     name = "soft"
     Params = SoftParams
     contract_name = "SoftLiquidationAMM"
+    position_neutral_events = frozenset({"BandsInitialized"})
     description = ("Curve-LLAMMA-style soft liquidation: collateral sits in N price bands of an AMM "
                    "that arbitrageurs convert to USD as the price falls (and back as it recovers); "
                    "hard liquidation of the whole position only when health < 0.")
@@ -313,7 +405,39 @@ class SoftLiquidationMechanism(LiquidationMechanism):
         return self.contract.call("activeBand")
 
     def healths(self, owners: Sequence[Address]) -> list[int]:
-        return list(self.contract.call("healths", list(owners))) if owners else []
+        """health() of each owner: from the band mirror when it follows the head, else one call."""
+        if not owners:
+            return []
+        mirror = self._mirror
+        if mirror is not None and mirror.in_sync():
+            price = self.market.price()
+            return [mirror.health(p.owner, p.collateral, p.debt, price)
+                    for p in self.market.positions(owners)]
+        return list(self.contract.call("healths", list(owners)))
+
+    # --- following the chain ---------------------------------------------------------------
+    _mirror: "BandMirror | None" = None
+
+    def follow(self, owners: Sequence[Address]) -> None:
+        self._mirror = BandMirror(self.contract, self.math, self.params.liquidation_discount_wad)
+        self._mirror.load(owners)
+
+    def observe_block(self, block) -> None:
+        if self._mirror is not None:
+            self._mirror.apply(block)
+
+    def follow_state(self):
+        return self._mirror.state() if self._mirror is not None else None
+
+    def restore_follow_state(self, state) -> None:
+        if self._mirror is not None and state is not None:
+            self._mirror.restore(state)
+
+    def held_collateral_of(self, owners: Sequence[Address]) -> list[tuple[int, int]] | None:
+        mirror = self._mirror
+        if mirror is None or not mirror.in_sync():
+            return None
+        return [mirror.held(o) for o in owners]
 
     # --- discovery -----------------------------------------------------------------------
     def opportunities(self, owners: Sequence[Address]) -> list[Opportunity]:

@@ -1,0 +1,680 @@
+"""What every keeper shares: parameters, capital, profit after gas, targets, inventory.
+
+A keeper is an ``Agent`` (kind ``"keeper"``) that turns the mechanism's ``Opportunity`` list
+into liquidation transactions. Strategies (naive, pga, frontrunner, backrunner, flash) differ
+only in *when* they send and *how much tip* they pay; this module holds the rest:
+
+* **Profit** of an opportunity in USD (WAD) at a tip: the collateral it delivers sold on the
+  AMM (``sandbox.market.math.amm_amount_out`` on the view's reserves, the market's AMM fee)
+  + ``reward_usd`` (Maker's tip + chip) + any USD paid out (soft's ``extra["usd_out"]``)
+  − the USD paid in − the gas at the next base fee plus the tip (``BlockView.gas_cost_usd_wad``,
+  the call's gas limit: an upper bound). Every keeper skips an action whose profit after gas is
+  below ``min_profit_usd``, so a gas spike stalls liquidations (as on 12 March 2020). The one
+  exception is an *unpaid* action that starts or settles an auction (English ``bite``/``tick``/
+  own ``deal``, Compound ``absorb``): no payment comes with it, so a keeper sends it only while
+  its gas costs at most ``unpaid_action_max_gas_usd`` (0 disables them) and nobody else's is
+  pending. English bids (``tend``/``dent``) are not races (an outbid bid is refunded): they go
+  at the policy's tip, jump straight to ``auction_margin_bps`` below the lot's AMM value, and
+  wait while another sender's bid on the same auction is pending.
+* **Capital**: capital keepers are funded with ``capital_usd`` at set-up and size each action to
+  the USD they hold minus what their pending transactions may spend. Balances are re-read
+  (two ``balanceOf`` calls) in ``on_block`` only after a block holding one of their own
+  transactions or a token transfer to or from them (a refund when outbid, a ``deal``).
+* **Targets**: a keeper never sends a second transaction for the same (action, owner, ref)
+  while one of its own is pending (public or in a bundle).
+* **Inventory**: capital keepers keep the WETH they receive and sell at most
+  ``sell_per_block_weth`` per block on the AMM (``swapExactIn`` with a slippage floor, tag
+  ``"inventory-sale"``), never below ``max_sale_discount_bps`` under the reference price and
+  only when the sale's gas is small against its proceeds.
+* **Private auctions**: ``private_bid`` simulates the oracle update (``ctx.hypothetically``),
+  prices the ``"liquidate-with-bid"`` opportunities it creates and bids ``bid_share_bps`` of the
+  profit above ``min_profit_usd``.
+
+Hooks beyond ``Agent``: ``from_spec`` (build from a scenario ``KeeperSpec``) and
+``after_setup(ctx)``, which the simulation should call once after the set-up blocks have run
+(the flash keeper checks there that its contract was deployed; the default does nothing).
+``on_block`` records every receipt *sent from the keeper's address* in its ledger, including
+transactions another agent placed in a bundle for it (the winner's calls in a private auction).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
+
+import numpy as np
+from eth_abi import decode as abi_decode
+
+from sandbox.agents.base import Agent, BlockView, GasPolicy, PrivateBid
+from sandbox.chain import Account, ChainError
+from sandbox.chain.abi import checksum
+from sandbox.chain.mempool import PendingTx
+from sandbox.market.actions import fund_requests
+from sandbox.market.math import amm_amount_out
+from sandbox.mechanisms import Call, Opportunity
+from sandbox.units import BPS, GWEI, WAD, to_wad
+
+if TYPE_CHECKING:
+    from sandbox.agents.context import AgentContext
+    from sandbox.chain.builder import ProducedBlock
+    from sandbox.scenarios.schema import KeeperSpec
+
+# Functions of a mechanism contract that are liquidation actions (what searchers watch for).
+LIQUIDATION_FUNCTIONS = frozenset({"liquidate", "liquidateWithBid", "take", "bark", "redo", "bite", "tend",
+                                   "dent", "deal", "tick", "absorb", "buyCollateral"})
+# Actions sold in a private auction: only the auction's winner may send them, in its bundle.
+PRIVATE_ACTIONS = frozenset({"liquidate-with-bid"})
+# Bids whose collateral arrives at a later settlement (English tend/dent): an outbid bid is
+# refunded, so there is no race to win with the tip; they go at the policy's tip, and not while
+# another sender's bid on the same auction is pending (that one would make ours revert).
+DEFERRED_ACTIONS = frozenset({"tend", "dent"})
+SALE_GAS = 150_000  # swapExactIn: measured ~75k
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def bump(value: int) -> int:
+    """The smallest fee a replacement may carry: 112.5% of ``value``, rounded up."""
+    return ceil_div(value * 9, 8)
+
+
+# ------------------------------------------------------------------------------ parameters
+
+@dataclass(frozen=True)
+class KeeperParams:
+    """Parameters every keeper has; strategies subclass it. Units are in the field names."""
+
+    min_profit_usd: float = 10.0  # smallest expected profit after gas worth a transaction
+    sell_per_block_weth: float = 50.0  # capital keepers: most WETH sold on the AMM per block
+    sale_slippage_bps: int = 100  # swap floor below the quoted output
+    max_sale_discount_bps: int = 500  # never sell below reference × (1 − this)
+    max_sale_gas_bps: int = 100  # sell only when gas is at most this share of the proceeds
+    bid_share_bps: int = 8000  # private auctions: share of the expected profit bid
+    unpaid_action_max_gas_usd: float = 25.0  # most gas spent on an unpaid bite/absorb/deal/tick
+    auction_margin_bps: int = 500  # English auctions: jump-bid to leave this margin below the AMM value
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        if self.min_profit_usd < 0:
+            raise ValueError(f"min_profit_usd must be >= 0, got {self.min_profit_usd}")
+        if self.unpaid_action_max_gas_usd < 0:
+            raise ValueError(f"unpaid_action_max_gas_usd must be >= 0, got {self.unpaid_action_max_gas_usd}")
+        if self.sell_per_block_weth < 0:
+            raise ValueError(f"sell_per_block_weth must be >= 0, got {self.sell_per_block_weth}")
+        for name in ("sale_slippage_bps", "max_sale_discount_bps", "max_sale_gas_bps", "bid_share_bps",
+                     "auction_margin_bps"):
+            value = getattr(self, name)
+            if not 0 <= value <= BPS:
+                raise ValueError(f"{name} must be in [0, 10000], got {value}")
+
+    def replace(self, **overrides: Any) -> "KeeperParams":
+        """A copy with ``overrides`` applied; unknown names raise ValueError naming them."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"unknown parameter(s) for {type(self).__name__}: {', '.join(unknown)}"
+                             f" (known: {', '.join(sorted(names))})")
+        return dataclasses.replace(self, **overrides)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def min_profit_wad(self) -> int:
+        return to_wad(self.min_profit_usd)
+
+
+# ------------------------------------------------------------------------------ plans, targets
+
+@dataclass(frozen=True)
+class Plan:
+    """One action a keeper has decided on: the call to send, its tip and expected profit."""
+
+    opportunity: Opportunity
+    call: Call
+    gross_usd: int  # proceeds − payments, before gas (USD WAD)
+    capital_usd: int  # USD the call may pull from the keeper
+    tip_wei: int = 0
+    profit_usd: int = 0  # after gas at ``tip_wei``
+
+    @property
+    def key(self) -> tuple:
+        return target_key(self.opportunity)
+
+
+@dataclass
+class Target:
+    """A pending transaction of this keeper for one (action, owner, ref)."""
+
+    key: tuple
+    nonce: int
+    hashes: tuple[bytes, ...]
+    private: bool
+    plan: Plan | None
+    capital_usd: int
+    tip_wei: int
+    first_tip_wei: int
+    block: int
+    rebids: int = 0
+
+
+def target_key(opp: Opportunity) -> tuple:
+    return (opp.action, opp.owner, opp.ref)
+
+
+def call_target(to: str | None, data: bytes) -> tuple:
+    """Identity of a call's target: contract, function, first argument (owner or auction id)."""
+    return ((to or "").lower(), bytes(data[:4]), bytes(data[4:36]))
+
+
+# ------------------------------------------------------------------------------ the keeper
+
+class Keeper(Agent):
+    """Base of all keeper strategies; see the module docstring."""
+
+    kind: ClassVar[str] = "keeper"
+    name: ClassVar[str] = "keeper"
+    Params: ClassVar[type[KeeperParams]] = KeeperParams
+    uses_capital: ClassVar[bool] = True  # False for capital-free (flash) keepers
+    description: ClassVar[str] = ""
+
+    params: KeeperParams
+
+    def __init__(self, account: Account, rng: np.random.Generator, gas: GasPolicy | None = None,
+                 capital_usd: float = 1_000_000.0, params: KeeperParams | None = None):
+        super().__init__(account, rng, gas)
+        if capital_usd < 0:
+            raise ValueError(f"capital_usd must be >= 0, got {capital_usd}")
+        params = self.Params() if params is None else params
+        if not isinstance(params, self.Params):
+            raise TypeError(f"{type(self).__name__} needs {self.Params.__name__}, got {type(params).__name__}")
+        self.capital_usd = float(capital_usd)
+        self.params = params
+        self.targets: dict[tuple, Target] = {}
+        self.usd_balance = to_wad(capital_usd) if self.uses_capital else 0
+        self.weth_balance = 0
+        self._balances_read = False
+        self._selectors: dict[str, dict[bytes, Any]] = {}
+
+    @classmethod
+    def from_spec(cls, account: Account, rng: np.random.Generator, spec: "KeeperSpec") -> "Keeper":
+        """A keeper from a scenario's ``KeeperSpec`` (``spec.params`` override ``Params`` fields;
+        unknown names raise ValueError naming them)."""
+        params = cls.Params().replace(**dict(spec.params))
+        gas = GasPolicy(tip_gwei=spec.tip_gwei, max_fee_cap_gwei=spec.max_fee_cap_gwei)
+        return cls(account, rng, gas=gas, capital_usd=spec.capital_usd, params=params)
+
+    @property
+    def strategy(self) -> str:
+        return self.name
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    # --- set-up ------------------------------------------------------------------------
+    def setup(self, ctx: "AgentContext") -> list:
+        """Mint ``capital_usd`` of USD (by the deployer) and approve the mechanism and the AMM."""
+        spenders = list(dict.fromkeys([ctx.mechanism.spender, ctx.market.amm.address]))
+        return fund_requests(ctx.market, self.account, usd_wei=to_wad(self.capital_usd),
+                             approve=spenders)
+
+    def after_setup(self, ctx: "AgentContext") -> None:
+        """Called once by the simulation after the set-up blocks ran (default: nothing)."""
+
+    # --- after each block ----------------------------------------------------------------
+    def on_block(self, produced: "ProducedBlock", ctx: "AgentContext") -> None:
+        """Record own receipts; re-read balances when a block sent tokens to or from us."""
+        mine = False
+        me = self.address
+        for receipt in produced.receipts:
+            if receipt.sender == me:
+                self.ledger.record_receipt(receipt, ctx.reference_price_wad)
+                mine = True
+            elif not mine:
+                mine = any(log.name == "Transfer" and me in (log.args.get("to"), log.args.get("from"))
+                           for log in receipt.logs)
+        if mine or not self._balances_read:
+            self.refresh_balances(ctx)
+        self.prune_targets(ctx)
+
+    def refresh_balances(self, ctx: "AgentContext") -> None:
+        self.usd_balance = ctx.market.usd.call("balanceOf", self.address)
+        self.weth_balance = ctx.market.weth.call("balanceOf", self.address)
+        self._balances_read = True
+
+    # --- targets -----------------------------------------------------------------------
+    def prune_targets(self, ctx: "AgentContext") -> None:
+        """Forget targets whose transaction landed or was dropped."""
+        for key, t in list(self.targets.items()):
+            if t.private:
+                alive = any(h in ctx.mempool for h in t.hashes)
+            else:
+                pending = ctx.mempool.get(self.address, t.nonce)
+                alive = pending is not None and pending.agent == self.label
+                if alive:
+                    t.hashes = (pending.hash,)
+            if not alive:
+                del self.targets[key]
+
+    def is_targeted(self, key: tuple) -> bool:
+        return key in self.targets
+
+    @property
+    def committed_usd(self) -> int:
+        return sum(t.capital_usd for t in self.targets.values())
+
+    def available_usd(self) -> int:
+        """USD the keeper can still commit (balance minus what pending transactions may pull)."""
+        if not self.uses_capital:
+            return 0
+        return max(0, self.usd_balance - self.committed_usd)
+
+    def _remember(self, plan: Plan | None, key: tuple, pending: Sequence[PendingTx], view: BlockView,
+                  tip_wei: int, capital: int, private: bool) -> None:
+        self.targets[key] = Target(key=key, nonce=pending[0].nonce, hashes=tuple(p.hash for p in pending),
+                                   private=private, plan=plan, capital_usd=capital, tip_wei=tip_wei,
+                                   first_tip_wei=tip_wei, block=view.number)
+
+    # --- gas ---------------------------------------------------------------------------
+    @property
+    def policy_tip_wei(self) -> int:
+        return int(self.gas.tip_gwei * GWEI)
+
+    def fees(self, base_fee: int, tip_wei: int) -> tuple[int, int, int]:
+        """(max fee, priority fee, effective tip at ``base_fee``) as ``ctx.sign`` will set them."""
+        max_fee, tip = self.gas.fees(base_fee, tip_wei)
+        return max_fee, tip, max(0, min(tip, max_fee - base_fee))
+
+    def gas_cost_usd(self, view: BlockView, gas: int, tip_wei: int) -> int:
+        """USD (WAD) the keeper pays for ``gas`` at this block's base fee and ``tip_wei`` (as
+        signed with its gas policy: a max-fee cap lowers the effective tip)."""
+        _, _, effective = self.fees(view.base_fee, tip_wei)
+        return view.gas_cost_usd_wad(gas, effective)
+
+    def executable(self, view: BlockView, tip_wei: int) -> bool:
+        max_fee, _, _ = self.fees(view.base_fee, tip_wei)
+        return max_fee >= view.base_fee
+
+    # --- profit ------------------------------------------------------------------------
+    @staticmethod
+    def sale_value_usd(weth: int, reserves: tuple[int, int], fee_bps: int) -> int:
+        """USD from selling ``weth`` on the AMM with ``reserves`` = (WETH, USD)."""
+        if weth <= 0:
+            return 0
+        return amm_amount_out(weth, reserves[0], reserves[1], fee_bps)
+
+    @staticmethod
+    def usd_out(opp: Opportunity) -> int:
+        """USD the action pays out to the caller besides the reward (soft: the bands' USD)."""
+        return int(opp.extra.get("usd_out", 0) or 0) if opp.extra else 0
+
+    def capital_needed(self, opp: Opportunity, call: Call) -> int:
+        """USD the call pulls from its sender."""
+        return max(0, call.debt_in_usd - self.usd_out(opp))
+
+    def extra_cost_usd(self, opp: Opportunity, call: Call) -> int:
+        """Strategy-specific costs besides gas (the flash keeper's loan fee)."""
+        return 0
+
+    def gross_usd(self, ctx: "AgentContext", opp: Opportunity, call: Call,
+                  reserves: tuple[int, int]) -> int:
+        """Proceeds minus payments of ``call`` before gas (USD WAD; negative when it loses)."""
+        sale = self.sale_value_usd(call.collateral_out_weth, reserves, ctx.market.params.amm_fee_bps)
+        return (sale + opp.reward_usd + self.usd_out(opp) - call.debt_in_usd
+                - self.extra_cost_usd(opp, call))
+
+    def expected_profit_usd(self, view: BlockView, ctx: "AgentContext", opp: Opportunity,
+                            tip_wei: int, call: Call | None = None) -> int:
+        """Profit (USD WAD) of taking ``opp`` with ``call`` (default: encoded for this keeper,
+        unsized) at ``tip_wei``, gas included."""
+        call = call or self.encode(ctx, opp)
+        return self.gross_usd(ctx, opp, call, view.amm_reserves) - self.gas_cost_usd(view, call.gas, tip_wei)
+
+    # --- encoding ----------------------------------------------------------------------
+    def encode(self, ctx: "AgentContext", opp: Opportunity, max_debt_in_usd: int | None = None) -> Call:
+        """The call this keeper sends for ``opp`` (capital keepers: the mechanism's own call)."""
+        return ctx.mechanism.encode(opp, self.address, max_debt_in_usd)
+
+    def size(self, ctx: "AgentContext", opp: Opportunity, budget: int) -> Call | None:
+        """The call for ``opp`` sized to ``budget`` USD of capital; None when it does not fit."""
+        try:
+            if not self.uses_capital or opp.debt_in_usd <= budget:
+                call = self.encode(ctx, opp)
+            elif budget <= 0:
+                return None
+            else:
+                call = self.encode(ctx, opp, budget)
+        except ValueError:
+            return None
+        if opp.action in DEFERRED_ACTIONS:
+            call = self.jump_bid(ctx, opp, call, budget)
+        if self.uses_capital and self.capital_needed(opp, call) > budget:
+            return None  # all-or-nothing actions (soft) larger than the capital
+        return call
+
+    def jump_bid(self, ctx: "AgentContext", opp: Opportunity, call: Call, budget: int) -> Call:
+        """English auctions: instead of the minimum increment, bid straight to the price that
+        leaves ``auction_margin_bps`` below the lot's AMM value (tend: a higher bid, capped at
+        tab and the capital; dent: a smaller lot for tab), as Maker's auction keepers bid their
+        model price. Falls back to ``call`` when the minimum step is already beyond that."""
+        mech, view, x = ctx.mechanism, ctx.view, opp.extra or {}
+        if view is None or not hasattr(mech, "tend_call") or "lot" not in x or "tab" not in x:
+            return call
+        reserves, fee = view.amm_reserves, ctx.market.params.amm_fee_bps
+        margin = self.params.auction_margin_bps
+        if opp.action == "tend":
+            value = self.sale_value_usd(x["lot"], reserves, fee)
+            bid = min(x["tab"], value * (BPS - margin) // BPS)
+            if self.uses_capital:
+                bid = min(bid, budget)
+            if bid <= call.debt_in_usd:
+                return call
+            return mech.tend_call(opp.ref, x["lot"], bid, owner=opp.owner)
+        want = x["tab"] * (BPS + margin) // BPS  # USD the smaller lot must sell for
+        weth_r, usd_r = reserves
+        if want >= usd_r:
+            return call
+        lot = ceil_div(weth_r * want * BPS, (usd_r - want) * (BPS - fee))
+        if not 0 < lot < call.collateral_out_weth:
+            return call
+        return mech.dent_call(opp.ref, lot, x["tab"], owner=opp.owner)
+
+    def is_unpaid(self, opp: Opportunity, call: Call) -> bool:
+        """True for actions that pay their sender nothing (bite, absorb, deal, tick)."""
+        return (call.debt_in_usd == 0 and call.collateral_out_weth == 0 and opp.reward_usd == 0
+                and self.usd_out(opp) == 0)
+
+    def own_bid(self, opp: Opportunity) -> bool:
+        """True when ``opp`` is an auction this keeper already leads (English ``guy``)."""
+        guy = opp.extra.get("guy") if opp.extra else None
+        return guy is not None and guy.lower() == self.address.lower()
+
+    def unpaid_allowed(self, opp: Opportunity) -> bool:
+        """Unpaid actions are sent only to start or settle auctions the keeper can profit from:
+        never a ``deal`` of an auction someone else won."""
+        if self.params.unpaid_action_max_gas_usd <= 0:
+            return False
+        guy = opp.extra.get("guy") if opp.extra else None
+        return guy is None or guy.lower() == self.address.lower()
+
+    def plan(self, view: BlockView, ctx: "AgentContext", opps: Iterable[Opportunity],
+             tip_for=None, budget: int | None = None, allow_private: bool = False,
+             skip_targeted: bool = True, allow_unpaid: bool = True) -> list[Plan]:
+        """Profitable actions among ``opps``, most profitable first, sized to the capital.
+
+        ``tip_for(call, gross)`` gives the tip of each (default: the gas policy's). The AMM
+        reserves are moved by each planned sale, so later plans see the price they will get.
+        Unpaid actions (``is_unpaid``: starting or settling an auction) come last, at the gas
+        policy's tip, only when their gas costs at most ``unpaid_action_max_gas_usd``.
+        """
+        tip_for = tip_for or (lambda call, gross: self.policy_tip_wei)
+        budget = self.available_usd() if budget is None else budget
+        reserves = tuple(view.amm_reserves)
+        fee_bps = ctx.market.params.amm_fee_bps
+        min_profit = self.params.min_profit_wad
+        # Rank by profit at the full budget, then commit greedily (re-sizing what no longer fits).
+        ranked, unpaid = [], []
+        for opp in opps:
+            if (opp.action in PRIVATE_ACTIONS and not allow_private) or \
+                    (skip_targeted and self.is_targeted(target_key(opp))) or self.own_bid(opp):
+                continue
+            call = self.size(ctx, opp, budget)
+            if call is None:
+                continue
+            if self.is_unpaid(opp, call):
+                if allow_unpaid and self.unpaid_allowed(opp):
+                    unpaid.append((opp, call))
+                continue
+            gross = self.gross_usd(ctx, opp, call, reserves)
+            if gross > min_profit:
+                ranked.append((gross, opp, call))
+        ranked.sort(key=lambda item: -item[0])
+        plans = []
+        for _, opp, call in ranked:
+            if self.uses_capital and self.capital_needed(opp, call) > budget:
+                call = self.size(ctx, opp, budget)
+                if call is None:
+                    continue
+            gross = self.gross_usd(ctx, opp, call, reserves)
+            if opp.action in DEFERRED_ACTIONS:
+                if self.someone_else_on(ctx, opp, call):
+                    continue
+                tip = self.policy_tip_wei
+            else:
+                tip = tip_for(call, gross)
+            if tip is None or not self.executable(view, tip):
+                continue
+            profit = gross - self.gas_cost_usd(view, call.gas, tip)
+            if profit < min_profit:
+                continue  # would lose money (or make too little) after gas: abstain
+            capital = self.capital_needed(opp, call) if self.uses_capital else 0
+            budget -= capital
+            if call.collateral_out_weth:
+                out = self.sale_value_usd(call.collateral_out_weth, reserves, fee_bps)
+                reserves = (reserves[0] + call.collateral_out_weth, reserves[1] - out)
+            plans.append(Plan(opportunity=opp, call=call, gross_usd=gross, capital_usd=capital,
+                              tip_wei=tip, profit_usd=profit))
+        tip = self.policy_tip_wei
+        for opp, call in unpaid:
+            if self.someone_else_on(ctx, opp, call):
+                continue  # an unpaid action already pending: a second one could only revert
+            cost = self.gas_cost_usd(view, call.gas, tip)
+            if self.executable(view, tip) and cost <= to_wad(self.params.unpaid_action_max_gas_usd):
+                plans.append(Plan(opportunity=opp, call=call, gross_usd=0, capital_usd=0, tip_wei=tip,
+                                  profit_usd=-cost))
+        return plans
+
+    # --- sending -----------------------------------------------------------------------
+    def meta(self, ctx: "AgentContext", plan: Plan) -> dict:
+        opp = plan.opportunity
+        return {"action": opp.action, "owner": opp.owner, "ref": opp.ref, "mechanism": ctx.mechanism.name,
+                "strategy": self.name, "expected_profit_usd": plan.profit_usd}
+
+    def request(self, ctx: "AgentContext", plan: Plan):
+        return plan.call.request(self.account)
+
+    def send(self, view: BlockView, ctx: "AgentContext", plan: Plan) -> PendingTx:
+        """Submit ``plan`` publicly (tag "liquidation") and remember its target."""
+        pending = ctx.submit(self, self.request(ctx, plan), tag="liquidation", tip_wei=plan.tip_wei,
+                             meta=self.meta(ctx, plan))
+        self._remember(plan, plan.key, [pending], view, plan.tip_wei, plan.capital_usd, private=False)
+        return pending
+
+    def send_bundle(self, view: BlockView, ctx: "AgentContext", plans: Sequence[Plan],
+                    after: bytes | None = None) -> None:
+        """Submit ``plans`` as one private bundle (optionally back-running ``after``)."""
+        if not plans:
+            return
+        tip = max(p.tip_wei for p in plans)
+        signed = ctx.sign_sequence(self, [self.request(ctx, p) for p in plans], tip_wei=tip)
+        labels = [(self.label, "liquidation", self.meta(ctx, p)) for p in plans]
+        bundle = ctx.submit_bundle(self, signed, tag="liquidation", after=after, labels=labels)
+        for plan, pending in zip(plans, bundle.txs):
+            self._remember(plan, plan.key, [pending], view, tip, plan.capital_usd, private=True)
+            self.targets[plan.key].hashes = bundle.hashes
+
+    def liquidate_public(self, view: BlockView, ctx: "AgentContext", opps: Iterable[Opportunity],
+                         tip_for=None) -> list[PendingTx]:
+        return [self.send(view, ctx, plan) for plan in self.plan(view, ctx, opps, tip_for)]
+
+    # --- re-bidding (gas auctions) ---------------------------------------------------------
+    def rebid(self, view: BlockView, ctx: "AgentContext", target: Target, competitor_tip: int,
+              factor_bps: int, max_tip_wei: int | None = None) -> PendingTx | None:
+        """Replace the pending transaction of ``target`` with tip = max(own, competitor) ×
+        ``factor_bps`` (at least the mempool's 12.5% bump, max fee raised accordingly), if it
+        stays profitable, within ``max_tip_wei`` and the gas policy's fee cap."""
+        if target.private or target.plan is None or target.plan.opportunity.action in DEFERRED_ACTIONS:
+            return None
+        pending = ctx.mempool.get(self.address, target.nonce)
+        if pending is None:
+            return None
+        old_tip, old_max = pending.tx.max_priority_fee_per_gas, pending.tx.max_fee_per_gas
+        tip = max(bump(old_tip), ceil_div(max(old_tip, competitor_tip) * factor_bps, BPS), competitor_tip + 1)
+        if max_tip_wei is not None and tip > max_tip_wei:
+            return None
+        max_fee = max(bump(old_max), int(view.base_fee * self.gas.max_fee_multiplier) + tip)
+        if self.gas.max_fee_cap_gwei and max_fee > int(self.gas.max_fee_cap_gwei * GWEI):
+            return None
+        effective = max(0, min(tip, max_fee - view.base_fee))
+        profit = target.plan.gross_usd - view.gas_cost_usd_wad(target.plan.call.gas, effective)
+        if profit < self.params.min_profit_wad:
+            return None  # outbidding would lose money: let it go
+        new = ctx.replace(self, pending, tip, max_fee)
+        target.hashes = (new.hash,)
+        target.tip_wei = tip
+        target.rebids += 1
+        return new
+
+    # --- reading the mempool -----------------------------------------------------------------
+    def liquidation_call(self, ctx: "AgentContext", pending: PendingTx) -> tuple[str, tuple] | None:
+        """(function, arguments) when ``pending`` is a public call of a liquidation action on
+        the mechanism contract, decoded with its ABI; None otherwise."""
+        contract = ctx.mechanism.contract
+        if pending.private or (pending.tx.to or "").lower() != contract.address.lower():
+            return None
+        table = self._selectors.get(contract.address)
+        if table is None:
+            table = {f.selector: f for f in contract.abi.functions.values() if f.name in LIQUIDATION_FUNCTIONS}
+            self._selectors[contract.address] = table
+        fn = table.get(bytes(pending.tx.data[:4]))
+        if fn is None:
+            if pending.tag == "liquidation" and pending.meta.get("action"):
+                return pending.meta["action"], ()
+            return None
+        try:
+            args = abi_decode(list(fn.input_types), bytes(pending.tx.data[4:]))
+        except Exception:
+            return None
+        args = tuple(checksum(a) if t == "address" else a for t, a in zip(fn.input_types, args))
+        return fn.name, args
+
+    def matching_opportunity(self, ctx: "AgentContext", opps: Iterable[Opportunity],
+                             pending: PendingTx) -> Opportunity | None:
+        """The opportunity ``pending`` (a decoded liquidation) acts on: same function and
+        first argument (owner or auction id) as this keeper's own call for it."""
+        decoded = self.liquidation_call(ctx, pending)
+        if decoded is None:
+            return None
+        fn, args = decoded
+        first = args[0] if args else pending.meta.get("owner")
+        for opp in opps:
+            if isinstance(first, str) and opp.owner.lower() != first.lower():
+                continue
+            if isinstance(first, int) and opp.ref != first:
+                continue
+            try:
+                mine = ctx.mechanism.encode(opp, self.address)
+            except ValueError:
+                continue
+            if bytes(mine.data[:4]) == bytes(pending.tx.data[:4]):
+                return opp
+        m = pending.meta  # e.g. absorb(caller, owners): the first argument is not the target
+        if m and m.get("action"):
+            for opp in opps:
+                if (opp.action, opp.owner, opp.ref) == (m.get("action"), m.get("owner"), m.get("ref")):
+                    return opp
+        return None
+
+    def someone_else_on(self, ctx: "AgentContext", opp: Opportunity, call: Call) -> bool:
+        """True when another sender's public pending transaction already acts on ``opp``
+        (same call target, or the same (action, owner, ref) in its liquidation label)."""
+        mine = call_target(call.to, call.data)
+        key = target_key(opp)
+        for p in ctx.mempool.pending():
+            if p.sender == self.address:
+                continue
+            if call_target(p.tx.to, p.tx.data) == mine:
+                return True
+            m = p.meta
+            if m and (m.get("action"), m.get("owner"), m.get("ref")) == key:
+                return True
+        return False
+
+    def competing(self, ctx: "AgentContext", target: Target) -> list[PendingTx]:
+        """Other senders' public pending transactions on the same target as ``target``."""
+        if target.plan is None:
+            return []
+        mine = call_target(target.plan.call.to, target.plan.call.data)
+        return [p for p in ctx.mempool.pending()
+                if p.sender != self.address and call_target(p.tx.to, p.tx.data) == mine
+                and self.liquidation_call(ctx, p) is not None]
+
+    def outbid_competitors(self, view: BlockView, ctx: "AgentContext", factor_bps: int,
+                           max_tip_wei: int | None = None) -> list[PendingTx]:
+        """Re-bid every own public target that a competitor's tip matches or beats."""
+        out = []
+        for target in list(self.targets.values()):
+            if target.private:
+                continue
+            rivals = self.competing(ctx, target)
+            if not rivals:
+                continue
+            best = max(p.effective_tip(view.base_fee) for p in rivals)
+            own = ctx.mempool.get(self.address, target.nonce)
+            if own is None or own.effective_tip(view.base_fee) > best:
+                continue
+            new = self.rebid(view, ctx, target, best, factor_bps, max_tip_wei)
+            if new is not None:
+                out.append(new)
+        return out
+
+    # --- inventory -----------------------------------------------------------------------
+    def sell_inventory(self, view: BlockView, ctx: "AgentContext") -> PendingTx | None:
+        """Sell up to ``sell_per_block_weth`` of held WETH on the AMM (tag "inventory-sale")."""
+        key = ("inventory-sale", None, None)
+        if not self.uses_capital or self.weth_balance <= 0 or self.is_targeted(key):
+            return None
+        amount = min(self.weth_balance, to_wad(self.params.sell_per_block_weth))
+        if amount <= 0:
+            return None
+        p = self.params
+        quote = self.sale_value_usd(amount, view.amm_reserves, ctx.market.params.amm_fee_bps)
+        fair = amount * view.reference_price_wad // WAD
+        if quote == 0 or quote * BPS < fair * (BPS - p.max_sale_discount_bps):
+            return None  # the AMM pays too little against the reference: hold
+        tip = self.policy_tip_wei
+        if not self.executable(view, tip) or \
+                self.gas_cost_usd(view, SALE_GAS, tip) * BPS > quote * p.max_sale_gas_bps:
+            return None  # gas too dear for this sale
+        floor = quote * (BPS - p.sale_slippage_bps) // BPS
+        market = ctx.market
+        request = market.amm.tx(self.account, "swapExactIn", market.weth.address, amount, floor,
+                                self.address, gas=SALE_GAS)
+        pending = ctx.submit(self, request, tag="inventory-sale", tip_wei=tip,
+                             meta={"weth_in": amount, "min_usd_out": floor, "strategy": self.name})
+        self._remember(None, key, [pending], view, tip, 0, private=False)
+        return pending
+
+    # --- private auctions ----------------------------------------------------------------
+    def private_bid(self, view: BlockView, ctx: "AgentContext", update: PendingTx) -> PrivateBid | None:
+        """Simulate ``update``; bid ``bid_share_bps`` of the profit (after gas, above
+        ``min_profit_usd``) of the "liquidate-with-bid" opportunities it opens, sized to the
+        capital left after paying the bid."""
+        try:
+            with ctx.hypothetically([update.tx]):
+                opps = ctx.mechanism.opportunities(ctx.owners)
+        except ChainError:
+            return None
+        opps = [o for o in opps if o.action in PRIVATE_ACTIONS]
+        if not opps:
+            return None
+        budget = self.available_usd()
+        bid = 0
+        for _ in range(3):  # the bid is paid from the capital too: shrink until both fit
+            plans = self.plan(view, ctx, opps, budget=budget - bid, allow_private=True, skip_targeted=False)
+            surplus = sum(p.profit_usd for p in plans) - self.params.min_profit_wad
+            if not plans or surplus <= 0:
+                return None
+            bid = surplus * self.params.bid_share_bps // BPS
+            if sum(p.capital_usd for p in plans) + bid <= budget or not self.uses_capital:
+                return PrivateBid(bidder=self, bid_usd_wad=bid, calls=tuple(p.call for p in plans))
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.label}, capital_usd={self.capital_usd:g})"
