@@ -18,6 +18,8 @@ from sandbox.units import GWEI, WAD
 # Events worth keeping: everything the market, the mechanism and its helpers emit, plus AMM swaps
 # (price impact) and flash loans. Token transfers are derivable and too numerous.
 SKIP_EVENTS = {"Transfer", "Approval"}
+# Market events that only a liquidation produces (a lock is set only when an auction starts).
+LIQUIDATION_MARKERS = {"LiquidationRepaid", "BadDebtWrittenOff", "LockChanged"}
 
 
 def _jsonable(value: Any) -> Any:
@@ -43,25 +45,47 @@ class Recorder:
     blocks: list[dict] = field(default_factory=list)
     txs: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
-    first_at_risk: dict[str, dict] = field(default_factory=dict)  # position -> first liquidatable view
+    first_at_risk: dict[str, dict] = field(default_factory=dict)  # position -> when first at risk
+    _block_start: dict = field(default_factory=dict)  # position -> its view at this block's start
+    _view: object = None
 
     def observe_positions(self, view, elapsed_seconds: int) -> None:
-        """Note each position the first time the market reports it liquidatable (HF < 1)."""
+        """At the start of block ``view.number``: note positions the market reports liquidatable
+        (HF < 1) for the first time; the block "at risk" is the first that began so."""
+        self._view = view
+        self._block_start = {p.owner: p for p in view.positions}
         for p in view.positions:
             if p.owner not in self.first_at_risk and p.is_liquidatable:
-                self.first_at_risk[p.owner] = {
-                    "position": p.owner,
-                    "at_risk_block": view.number - 1,  # the state the view was read from
-                    "at_risk_timestamp": view.market.timestamp,
-                    "at_risk_seconds": elapsed_seconds,
-                    "at_risk_debt_usd_wad": p.debt,
-                    "at_risk_collateral_weth_wad": p.collateral + p.held_collateral,
-                    "at_risk_oracle_price_wad": view.market.price,
-                }
+                self._mark(p, view, elapsed_seconds, "view")
+
+    def _mark(self, p, view, elapsed_seconds: int, how: str) -> None:
+        self.first_at_risk[p.owner] = {
+            "position": p.owner,
+            "at_risk_block": view.number,
+            "at_risk_seconds": elapsed_seconds,
+            "at_risk_debt_usd_wad": p.debt,
+            "at_risk_collateral_weth_wad": p.collateral + p.held_collateral,
+            "at_risk_oracle_price_wad": view.market.price,
+            "at_risk_detected_by": how,  # "view": HF < 1 at a block start; "event": liquidated
+        }                                # within the block that made it liquidatable (a back-run)
+
+    def _mark_from_events(self, block_logs, elapsed_seconds: int) -> None:
+        """A liquidation inside the block that made a position liquidatable (e.g. right after
+        the oracle update) is never seen at a block start: its first liquidation event marks
+        it, with the debt it had at the start of that block."""
+        for log in block_logs:
+            if log.name in LIQUIDATION_MARKERS and (log.name != "LockChanged" or log.args.get("isLocked")):
+                owner = log.args.get("owner")
+                p = self._block_start.get(owner)
+                if p is not None and owner not in self.first_at_risk:
+                    self._mark(p, self._view, elapsed_seconds, "event")
 
     def record(self, produced: ProducedBlock, elapsed_seconds: int, reference_price_wad: int,
                oracle_price_wad: int, amm_reserves: tuple[int, int]) -> None:
         result = produced.result
+        if self._view is not None:
+            self._mark_from_events([l for l in result.logs if self.contract_names.get(l.address) == "market"],
+                                   elapsed_seconds)
         weth, usd = amm_reserves
         self.blocks.append({
             "block": result.number,
@@ -124,5 +148,6 @@ class Recorder:
         for df in (blocks, txs):
             df.insert(0, "mechanism", self.mechanism)
             df.insert(1, "seed", self.seed)
-        events.insert(1, "seed", self.seed)
+        events.insert(0, "seed", self.seed)
+        events.insert(0, "mechanism", events.pop("mechanism"))
         return {"blocks": blocks, "txs": txs, "events": events}

@@ -192,7 +192,7 @@ class Simulation:
         timestamp = self.start_timestamp + k * sc.block_time_seconds
         price = self.prices_wad[k]
         view = ctx.begin_block(chain.block_number + 1, timestamp, price)
-        self.recorder.observe_positions(view, (k - 1) * sc.block_time_seconds)
+        self.recorder.observe_positions(view, k * sc.block_time_seconds)
         order = [self.agents[i] for i in self.order_rng.permutation(len(self.agents))]
         for agent in order:
             agent.step(view, ctx)
@@ -247,7 +247,8 @@ class Simulation:
                 "initial_collateral_weth": b.collateral_wei / WAD, "initial_debt_usd": b.debt_wei / WAD,
                 "final_collateral_weth": (p.collateral + p.held_collateral) / WAD,
                 "final_held_usd": p.held_debt_asset / WAD,
-                "final_debt_usd": p.debt / WAD, "final_locked": p.locked,
+                "final_debt_usd": p.debt / WAD, "final_debt_usd_wad": str(p.debt),
+                "final_locked": p.locked,
                 "final_health_factor": min(p.health_factor_wad / WAD, 1e9),
                 **self._at_risk_columns(b.account.address),
             })
@@ -258,8 +259,10 @@ class Simulation:
         if first is None:
             return {"at_risk": False, "at_risk_block": -1, "at_risk_seconds": float("nan"),
                     "at_risk_debt_usd": 0.0, "at_risk_debt_usd_wad": "0",
-                    "at_risk_collateral_weth": 0.0, "at_risk_oracle_price_usd": float("nan")}
+                    "at_risk_collateral_weth": 0.0, "at_risk_oracle_price_usd": float("nan"),
+                    "at_risk_detected_by": ""}
         return {"at_risk": True, "at_risk_block": first["at_risk_block"],
+                "at_risk_detected_by": first["at_risk_detected_by"],
                 "at_risk_seconds": float(first["at_risk_seconds"]),
                 "at_risk_debt_usd": first["at_risk_debt_usd_wad"] / WAD,
                 "at_risk_debt_usd_wad": str(first["at_risk_debt_usd_wad"]),

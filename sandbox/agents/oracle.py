@@ -31,7 +31,7 @@ import numpy as np
 from sandbox.chain import Account, SignedTx, TxRequest
 from sandbox.chain.mempool import PRICE_BUMP_DEN, PRICE_BUMP_NUM, PendingTx
 from sandbox.scenarios.schema import OracleSpec
-from sandbox.units import BPS, GWEI
+from sandbox.units import WAD, BPS, GWEI
 
 from .base import Agent, BlockView, GasPolicy, PrivateBid
 
@@ -69,8 +69,20 @@ class OracleUpdater(Agent):
         """|price − from| / from ≥ deviation_bps."""
         return abs(price_wad - from_wad) * BPS >= self.deviation_bps * from_wad
 
+    def observed_price(self, view: BlockView) -> int:
+        """The price this oracle reports: the reference price, blended with the AMM spot price
+        by ``amm_weight`` (a DEX-fed oracle), so selling seized collateral on the AMM can move
+        the oracle and cascade into further liquidations."""
+        weight = self.spec.amm_weight
+        weth, usd = view.amm_reserves
+        if not weight or not weth:
+            return view.reference_price_wad
+        spot = usd * WAD // weth
+        w = round(weight * BPS)
+        return (view.reference_price_wad * (BPS - w) + spot * w) // BPS
+
     def due(self, view: BlockView) -> bool:
-        return (self.deviates(view.reference_price_wad, view.oracle_submitted_price_wad)
+        return (self.deviates(self.observed_price(view), view.oracle_submitted_price_wad)
                 or view.timestamp - view.oracle_submitted_at >= self.heartbeat_seconds)
 
     def _request(self, ctx: "AgentContext", price_wad: int) -> TxRequest:
@@ -89,7 +101,7 @@ class OracleUpdater(Agent):
         return mine[-1] if mine else None
 
     def _step_public(self, view: BlockView, ctx: "AgentContext") -> None:
-        price = view.reference_price_wad
+        price = self.observed_price(view)
         pending = self._own_pending(ctx)
         if pending is not None:
             old_price = pending.meta.get("price_wad")
@@ -142,7 +154,7 @@ class OracleUpdater(Agent):
     def _step_private(self, view: BlockView, ctx: "AgentContext") -> None:
         if self._bundle_pending(ctx) or not self.due(view):
             return
-        price = view.reference_price_wad
+        price = self.observed_price(view)
         round_id = int(ctx.market.oracle.call("latestRound")) + 1
         signed = ctx.sign(self, self._request(ctx, price), tip_wei=self.tip_wei)
         meta = {"price_wad": price, "round_id": round_id}

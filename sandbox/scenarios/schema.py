@@ -100,8 +100,12 @@ class OracleSpec:
     heartbeat_seconds: int = 3600  # ... or when this long has passed
     delay_seconds: int = 0  # OSM-style: the answer in force is the one from this long ago
     tip_gwei: float = 1.0
+    # Share of the AMM spot price in what the updater reports: 0 = the off-chain reference
+    # price; 1 = a DEX-fed oracle, through which liquidation dumps can cascade.
+    amm_weight: float = 0.0
 
     def __post_init__(self):
+        _require(0.0 <= self.amm_weight <= 1.0, "oracle.amm_weight", "must be within [0, 1]")
         _require(self.deviation_bps > 0, "oracle.deviation_bps", "must be > 0")
         _require(self.heartbeat_seconds > 0, "oracle.heartbeat_seconds", "must be > 0")
         _require(self.delay_seconds >= 0, "oracle.delay_seconds", "must be >= 0")
