@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from sandbox.chain import Address, deploy, execute
+from sandbox.chain import Address
 from sandbox.units import BPS, WAD, to_wad
 
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
@@ -139,17 +139,11 @@ class AbsorbMechanism(LiquidationMechanism):
     params: AbsorbParams
 
     @classmethod
-    def deploy(cls, market: "Market", params: AbsorbParams | None = None) -> "AbsorbMechanism":
-        params = params or cls.default_params()
-        if not isinstance(params, cls.Params):
-            raise TypeError(f"{cls.__name__} needs {cls.Params.__name__}, got {type(params).__name__}")
-        (contract,) = deploy(market.chain, market.deployer,
-                             [(cls.contract_name, (market.lending.address, *params.contract_args()))])
-        requests = [market.lending.tx(market.deployer, "installMechanism", contract.address)]
-        if params.reserves_wad:
-            requests.append(market.usd.tx(market.deployer, "mint", contract.address, params.reserves_wad))
-        execute(market.chain, requests)
-        return cls(market, params, contract)
+    def setup_requests(cls, market: "Market", params: AbsorbParams, contract) -> list:
+        """Mint the protocol reserves that absorb debt."""
+        if not params.reserves_wad:
+            return []
+        return [market.usd.tx(market.deployer, "mint", contract.address, params.reserves_wad)]
 
     # --- reads -----------------------------------------------------------------------------
     def state(self) -> dict:

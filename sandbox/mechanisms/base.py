@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
-from sandbox.chain import Account, Address, Contract, TxRequest
+from sandbox.chain import Account, Address, Contract, TxRequest, deploy, execute_all
 
 if TYPE_CHECKING:
     from sandbox.contracts import Artifact
@@ -114,9 +114,32 @@ class LiquidationMechanism(ABC):
         return cls.Params()
 
     @classmethod
-    @abstractmethod
     def deploy(cls, market: "Market", params: MechanismParams | None = None) -> "LiquidationMechanism":
-        """Deploy the contract(s), install them as the market's liquidator, return the instance."""
+        """Deploy the contract, install it as the market's liquidator, run the mechanism's own
+        set-up transactions (``setup_requests``), and return the instance."""
+        params = cls.checked_params(params)
+        (contract,) = deploy(market.chain, market.deployer,
+                             [(cls.contract_name, cls.constructor_args(market, params))])
+        requests = [market.lending.tx(market.deployer, "installMechanism", contract.address)]
+        execute_all(market.chain, requests + cls.setup_requests(market, params, contract))
+        return cls(market, params, contract)
+
+    @classmethod
+    def checked_params(cls, params: MechanismParams | None) -> MechanismParams:
+        params = params if params is not None else cls.default_params()
+        if not isinstance(params, cls.Params):
+            raise TypeError(f"{cls.__name__} needs {cls.Params.__name__}, got {type(params).__name__}")
+        return params
+
+    @classmethod
+    def constructor_args(cls, market: "Market", params: MechanismParams) -> tuple:
+        """The contract's constructor arguments: the market, then the parameters' own."""
+        return (market.lending.address, *params.contract_args())
+
+    @classmethod
+    def setup_requests(cls, market: "Market", params: MechanismParams, contract: Contract) -> list[TxRequest]:
+        """Transactions after installation (funding a reserve, pre-touching storage); none by default."""
+        return []
 
     @property
     def spender(self) -> Address:
@@ -139,17 +162,25 @@ class LiquidationMechanism(ABC):
         """
 
     # --- following the chain (optional: mechanisms whose state is costly to read) ----------
+    # A mirror has load(owners), apply(block), in_sync(), state() and restore(state); a
+    # mechanism that keeps one sets it in ``follow`` and reads from it while it is in sync.
+    _mirror: Any = None
+
     def follow(self, owners: Sequence[Address]) -> None:
         """Start mirroring this mechanism's state from its events (one full read now)."""
 
     def observe_block(self, block) -> None:
         """Apply the events of ``block`` (the chain's new head) to the mirror."""
+        if self._mirror is not None:
+            self._mirror.apply(block)
 
     def follow_state(self) -> Any:
-        return None
+        return self._mirror.state() if self._mirror is not None else None
 
     def restore_follow_state(self, state: Any) -> None:
         """Undo ``observe_block`` calls made since ``follow_state()`` (after a what-if block)."""
+        if self._mirror is not None and state is not None:
+            self._mirror.restore(state)
 
     def held_collateral_of(self, owners: Sequence[Address]) -> list[tuple[int, int]] | None:
         """(WETH, USD) the mechanism holds for each owner, from the mirror when it is in sync

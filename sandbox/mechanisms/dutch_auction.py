@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Sequence
 
-from sandbox.chain import Address, deploy, execute
+from sandbox.chain import Address
 from sandbox.units import BPS, RAY, WAD, to_wad
 
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
@@ -259,7 +259,8 @@ class AuctionMirror:
         self.active: list[int] = []
         self.synced: bytes | None = None
 
-    def load(self) -> None:
+    def load(self, owners: Sequence[Address] = ()) -> None:
+        """Read every running auction (``owners`` is unused: auctions are listed on-chain)."""
         self.sales.clear()
         self.active = []
         for a in self.contract.call("activeAuctions"):
@@ -327,18 +328,10 @@ class DutchAuctionMechanism(LiquidationMechanism):
     params: DutchAuctionParams
 
     @classmethod
-    def deploy(cls, market: "Market", params: DutchAuctionParams | None = None) -> "DutchAuctionMechanism":
-        params = params or cls.default_params()
-        if not isinstance(params, cls.Params):
-            raise TypeError(f"{cls.__name__} needs {cls.Params.__name__}, got {type(params).__name__}")
-        (contract,) = deploy(market.chain, market.deployer,
-                             [(cls.contract_name, (market.lending.address, *params.contract_args()))])
-        requests = [market.lending.tx(market.deployer, "installMechanism", contract.address)]
+    def setup_requests(cls, market: "Market", params: DutchAuctionParams, contract) -> list:
+        """Mint the keeper-incentive reserve (Maker mints tip + chip as system debt)."""
         reserve = to_wad(params.incentive_reserve_usd)
-        if reserve:
-            requests.append(market.usd.tx(market.deployer, "mint", contract.address, reserve))
-        execute(market.chain, requests)
-        return cls(market, params, contract)
+        return [market.usd.tx(market.deployer, "mint", contract.address, reserve)] if reserve else []
 
     # --- reads -----------------------------------------------------------------------------
     def auctions(self) -> list[dict]:
@@ -352,22 +345,9 @@ class DutchAuctionMechanism(LiquidationMechanism):
         return list(self.contract.call("activeAuctions"))
 
     # --- following the chain ---------------------------------------------------------------
-    _mirror: "AuctionMirror | None" = None
-
     def follow(self, owners: Sequence[Address]) -> None:
         self._mirror = AuctionMirror(self.contract, self.params)
-        self._mirror.load()
-
-    def observe_block(self, block) -> None:
-        if self._mirror is not None:
-            self._mirror.apply(block)
-
-    def follow_state(self):
-        return self._mirror.state() if self._mirror is not None else None
-
-    def restore_follow_state(self, state) -> None:
-        if self._mirror is not None and state is not None:
-            self._mirror.restore(state)
+        self._mirror.load(owners)
 
     def reward_for(self, tab: int, reserve: int) -> int:
         return min(self.params.keeper_reward(tab), reserve)

@@ -26,15 +26,12 @@ keeper that wants to bid more builds the call with ``tend_call`` / ``dent_call``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-from sandbox.chain import Address, deploy, execute
+from sandbox.chain import Address
 from sandbox.units import BPS, WAD
 
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
-
-if TYPE_CHECKING:
-    from sandbox.market import Market
 
 BITE_GAS = 350_000  # measured ~250k (cold storage, seize, lock)
 TEND_GAS = 150_000  # measured ~70-95k
@@ -124,16 +121,6 @@ class EnglishAuctionMechanism(LiquidationMechanism):
                    "dent lowers the lot by >= 5%; each bid stands 3 h, auctions end after 2 days.")
 
     params: EnglishAuctionParams
-
-    @classmethod
-    def deploy(cls, market: "Market", params: EnglishAuctionParams | None = None) -> "EnglishAuctionMechanism":
-        params = params or cls.default_params()
-        if not isinstance(params, cls.Params):
-            raise TypeError(f"{cls.__name__} needs {cls.Params.__name__}, got {type(params).__name__}")
-        (contract,) = deploy(market.chain, market.deployer,
-                             [(cls.contract_name, (market.lending.address, *params.contract_args()))])
-        execute(market.chain, [market.lending.tx(market.deployer, "installMechanism", contract.address)])
-        return cls(market, params, contract)
 
     # --- reads -----------------------------------------------------------------------------
     def auctions(self) -> list[dict]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from sandbox.chain import Address, deploy, execute
+from sandbox.chain import Address
 from sandbox.units import BPS, WAD
 
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
@@ -154,18 +154,8 @@ class FixedFeeMechanism(LiquidationMechanism):
     params: FixedFeeParams
 
     @classmethod
-    def _constructor_args(cls, market: "Market", params: FixedFeeParams) -> tuple:
+    def constructor_args(cls, market: "Market", params: FixedFeeParams) -> tuple:
         return (market.lending.address, *params.contract_args())
-
-    @classmethod
-    def deploy(cls, market: "Market", params: FixedFeeParams | None = None) -> "FixedFeeMechanism":
-        params = params or cls.default_params()
-        if not isinstance(params, cls.Params):
-            raise TypeError(f"{cls.__name__} needs {cls.Params.__name__}, got {type(params).__name__}")
-        (contract,) = deploy(market.chain, market.deployer,
-                             [(cls.contract_name, cls._constructor_args(market, params))])
-        execute(market.chain, [market.lending.tx(market.deployer, "installMechanism", contract.address)])
-        return cls(market, params, contract)
 
     # --- discovery -----------------------------------------------------------------------
     def _action(self) -> str:

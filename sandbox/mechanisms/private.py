@@ -20,7 +20,7 @@ from sandbox.chain import Account, Address, Contract, deploy, execute
 from sandbox.units import BPS
 
 from .base import Call, Opportunity
-from .fixed_fee import LIQUIDATE_GAS, FixedFeeMechanism, FixedFeeParams
+from .fixed_fee import FixedFeeMechanism, FixedFeeParams
 
 if TYPE_CHECKING:
     from sandbox.market import Market
@@ -88,9 +88,7 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
                operator: Address | None = None) -> "PrivateAuctionMechanism":
         """Deploy with ``auctioneer`` (default market.deployer) and ``operator`` payee
         (default the auctioneer's address)."""
-        params = params or cls.default_params()
-        if not isinstance(params, cls.Params):
-            raise TypeError(f"{cls.__name__} needs {cls.Params.__name__}, got {type(params).__name__}")
+        params = cls.checked_params(params)
         auctioneer = auctioneer or market.deployer
         operator = operator or auctioneer.address
         args = (market.lending.address, *params.contract_args(), auctioneer.address, operator,

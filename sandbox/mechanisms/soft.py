@@ -60,7 +60,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from sandbox.chain import Address, deploy, execute_all
+from sandbox.chain import Address
 from sandbox.units import BPS, WAD
 
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
@@ -374,20 +374,15 @@ class SoftLiquidationMechanism(LiquidationMechanism):
     params: SoftParams
 
     @classmethod
-    def deploy(cls, market: "Market", params: SoftParams | None = None) -> "SoftLiquidationMechanism":
-        params = params or cls.default_params()
-        if not isinstance(params, cls.Params):
-            raise TypeError(f"{cls.__name__} needs {cls.Params.__name__}, got {type(params).__name__}")
-        (contract,) = deploy(market.chain, market.deployer,
-                             [(cls.contract_name, (market.lending.address, *params.contract_args()))])
-        requests = [market.lending.tx(market.deployer, "installMechanism", contract.address)]
+    def setup_requests(cls, market: "Market", params: SoftParams, contract) -> list:
+        """Pre-touch band storage around the deploy price so the first loans cost less gas."""
+        requests = []
         lo, hi = -params.prewarm_bands_above, params.prewarm_bands_below
         for start in range(lo, hi + 1, PREWARM_CHUNK):
             end = min(hi, start + PREWARM_CHUNK - 1)
             requests.append(contract.tx(market.deployer, "initBands", start, end,
                                         gas=60_000 + 25_000 * (end - start + 1)))
-        execute_all(market.chain, requests)
-        return cls(market, params, contract)
+        return requests
 
     # --- mirrors and reads ---------------------------------------------------------------
     @property
@@ -416,22 +411,9 @@ class SoftLiquidationMechanism(LiquidationMechanism):
         return list(self.contract.call("healths", list(owners)))
 
     # --- following the chain ---------------------------------------------------------------
-    _mirror: "BandMirror | None" = None
-
     def follow(self, owners: Sequence[Address]) -> None:
         self._mirror = BandMirror(self.contract, self.math, self.params.liquidation_discount_wad)
         self._mirror.load(owners)
-
-    def observe_block(self, block) -> None:
-        if self._mirror is not None:
-            self._mirror.apply(block)
-
-    def follow_state(self):
-        return self._mirror.state() if self._mirror is not None else None
-
-    def restore_follow_state(self, state) -> None:
-        if self._mirror is not None and state is not None:
-            self._mirror.restore(state)
 
     def held_collateral_of(self, owners: Sequence[Address]) -> list[tuple[int, int]] | None:
         mirror = self._mirror
