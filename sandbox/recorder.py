@@ -65,6 +65,7 @@ class Recorder:
             "at_risk_seconds": elapsed_seconds,
             "at_risk_debt_usd_wad": p.debt,
             "at_risk_collateral_weth_wad": p.collateral + p.held_collateral,
+            "at_risk_held_usd_wad": p.held_debt_asset,
             "at_risk_oracle_price_wad": view.market.price,
             "at_risk_detected_by": how,  # "view": HF < 1 at a block start; "event": liquidated
         }                                # within the block that made it liquidatable (a back-run)
@@ -93,6 +94,7 @@ class Recorder:
             "seconds": elapsed_seconds,
             "reference_price_usd": reference_price_wad / WAD,
             "oracle_price_usd": oracle_price_wad / WAD,
+            "oracle_price_wad": str(oracle_price_wad),
             "amm_price_usd": (usd / weth) if weth else float("nan"),
             "base_fee_gwei": result.base_fee_per_gas / GWEI,
             "gas_used": result.gas_used,
@@ -131,8 +133,9 @@ class Recorder:
                     "tx_index": receipt.index,
                     "log_index": log.log_index,
                     "contract": self.contract_names[log.address],
+                    "address": log.address,
                     "event": log.name,
-                    "position": str(args.get("owner", "")),
+                    "position": str(args.get("owner", args.get("borrower", ""))),
                     "keeper": pending.agent,
                     "strategy": self.strategies.get(pending.agent, pending.agent),
                     "reference_price_usd": reference_price_wad / WAD,
@@ -144,7 +147,7 @@ class Recorder:
         txs = pd.DataFrame(self.txs)
         events = pd.DataFrame(self.events, columns=[
             "block", "timestamp", "seconds", "mechanism", "tx_index", "log_index", "contract",
-            "event", "position", "keeper", "strategy", "reference_price_usd", "args"])
+            "address", "event", "position", "keeper", "strategy", "reference_price_usd", "args"])
         for df in (blocks, txs):
             df.insert(0, "mechanism", self.mechanism)
             df.insert(1, "seed", self.seed)

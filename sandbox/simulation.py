@@ -259,7 +259,8 @@ class Simulation:
         if first is None:
             return {"at_risk": False, "at_risk_block": -1, "at_risk_seconds": float("nan"),
                     "at_risk_debt_usd": 0.0, "at_risk_debt_usd_wad": "0",
-                    "at_risk_collateral_weth": 0.0, "at_risk_oracle_price_usd": float("nan"),
+                    "at_risk_collateral_weth": 0.0, "at_risk_collateral_weth_wad": "0",
+                    "at_risk_held_usd": 0.0, "at_risk_oracle_price_usd": float("nan"),
                     "at_risk_detected_by": ""}
         return {"at_risk": True, "at_risk_block": first["at_risk_block"],
                 "at_risk_detected_by": first["at_risk_detected_by"],
@@ -267,6 +268,8 @@ class Simulation:
                 "at_risk_debt_usd": first["at_risk_debt_usd_wad"] / WAD,
                 "at_risk_debt_usd_wad": str(first["at_risk_debt_usd_wad"]),
                 "at_risk_collateral_weth": first["at_risk_collateral_weth_wad"] / WAD,
+                "at_risk_collateral_weth_wad": str(first["at_risk_collateral_weth_wad"]),
+                "at_risk_held_usd": first["at_risk_held_usd_wad"] / WAD,
                 "at_risk_oracle_price_usd": first["at_risk_oracle_price_wad"] / WAD}
 
     def agent_table(self) -> pd.DataFrame:
