@@ -97,7 +97,7 @@ def demo(seed: int, borrowers: int, steps: int, drop: float):
 
 @main.group("list")
 def list_():
-    """List what is installed: mechanisms (and, later, keepers and scenarios)."""
+    """List what is installed: mechanisms, keeper strategies, built-in scenarios."""
 
 
 @list_.command("mechanisms")
@@ -118,6 +118,351 @@ def list_mechanisms():
         for f in dataclasses.fields(cls.Params):
             default = cls.default_params().as_dict()[f.name]
             click.echo(f"    {f.name:<32} {default!r}")
+
+
+@list_.command("keepers")
+@friendly_errors
+def list_keepers():
+    """Every registered keeper strategy (entry-point group sandbox.keepers) with its Params defaults."""
+    import dataclasses
+
+    from sandbox.agents.keepers import KEEPERS
+
+    for name in KEEPERS.names():
+        try:
+            cls = KEEPERS.load(name)
+        except Exception as exc:  # a broken third-party plug-in must not hide the others
+            click.echo(f"{name}  (cannot be loaded: {exc})")
+            continue
+        click.echo(f"{name} — {cls.description}" if cls.description else name)
+        defaults = cls.Params()
+        for f in dataclasses.fields(cls.Params):
+            click.echo(f"    {f.name:<32} {getattr(defaults, f.name)!r}")
+
+
+@list_.command("scenarios")
+@friendly_errors
+def list_scenarios():
+    """The built-in scenarios with their descriptions (pass a name or a .toml path to --scenario)."""
+    from sandbox.scenarios import DEFAULT_SCENARIO, builtin_scenarios, load_scenario
+
+    for name in builtin_scenarios():
+        try:
+            sc = load_scenario(name)
+        except Exception as exc:
+            click.echo(f"{name}  (cannot be loaded: {exc})")
+            continue
+        default = "  (default)" if name == DEFAULT_SCENARIO else ""
+        click.echo(f"{name}{default} — {sc.blocks} blocks × {sc.block_time_seconds} s "
+                   f"= {_duration(sc.duration_seconds)}, {sc.borrowers.count} borrowers, "
+                   f"{sum(k.count for k in sc.keepers)} keepers")
+        if sc.description:
+            click.echo(f"    {sc.description}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h} h {m:02d} min" if m else f"{h} h"
+    return f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+def _check_backend(name: str) -> str:
+    import difflib
+
+    from sandbox.chain import BACKENDS
+
+    if name not in BACKENDS:
+        close = difflib.get_close_matches(name, list(BACKENDS), n=1, cutoff=0.4)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UserError(f"unknown backend {name!r}{hint} (known: {', '.join(sorted(BACKENDS))})")
+    return name
+
+
+def _check_mechanisms(names) -> list[str]:
+    from sandbox.mechanisms import MECHANISMS
+
+    out = list(dict.fromkeys(names))
+    for name in out:
+        MECHANISMS.load(name)  # UnknownPlugin: one line with the closest names
+    return out
+
+
+def _load_scenario(name_or_path: str):
+    from sandbox.scenarios import load_scenario
+
+    return load_scenario(name_or_path)
+
+
+def _default_out(scenario) -> "Path":
+    from pathlib import Path
+
+    safe = "".join(c if (c.isalnum() or c in "-_.") else "-" for c in scenario.name).strip(".") or "scenario"
+    return Path("results") / safe
+
+
+def _positive(value: int | None, option: str) -> None:
+    if value is not None and value <= 0:
+        raise UserError(f"{option} must be >= 1, got {value}")
+
+
+class _Progress:
+    """A click progress bar on stderr; ``advance(n)`` is the callback the runs call."""
+
+    def __init__(self, length: int, label: str):
+        self.bar = click.progressbar(length=max(1, length), label=label, file=sys.stderr,
+                                     show_eta=True, show_pos=True, width=30)
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.update(n)
+
+
+# --------------------------------------------------------------------------- compare / run
+
+
+@main.command()
+@click.option("--scenario", "scenario_name", default=None, metavar="NAME|PATH",
+              help="Built-in scenario name or a scenario .toml file  [default: crash]")
+@click.option("--mechanism", "mechanisms", multiple=True, metavar="NAME",
+              help="Mechanism to compare (repeatable)  [default: fixed-fee, dutch-auction, soft, private]")
+@click.option("--seeds", default=1, show_default=True, type=int, help="Number of seeds: runs seeds 0..N-1.")
+@click.option("--backend", default="eth-tester", show_default=True, help="Chain backend.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=True, dir_okay=True),
+              help="Results folder  [default: results/<scenario name>]")
+@click.option("--jobs", default=None, type=int, help="Worker processes  [default: CPU count, at most one per run]")
+@friendly_errors
+def compare(scenario_name, mechanisms, seeds, backend, out_dir, jobs):
+    """Run mechanisms on the same scenario and seeds; print the table and write the results."""
+    import time
+    from pathlib import Path
+
+    from sandbox.compare import DEFAULT_MECHANISMS, effective_jobs, format_table, progress_total, run_comparison
+    from sandbox.results import check_out_dir, write_results
+    from sandbox.scenarios import DEFAULT_SCENARIO
+
+    # everything is checked before anything runs or is written
+    _positive(seeds, "--seeds")
+    _positive(jobs, "--jobs")
+    _check_backend(backend)
+    mechs = _check_mechanisms(mechanisms or DEFAULT_MECHANISMS)
+    scenario = _load_scenario(scenario_name or DEFAULT_SCENARIO)
+    out = check_out_dir(Path(out_dir) if out_dir else _default_out(scenario))
+
+    seed_list = list(range(seeds))
+    n_runs = len(mechs) * len(seed_list)
+    n_jobs = effective_jobs(jobs, n_runs)
+    click.echo(f"scenario {scenario.name!r}: {scenario.blocks} blocks × {scenario.block_time_seconds} s, "
+               f"{scenario.borrowers.count} borrowers; {len(mechs)} mechanism{'s' * (len(mechs) != 1)} × "
+               f"{seeds} seed{'s' * (seeds != 1)} on {backend}, {n_jobs} job{'s' * (n_jobs != 1)}")
+    start = time.perf_counter()
+    total = progress_total(scenario, n_runs, n_jobs)
+    with _Progress(total, "running" if total == n_runs else "blocks") as bar:
+        comparison = run_comparison(scenario, mechs, seed_list, backend=backend, jobs=n_jobs,
+                                    progress=bar.advance)
+    elapsed = time.perf_counter() - start
+    click.echo("")
+    click.echo(format_table(comparison.summary, mechs))
+    click.echo("")
+    path = write_results(comparison, scenario, out)
+    click.echo(f"{n_runs} run{'s' * (n_runs != 1)} in {elapsed:.1f} s; results written to {path}")
+
+
+_LOG_SKIP = {"BandUpdated", "ActiveBandChanged", "PositionBanded", "BandsInitialized", "PositionDebtUpdated",
+             "PositionUnbanded"}
+_LOG_MARKET = {"LiquidationRepaid", "BadDebtWrittenOff"}
+_LOG_ARGS_SKIP = {"owner"}
+
+
+def _is_log_event(row: dict) -> bool:
+    contract = row["contract"]
+    if contract == "mechanism":
+        return row["event"] not in _LOG_SKIP
+    if contract == "market":
+        return row["event"] in _LOG_MARKET
+    return contract.startswith("keeper-contract")
+
+
+def _short(addr: str) -> str:
+    return f"{addr[:6]}…{addr[-4:]}" if isinstance(addr, str) and addr.startswith("0x") and len(addr) == 42 else str(addr)
+
+
+def _amounts(args_json: str) -> str:
+    import json
+
+    try:
+        args = json.loads(args_json)
+    except ValueError:
+        return ""
+    parts = []
+    for key, value in args.items():
+        if key in _LOG_ARGS_SKIP:
+            continue
+        if isinstance(value, str) and value.lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, bool):
+            parts.append(f"{key}={value}")
+        elif isinstance(value, int):
+            # amounts are WAD (18 decimals); small integers are ids, bands, counts
+            parts.append(f"{key}={value / 10**18:,.4f}" if abs(value) >= 10**12 else f"{key}={value}")
+        elif isinstance(value, str):
+            parts.append(f"{key}={_short(value)}")
+    return " ".join(parts)
+
+
+def _format_metric_lines(metrics: dict) -> list[str]:
+    from sandbox.compare import format_value, metric_label
+    from sandbox.metrics import METRIC_COLUMNS
+
+    width = max(len(metric_label(c)) for c in METRIC_COLUMNS)
+    return [f"  {metric_label(c):<{width}}  {format_value(c, metrics.get(c, float('nan')))}" for c in METRIC_COLUMNS]
+
+
+@main.command()
+@click.option("--mechanism", required=True, metavar="NAME", help="Mechanism to run.")
+@click.option("--scenario", "scenario_name", default=None, metavar="NAME|PATH",
+              help="Built-in scenario name or a scenario .toml file  [default: crash]")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--backend", default="eth-tester", show_default=True, help="Chain backend.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=True, dir_okay=True),
+              help="Also write a results folder here.")
+@friendly_errors
+def run(mechanism, scenario_name, seed, backend, out_dir):
+    """One run with a live log of liquidation events, then its metrics."""
+    import time
+    from pathlib import Path
+
+    from sandbox.compare import Comparison, RunRecord
+    from sandbox.metrics import compute_metrics
+    from sandbox.results import check_out_dir, write_results
+    from sandbox.scenarios import DEFAULT_SCENARIO
+    from sandbox.simulation import Simulation
+
+    _check_backend(backend)
+    (mechanism,) = _check_mechanisms([mechanism])
+    scenario = _load_scenario(scenario_name or DEFAULT_SCENARIO)
+    out = check_out_dir(Path(out_dir)) if out_dir else None
+
+    click.echo(f"scenario {scenario.name!r}, mechanism {mechanism}, seed {seed} on {backend}: "
+               f"{scenario.blocks} blocks × {scenario.block_time_seconds} s")
+    start = time.perf_counter()
+    sim = Simulation(scenario, mechanism, seed, backend)
+    sim.setup()
+    seen = 0
+    lines = 0
+    tty = sys.stderr.isatty()
+
+    with _Progress(scenario.blocks, "blocks") as bar:
+        def on_block(produced) -> None:
+            nonlocal seen, lines
+            events = sim.recorder.events
+            new, seen = events[seen:], len(events)
+            for row in new:
+                if not _is_log_event(row):
+                    continue
+                if lines == 0:
+                    header = f"{'block':>6} {'time':>8}  {'event':<22} {'position':<13} {'keeper':<26} amounts"
+                    if tty:
+                        click.echo("\r\x1b[K", nl=False, err=True)
+                    click.echo(header)
+                if tty:
+                    click.echo("\r\x1b[K", nl=False, err=True)
+                keeper = row["keeper"] if row["keeper"] == row["strategy"] else f"{row['keeper']}"
+                click.echo(f"{row['block']:>6} {_clock(row['seconds']):>8}  {row['event']:<22} "
+                           f"{_short(row['position']):<13} {keeper:<26} {_amounts(row['args'])}")
+                lines += 1
+
+        result = sim.run(on_block=on_block, progress=bar.advance)
+    wall = time.perf_counter() - start
+    if lines == 0:
+        click.echo("no liquidation events")
+    metrics = compute_metrics(result)
+    click.echo("")
+    click.echo(f"metrics ({result.transactions} transactions, {wall:.1f} s):")
+    for line in _format_metric_lines(metrics):
+        click.echo(line)
+    if out is not None:
+        record = RunRecord(mechanism=mechanism, seed=seed, mechanism_params=dict(result.mechanism_params),
+                           tables=dict(result.tables), metrics=dict(metrics), transactions=int(result.transactions),
+                           blocks=int(result.blocks), wall_seconds=wall)
+        comparison = Comparison(scenario=scenario, mechanisms=[mechanism], seeds=[seed], backend=backend,
+                                runs=[record])
+        path = write_results(comparison, scenario, out)
+        click.echo(f"results written to {path}")
+
+
+# --------------------------------------------------------------------------- show / plot
+
+
+@main.command()
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=True, dir_okay=True))
+@friendly_errors
+def show(directory):
+    """Print the comparison table saved in a results folder."""
+    from sandbox.compare import format_table
+    from sandbox.results import load
+
+    res = load(directory)
+    m = res.manifest
+    sc = m.get("scenario", {})
+    n = len(res.seeds)
+    click.echo(f"{res.path}: scenario {sc.get('name', '?')!r}, {len(res.mechanisms)} mechanisms × {n} "
+               f"seed{'s' * (n != 1)} on {m.get('backend', '?')} (liquidation-sandbox {m.get('package_version')}"
+               f"{', commit ' + m['git_commit'][:10] if m.get('git_commit') else ''})")
+    click.echo("")
+    click.echo(format_table(res.summary, res.mechanisms))
+
+
+@main.command()
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=True, dir_okay=True))
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=True, dir_okay=True),
+              help="Folder for the PNGs  [default: DIR/plots]")
+@click.option("--seed", default=None, type=int, help="Seed for the price-path chart  [default: the first]")
+@friendly_errors
+def plot(directory, out_dir, seed):
+    """Write PNG charts of a results folder: price path, recovery vs bad debt, keeper P&L."""
+    from pathlib import Path
+
+    from sandbox import plots
+    from sandbox.results import load
+
+    res = load(directory)
+    if seed is not None and seed not in res.seeds:
+        raise UserError(f"--seed {seed}: not in this results folder (seeds: {', '.join(map(str, res.seeds))})")
+    out = Path(out_dir) if out_dir else res.path / "plots"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    steps = [
+        lambda: plots.plot_price_path(res, out / plots.PLOT_FILES[0], seed=seed),
+        lambda: plots.plot_recovery(res, out / plots.PLOT_FILES[1]),
+        lambda: plots.plot_keeper_pnl(res, out / plots.PLOT_FILES[2]),
+    ]
+    written = []
+    with _Progress(len(steps), "plotting") as bar:
+        for step in steps:
+            written.append(step())
+            bar.advance(1)
+    for p in written:
+        click.echo(str(p))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,315 @@
+"""Several mechanisms on the same scenario and seeds: the runs, their metrics and the table.
+
+Each (mechanism, seed) run is independent (a run holds no global state), so with ``jobs > 1``
+they go to a ``ProcessPoolExecutor`` ("spawn" context: a fresh interpreter per worker, nothing
+inherited). Results come back in (mechanism order given, seed) order whatever the job count,
+so the tables are identical for ``jobs=1`` and ``jobs=N``. Wall time is measured per run and
+goes into the results manifest only, never into a table.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import pandas as pd
+
+from sandbox.scenarios import Scenario
+
+DEFAULT_MECHANISMS = ("fixed-fee", "dutch-auction", "soft", "private")
+TABLE_NAMES = ("blocks", "txs", "events", "positions", "agents")
+
+
+@dataclass
+class RunRecord:
+    """What one (mechanism, seed) run leaves behind (picklable: plain data and DataFrames)."""
+
+    mechanism: str
+    seed: int
+    mechanism_params: dict
+    tables: dict[str, pd.DataFrame]
+    metrics: dict
+    transactions: int
+    blocks: int
+    wall_seconds: float
+
+
+@dataclass
+class Comparison:
+    scenario: Scenario
+    mechanisms: list[str]
+    seeds: list[int]
+    backend: str
+    runs: list[RunRecord] = field(default_factory=list)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per mechanism x seed: mechanism, seed, then ``METRIC_COLUMNS``."""
+        return summary_frame(self.runs)
+
+    @property
+    def mechanism_params(self) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        for run in self.runs:
+            out.setdefault(run.mechanism, run.mechanism_params)
+        return out
+
+    def table(self, name: str) -> pd.DataFrame:
+        """One of the run tables (blocks, txs, events, positions, agents), all runs stacked."""
+        frames = [run.tables[name] for run in self.runs if name in run.tables]
+        frames = [f for f in frames if len(f.columns)]
+        if not frames:
+            return pd.DataFrame()
+        nonempty = [f for f in frames if len(f)]
+        if not nonempty:
+            return frames[0].iloc[0:0].copy()
+        return pd.concat(nonempty, ignore_index=True)
+
+    def format_table(self) -> str:
+        return format_table(self.summary, self.mechanisms)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _run_one(scenario: Scenario, mechanism: str, seed: int, backend: str,
+             progress: Callable[[int], None] | None = None) -> RunRecord:
+    """One run and its metrics (top level, so a spawned worker can import it)."""
+    from sandbox.metrics import compute_metrics
+    from sandbox.simulation import Simulation
+
+    start = time.perf_counter()
+    result = Simulation(scenario, mechanism, seed, backend).run(progress=progress)
+    metrics = compute_metrics(result)  # raises AccountingError if the debt does not add up
+    wall = time.perf_counter() - start
+    return RunRecord(mechanism=mechanism, seed=seed, mechanism_params=dict(result.mechanism_params),
+                     tables={k: v for k, v in result.tables.items()}, metrics=dict(metrics),
+                     transactions=int(result.transactions), blocks=int(result.blocks),
+                     wall_seconds=wall)
+
+
+def _worker(scenario: Scenario, mechanism: str, seed: int, backend: str) -> RunRecord:
+    return _run_one(scenario, mechanism, seed, backend)
+
+
+def effective_jobs(jobs: int | None, runs: int) -> int:
+    """Worker processes used: ``jobs`` (default: CPU count) capped at the number of runs."""
+    if jobs is None:
+        jobs = os.cpu_count() or 1
+    return max(1, min(int(jobs), runs))
+
+
+def progress_total(scenario: Scenario, runs: int, jobs: int | None) -> int:
+    """How many ``progress`` steps ``run_comparison`` reports: one per block when it runs
+    in-process (``jobs`` resolves to 1), else one per finished run."""
+    if effective_jobs(jobs, runs) == 1:
+        return runs * scenario.blocks
+    return runs
+
+
+def run_comparison(scenario: Scenario, mechanisms: Sequence[str], seeds: Sequence[int],
+                   backend: str = "eth-tester", jobs: int | None = None,
+                   progress: Callable[[int], None] | None = None) -> Comparison:
+    """Run every mechanism on every seed; ``progress(n)`` advances by ``n`` steps (see
+    ``progress_total``). Runs are ordered by (mechanism order given, seed)."""
+    mechanisms = list(mechanisms)
+    seeds = list(seeds)
+    if not mechanisms:
+        raise ValueError("no mechanisms to compare")
+    if not seeds:
+        raise ValueError("no seeds to run")
+    if len(set(mechanisms)) != len(mechanisms):
+        raise ValueError(f"mechanism listed twice: {', '.join(sorted({m for m in mechanisms if mechanisms.count(m) > 1}))}")
+    keys = [(m, s) for m in mechanisms for s in seeds]
+    n_jobs = effective_jobs(jobs, len(keys))
+    done: dict[tuple[str, int], RunRecord] = {}
+    if n_jobs == 1:
+        for m, s in keys:
+            done[(m, s)] = _run_one(scenario, m, s, backend, progress=progress)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
+            futures = {pool.submit(_worker, scenario, m, s, backend): (m, s) for m, s in keys}
+            pending = set(futures)
+            try:
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        done[futures[fut]] = fut.result()  # re-raises a worker's exception
+                        if progress is not None:
+                            progress(1)
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+    return Comparison(scenario=scenario, mechanisms=mechanisms, seeds=seeds, backend=backend,
+                      runs=[done[k] for k in keys])
+
+
+# --------------------------------------------------------------------------- summary & table
+
+
+def summary_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
+    from sandbox.metrics import METRIC_COLUMNS
+
+    rows = [{"mechanism": r.mechanism, "seed": int(r.seed), **{c: r.metrics.get(c, math.nan) for c in METRIC_COLUMNS}}
+            for r in runs]
+    return pd.DataFrame(rows, columns=["mechanism", "seed", *METRIC_COLUMNS])
+
+
+# two-sided 95%: t(0.975, df) for df = 1..30
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+         2.052, 2.048, 2.045, 2.042)
+
+
+def t975(df: int) -> float:
+    """Student's t quantile t(0.975, df): table up to 30, Cornish-Fisher expansion beyond."""
+    if df < 1:
+        raise ValueError("t quantile needs df >= 1")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def mean_interval(values) -> tuple[float, float, int]:
+    """(mean, half-width of the 95% t-interval, n) over the finite values; half-width is NaN
+    with fewer than two values, mean is NaN with none."""
+    xs = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    xs = [x for x in xs if math.isfinite(x)]
+    n = len(xs)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = sum(xs) / n
+    if n == 1:
+        return mean, math.nan, 1
+    var = sum((x - mean) ** 2 for x in xs) / (n - 1)
+    return mean, t975(n - 1) * math.sqrt(var) / math.sqrt(n), n
+
+
+def aggregate(summary: pd.DataFrame, mechanisms: Sequence[str] | None = None,
+              columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per mechanism (rows, in ``mechanisms`` order) and metric: ``<metric>`` (mean over seeds),
+    ``<metric>_ci95`` (half-width, NaN with one seed), plus ``seeds`` (how many)."""
+    from sandbox.metrics import HEADLINE_METRICS
+
+    columns = list(columns or HEADLINE_METRICS)
+    if mechanisms is None:
+        mechanisms = list(dict.fromkeys(summary["mechanism"]))
+    rows = []
+    for m in mechanisms:
+        part = summary[summary["mechanism"] == m]
+        row: dict = {"mechanism": m, "seeds": int(len(part))}
+        for c in columns:
+            mean, half, _ = mean_interval(part[c].tolist() if c in part else [])
+            row[c] = mean
+            row[f"{c}_ci95"] = half
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def best_mechanisms(agg: pd.DataFrame, column: str) -> set[str]:
+    """Mechanisms with the best mean in ``column`` (empty if the column has no direction)."""
+    from sandbox.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER
+
+    if column not in HIGHER_IS_BETTER and column not in LOWER_IS_BETTER:
+        return set()
+    vals = {m: v for m, v in zip(agg["mechanism"], agg[column]) if isinstance(v, (int, float)) and math.isfinite(v)}
+    if len(vals) < 2:
+        return set()
+    target = max(vals.values()) if column in HIGHER_IS_BETTER else min(vals.values())
+    tol = 1e-9 * max(1.0, abs(target))
+    best = {m for m, v in vals.items() if abs(v - target) <= tol}
+    return set() if len(best) == len(vals) else best  # all tied: nothing to mark
+
+
+_LABELS = {
+    "debt_at_risk_usd": "debt at risk (USD)",
+    "debt_recovered_usd": "debt recovered (USD)",
+    "bad_debt_usd": "bad debt (USD)",
+    "debt_open_usd": "debt still open (USD)",
+    "recovery_efficiency": "recovery efficiency",
+    "borrower_penalty_usd": "borrower penalty (USD)",
+    "keeper_profit_usd": "keeper profit (USD)",
+    "mev_leaked_usd": "MEV leaked (USD)",
+    "protocol_revenue_usd": "protocol revenue (USD)",
+    "gas_spent_usd": "gas spent (USD)",
+    "liquidations": "liquidations",
+    "failed_liquidation_txs": "failed liquidation txs",
+    "median_time_to_liquidate_s": "median time to liquidate",
+    "max_price_impact_bps": "max price impact (bps)",
+    "over_liquidation_usd": "over-liquidation (USD)",
+}
+
+
+def metric_label(column: str) -> str:
+    return _LABELS.get(column, column.replace("_", " "))
+
+
+def format_value(column: str, value: float, half: float = math.nan) -> str:
+    """A mean (and ± 95% half-width) in human units: USD with thousands separators,
+    efficiency as %, times in seconds, counts and bps as numbers."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    has_half = half is not None and isinstance(half, (int, float)) and math.isfinite(half)
+    if column == "recovery_efficiency":
+        text = f"{value * 100:.1f}%"
+        return f"{text} ± {half * 100:.1f}" if has_half else text
+    if column.endswith("_s"):
+        text = f"{value:,.0f} s"
+        return f"{value:,.0f} ± {half:,.0f} s" if has_half else text
+    if column.endswith("_bps"):
+        text = f"{value:,.1f}"
+        return f"{text} ± {half:,.1f}" if has_half else text
+    if column.endswith("_usd"):
+        text = f"{value:,.0f}"
+        return f"{text} ± {half:,.0f}" if has_half else text
+    text = f"{value:,.1f}" if value != int(value) else f"{int(value):,}"
+    return f"{text} ± {half:,.1f}" if has_half else text
+
+
+def format_table(summary: pd.DataFrame, mechanisms: Sequence[str] | None = None,
+                 columns: Sequence[str] | None = None) -> str:
+    """The comparison as text: one row per headline metric, one column per mechanism; each cell
+    the mean over seeds (± the 95% t-interval's half-width with two or more seeds); the best
+    mechanism for a metric with a direction is marked '*'."""
+    from sandbox.metrics import HEADLINE_METRICS
+
+    columns = list(columns or HEADLINE_METRICS)
+    if mechanisms is None:
+        mechanisms = list(dict.fromkeys(summary["mechanism"]))
+    mechanisms = list(mechanisms)
+    agg = aggregate(summary, mechanisms, columns)
+    n_seeds = sorted(set(int(n) for n in agg["seeds"])) if len(agg) else [0]
+    body: list[list[str]] = []
+    for c in columns:
+        best = best_mechanisms(agg, c)
+        cells = [metric_label(c)]
+        for m, (_, row) in zip(mechanisms, agg.iterrows()):
+            cell = format_value(c, row[c], row[f"{c}_ci95"])
+            cells.append(cell + (" *" if m in best else "  "))
+        body.append(cells)
+    header = ["metric", *mechanisms]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    # cells end in " *" or two spaces: right-align the names with the numbers
+    lines = ["  ".join([header[0].ljust(widths[0])] + [(h.rjust(w - 2) + "  ") for h, w in zip(header[1:], widths[1:])]).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in body:
+        lines.append("  ".join([r[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(r[1:], widths[1:])]).rstrip())
+    seeds_text = "/".join(str(n) for n in n_seeds)
+    note = (f"mean over {seeds_text} seeds ± 95% t-interval half-width" if max(n_seeds) >= 2
+            else f"{seeds_text} seed (use --seeds N >= 2 for 95% intervals)")
+    lines.append("")
+    lines.append(f"{note}; * best per metric")
+    return "\n".join(lines)
+
+
+__all__ = ["Comparison", "DEFAULT_MECHANISMS", "RunRecord", "aggregate", "best_mechanisms", "effective_jobs",
+           "format_table", "format_value", "mean_interval", "progress_total", "run_comparison",
+           "summary_frame", "t975"]

@@ -1,0 +1,268 @@
+"""`liqsandbox compare / run / show / plot / list`: a comparison writes a complete, reproducible
+results folder (identical tables whatever the job count), the table shows intervals and marks
+the best mechanism, and every bad input is one line on stderr, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from sandbox.cli import main
+
+MECHS = ["fixed-fee", "dutch-auction"]
+RESULT_FILES = {"summary.csv", "events.parquet", "positions.parquet", "prices.parquet", "txs.parquet",
+                "agents.parquet", "manifest.json"}
+
+
+# --------------------------------------------------------------------------- a tiny scenario
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(v)
+
+
+def to_toml(data: dict) -> str:
+    """Enough TOML for a scenario: scalars, arrays, tables, arrays of tables (one level)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, (dict, list)) or
+             (isinstance(v, list) and not any(isinstance(x, dict) for x in v))]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            lines.append(f"[{k}]")
+            lines += [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items()]
+        elif isinstance(v, list) and any(isinstance(x, dict) for x in v):
+            for item in v:
+                lines.append(f"[[{k}]]")
+                lines += [f"{kk} = {_toml_value(vv)}" for kk, vv in item.items()]
+    return "\n".join(lines) + "\n"
+
+
+def tiny_scenario_text() -> str:
+    """The built-in crash, shrunk: 30 blocks, 6 borrowers, the -40% within 10 min, two keepers."""
+    raw = tomllib.loads(resources.files("sandbox.scenarios").joinpath("builtin", "crash.toml").read_text())
+    raw["name"] = "tiny"
+    raw["blocks"] = 30
+    raw["borrowers"]["count"] = 6
+    raw["price"]["knots"] = [[0, 2000.0], [600, 1200.0]]
+    raw["keepers"] = [k for k in raw["keepers"] if k["strategy"] in ("naive", "flash")]
+    return to_toml(raw)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("scenario") / "tiny.toml"
+    path.write_text(tiny_scenario_text())
+    return path
+
+
+def invoke(args, cwd: Path | None = None):
+    runner = CliRunner()
+    if cwd is None:
+        return runner.invoke(main, args, catch_exceptions=False)
+    import os
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return runner.invoke(main, args, catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+@pytest.fixture(scope="module")
+def compared(tiny, tmp_path_factory):
+    """The same comparison twice: 2 mechanisms x 2 seeds with 2 worker processes, then in-process."""
+    base = tmp_path_factory.mktemp("compare")
+    runs = {}
+    for jobs in (2, 1):
+        out = base / f"jobs{jobs}"
+        args = ["compare", "--scenario", str(tiny), "--seeds", "2", "--out", str(out), "--jobs", str(jobs)]
+        for m in MECHS:
+            args += ["--mechanism", m]
+        result = invoke(args)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        runs[jobs] = (out, result)
+    return runs
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def test_compare_writes_every_results_file(compared):
+    out, result = compared[2]
+    assert {p.name for p in out.iterdir()} == RESULT_FILES
+    assert f"results written to {out}" in result.stdout
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary[["mechanism", "seed"]].itertuples(index=False, name=None)) == [
+        ("fixed-fee", 0), ("fixed-fee", 1), ("dutch-auction", 0), ("dutch-auction", 1)]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary folders left
+
+
+def test_compare_table_shows_interval_and_marks_best(compared):
+    _, result = compared[2]
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("metric"))
+    assert header.split()[1:] == MECHS
+    rows = {line[:26].strip(): line for line in lines if line[:26].strip() in (
+        "debt at risk (USD)", "recovery efficiency", "bad debt (USD)")}
+    assert len(rows) == 3
+    assert "±" in rows["debt at risk (USD)"]  # two seeds: mean ± 95% interval
+    assert "%" in rows["recovery efficiency"]
+    assert "mean over 2 seeds ± 95% t-interval" in result.stdout
+
+
+def test_same_seeds_give_identical_files_whatever_the_job_count(compared):
+    a, _ = compared[2]
+    b, _ = compared[1]
+    for name in sorted(RESULT_FILES - {"manifest.json"}):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_manifest_records_scenario_params_versions_and_runs(compared, tiny):
+    import json
+
+    out, _ = compared[2]
+    m = json.loads((out / "manifest.json").read_text())
+    for key in ("scenario", "mechanism_params", "seeds", "backend", "package_version", "git_commit", "python",
+                "libraries", "runs"):
+        assert key in m, key
+    assert m["scenario"]["name"] == "tiny" and m["scenario"]["blocks"] == 30
+    assert m["scenario"]["borrowers"]["count"] == 6
+    assert set(m["mechanism_params"]) == set(MECHS)
+    assert m["mechanism_params"]["fixed-fee"]  # resolved defaults, not empty
+    assert m["seeds"] == [0, 1] and m["backend"] == "eth-tester"
+    assert [(r["mechanism"], r["seed"]) for r in m["runs"]] == [(mm, s) for mm in MECHS for s in (0, 1)]
+    for r in m["runs"]:
+        assert r["transactions"] > 0 and r["wall_seconds"] > 0
+
+
+def test_show_prints_the_saved_table(compared):
+    out, result = compared[2]
+    shown = invoke(["show", str(out)])
+    assert shown.exit_code == 0, shown.stderr
+    table = result.stdout[result.stdout.index("metric"):result.stdout.index("* best per metric")]
+    assert table in shown.stdout
+
+
+def test_plot_writes_the_three_pngs(compared, tmp_path):
+    out, _ = compared[2]
+    result = invoke(["plot", str(out), "--out", str(tmp_path / "png")])
+    assert result.exit_code == 0, result.stderr
+    names = ["price_path.png", "recovery_vs_bad_debt.png", "keeper_pnl.png"]
+    assert result.stdout.split() == [str(tmp_path / "png" / n) for n in names]
+    for n in names:
+        data = (tmp_path / "png" / n).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+
+
+def test_plot_defaults_to_a_plots_folder_inside_the_results(compared):
+    out, _ = compared[1]
+    result = invoke(["plot", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (out / "plots").iterdir()) == [
+        "keeper_pnl.png", "price_path.png", "recovery_vs_bad_debt.png"]
+
+
+# --------------------------------------------------------------------------- run / list
+
+
+def test_run_logs_liquidation_events_then_metrics(tiny, tmp_path):
+    result = invoke(["run", "--mechanism", "fixed-fee", "--scenario", str(tiny), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.stderr
+    log = [line for line in result.stdout.splitlines() if " Liquidated " in line]
+    assert log, result.stdout  # -40% in 10 min liquidates someone
+    assert "debtRepaid=" in log[0] and "keeper-" in log[0]
+    assert "debt at risk (USD)" in result.stdout and "recovery efficiency" in result.stdout
+    assert {p.name for p in (tmp_path / "r").iterdir()} == RESULT_FILES
+
+
+def test_list_keepers_and_scenarios():
+    keepers = invoke(["list", "keepers"])
+    assert keepers.exit_code == 0
+    for name in ("naive", "pga", "frontrunner", "backrunner", "flash"):
+        assert any(line.startswith(f"{name} — ") for line in keepers.stdout.splitlines()), name
+    assert "min_profit_usd" in keepers.stdout
+    scenarios = invoke(["list", "scenarios"])
+    assert scenarios.exit_code == 0
+    assert any(line.startswith("crash  (default)") for line in scenarios.stdout.splitlines())
+    for name in ("calm", "black-thursday", "flash-crash", "oracle-lag"):
+        assert name in scenarios.stdout
+    mechanisms = invoke(["list", "mechanisms"])
+    assert mechanisms.exit_code == 0 and "fixed-fee" in mechanisms.stdout
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _files(tmp_path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(tmp_path)): (p.read_bytes() if p.is_file() else b"<dir>")
+            for p in sorted(tmp_path.rglob("*"))}
+
+
+def _bad_inputs(tmp: Path, tiny: Path) -> dict[str, tuple[list[str], str]]:
+    (tmp / "malformed.toml").write_text("blocks = = 3\n")
+    (tmp / "wrongtype.toml").write_text('blocks = "many"\n')
+    (tmp / "zeroprice.toml").write_text('[price]\nmodel = "path"\nknots = [[0, 0.0], [60, 100.0]]\n')
+    (tmp / "negprice.toml").write_text('[price]\nmodel = "gbm"\nstart_price_usd = -5.0\n')
+    (tmp / "prices.csv").write_text("time,usd\n0,2000\n600,1500\n")
+    (tmp / "csv.toml").write_text('[price]\nmodel = "csv"\ncsv_file = "prices.csv"\n')
+    (tmp / "notresults").mkdir()
+    (tmp / "notresults" / "keep.txt").write_text("mine")
+    (tmp / "afile").write_text("x")
+    t = str(tiny)
+    return {
+        "unknown mechanism": (["compare", "--scenario", t, "--mechanism", "fixed-fe"], "did you mean 'fixed-fee'"),
+        "unknown scenario": (["compare", "--scenario", "crsh"], "did you mean 'crash'"),
+        "missing toml": (["compare", "--scenario", str(tmp / "nope.toml")], "no such scenario file"),
+        "malformed toml": (["compare", "--scenario", str(tmp / "malformed.toml")], "malformed TOML"),
+        "wrong type": (["compare", "--scenario", str(tmp / "wrongtype.toml")], "blocks: expected an integer"),
+        "zero price": (["compare", "--scenario", str(tmp / "zeroprice.toml")], "price must be > 0"),
+        "negative price": (["compare", "--scenario", str(tmp / "negprice.toml")], "must be > 0"),
+        "csv without columns": (["compare", "--scenario", str(tmp / "csv.toml")], "timestamp,price"),
+        "seeds 0": (["compare", "--scenario", t, "--seeds", "0"], "--seeds must be >= 1"),
+        "seeds negative": (["compare", "--scenario", t, "--seeds", "-2"], "--seeds must be >= 1"),
+        "jobs 0": (["compare", "--scenario", t, "--jobs", "0"], "--jobs must be >= 1"),
+        "unknown backend": (["compare", "--scenario", t, "--backend", "eth-testr"], "did you mean 'eth-tester'"),
+        "out not results": (["compare", "--scenario", t, "--out", str(tmp / "notresults")], "not a results folder"),
+        "out is a file": (["compare", "--scenario", t, "--out", str(tmp / "afile")], "not a results folder"),
+        "run unknown mechanism": (["run", "--mechanism", "sof", "--scenario", t], "did you mean 'soft'"),
+        "run out not results": (["run", "--mechanism", "soft", "--scenario", t, "--out", str(tmp / "notresults")],
+                                "not a results folder"),
+        "show missing": (["show", str(tmp / "nothere")], "no such results folder"),
+        "show not results": (["show", str(tmp / "notresults")], "not a results folder"),
+        "plot not results": (["plot", str(tmp / "notresults")], "not a results folder"),
+        "list unknown": (["list", "gadgets"], "No such command"),
+    }
+
+
+BAD_CASES = ["unknown mechanism", "unknown scenario", "missing toml", "malformed toml", "wrong type", "zero price",
+             "negative price", "csv without columns", "seeds 0", "seeds negative", "jobs 0", "unknown backend",
+             "out not results", "out is a file", "run unknown mechanism", "run out not results", "show missing",
+             "show not results", "plot not results", "list unknown"]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path, tiny):
+    work = tmp_path / "work"
+    work.mkdir()
+    args, expected = _bad_inputs(work, tiny)[case]
+    before = _files(tmp_path)
+    result = invoke(args, cwd=work)  # the default --out (results/<name>) would land in work/
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert _files(tmp_path) == before  # nothing written, nothing removed

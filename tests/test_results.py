@@ -1,0 +1,198 @@
+"""Results folders and the comparison table: written atomically (never a partial folder, never
+over something that is not ours), read back by `sandbox.results.load`, rows in a fixed order;
+the table's mean ± 95% t-interval and the best-value marks follow each metric's direction."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from sandbox import results as results_mod
+from sandbox.compare import (aggregate, best_mechanisms, format_table, mean_interval, run_comparison,
+                             summary_frame, t975)
+from sandbox.metrics import HEADLINE_METRICS, METRIC_COLUMNS
+from sandbox.results import ResultsError, load, write_results
+from sandbox.scenarios import parse_scenario
+
+from test_compare_cli import tiny_scenario_text
+
+MECHS = ["soft", "fixed-fee"]  # deliberately not alphabetical: the order given is kept
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return parse_scenario(tiny_scenario_text(), source="tiny.toml", default_name="tiny")
+
+
+@pytest.fixture(scope="module")
+def comparison(scenario):
+    return run_comparison(scenario, MECHS, [3], jobs=1)
+
+
+def test_runs_come_back_in_the_order_given(comparison):
+    assert [(r.mechanism, r.seed) for r in comparison.runs] == [("soft", 3), ("fixed-fee", 3)]
+    s = comparison.summary
+    assert list(s.columns) == ["mechanism", "seed", *METRIC_COLUMNS]
+    assert list(s["mechanism"]) == MECHS
+
+
+def test_write_then_load_returns_every_table(comparison, scenario, tmp_path):
+    out = write_results(comparison, scenario, tmp_path / "res")
+    res = load(out)
+    assert isinstance(res.summary, pd.DataFrame) and len(res.summary) == 2
+    assert list(res.summary.columns) == ["mechanism", "seed", *METRIC_COLUMNS]
+    for attr, source in (("events", "events"), ("positions", "positions"), ("prices", "blocks"), ("txs", "txs"),
+                         ("agents", "agents")):
+        table = getattr(res, attr)
+        assert isinstance(table, pd.DataFrame)
+        assert len(table) == len(comparison.table(source)) > 0, attr
+    assert len(res.prices) == 2 * scenario.blocks
+    assert {"debt_usd", "collateral_weth", "usd_amount"} <= set(res.events.columns)  # enriched
+    assert res.manifest["runs"][0]["mechanism"] == "soft"
+    assert results_mod.load is load
+
+
+def test_rows_are_in_mechanism_seed_block_tx_log_order(comparison, scenario, tmp_path):
+    res = load(write_results(comparison, scenario, tmp_path / "res"))
+    ev = res.events
+    rank = ev["mechanism"].map({m: i for i, m in enumerate(MECHS)})
+    keys = list(zip(rank, ev["seed"], ev["block"], ev["tx_index"], ev["log_index"]))
+    assert keys == sorted(keys)
+    assert list(dict.fromkeys(res.prices["mechanism"])) == MECHS
+
+
+def test_wall_time_is_only_in_the_manifest(comparison, scenario, tmp_path):
+    out = write_results(comparison, scenario, tmp_path / "res")
+    res = load(out)
+    for table in (res.summary, res.events, res.positions, res.prices, res.txs, res.agents):
+        assert not [c for c in table.columns if "wall" in c]
+    assert all(r["wall_seconds"] > 0 for r in res.manifest["runs"])
+    assert res.manifest["package_version"] == "0.1.0"
+    assert res.manifest["python"].count(".") == 2
+    json.dumps(res.manifest, allow_nan=False)  # plain JSON
+
+
+def test_writing_again_replaces_a_results_folder(comparison, scenario, tmp_path):
+    out = write_results(comparison, scenario, tmp_path / "res")
+    (out / "plots").mkdir()
+    first = (out / "summary.csv").read_bytes()
+    out2 = write_results(comparison, scenario, tmp_path / "res")
+    assert out2 == out and not (out / "plots").exists()
+    assert (out / "summary.csv").read_bytes() == first
+    assert [p.name for p in tmp_path.iterdir()] == ["res"]  # no temporary or old folders left
+
+
+def test_refuses_a_folder_that_is_not_results(comparison, scenario, tmp_path):
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me")
+    with pytest.raises(ResultsError, match="mine: exists and is not a results folder"):
+        write_results(comparison, scenario, target)
+    assert [p.name for p in target.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_failure_midway_leaves_no_partial_folder(comparison, scenario, tmp_path, monkeypatch, existing):
+    out = tmp_path / "res"
+    if existing:
+        write_results(comparison, scenario, out)
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+    calls = []
+    real = results_mod._write_parquet
+
+    def failing(df, path):
+        calls.append(path.name)
+        if len(calls) == 3:
+            raise OSError("disk full (simulated)")
+        real(df, path)
+
+    monkeypatch.setattr(results_mod, "_write_parquet", failing)
+    with pytest.raises(OSError, match="disk full"):
+        write_results(comparison, scenario, out)
+    assert len(calls) == 3
+    if existing:  # the previous results are untouched
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+        assert [p.name for p in tmp_path.iterdir()] == ["res"]
+    else:
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_load_errors_name_the_folder(comparison, scenario, tmp_path):
+    with pytest.raises(ResultsError, match="nothere: no such results folder"):
+        load(tmp_path / "nothere")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ResultsError, match=r"plain: not a results folder \(no manifest.json\)"):
+        load(tmp_path / "plain")
+    (tmp_path / "plain" / "manifest.json").write_text("{not json")
+    with pytest.raises(ResultsError, match="manifest.json: malformed manifest"):
+        load(tmp_path / "plain")
+    (tmp_path / "plain" / "manifest.json").write_text('{"format": "something-else"}')
+    with pytest.raises(ResultsError, match="plain: not a results folder"):
+        load(tmp_path / "plain")
+    out = write_results(comparison, scenario, tmp_path / "res")
+    (out / "txs.parquet").unlink()
+    with pytest.raises(ResultsError, match=r"res: incomplete results folder \(no txs.parquet\)"):
+        load(out)
+    (out / "events.parquet").write_bytes(b"garbage")
+    with pytest.raises(ResultsError, match="events.parquet: malformed parquet") as e:
+        load(out)
+    assert "\n" not in str(e.value)
+
+
+# --------------------------------------------------------------------------- statistics & table
+
+
+def test_t_interval_uses_students_t():
+    mean, half, n = mean_interval([1.0, 2.0, 3.0])  # sd = 1
+    assert (mean, n) == (2.0, 3)
+    assert half == pytest.approx(4.303 / math.sqrt(3), rel=1e-4)
+    mean, half, n = mean_interval([5.0, float("nan")])  # NaN (undefined) values are skipped
+    assert (mean, n) == (5.0, 1) and math.isnan(half)
+    assert t975(1) == 12.706 and t975(30) == 2.042
+    assert t975(31) == pytest.approx(2.040, abs=2e-3) and t975(120) == pytest.approx(1.980, abs=1e-3)
+
+
+def _summary(rows: dict[str, list[dict]]) -> pd.DataFrame:
+    out = []
+    for mech, seeds in rows.items():
+        for seed, values in enumerate(seeds):
+            out.append({"mechanism": mech, "seed": seed, **{c: values.get(c, 0.0) for c in METRIC_COLUMNS}})
+    return pd.DataFrame(out, columns=["mechanism", "seed", *METRIC_COLUMNS])
+
+
+def test_best_value_follows_each_metrics_direction():
+    s = _summary({
+        "a": [{"bad_debt_usd": 100.0, "recovery_efficiency": 0.90, "debt_at_risk_usd": 1000.0}],
+        "b": [{"bad_debt_usd": 50.0, "recovery_efficiency": 0.80, "debt_at_risk_usd": 2000.0}],
+    })
+    agg = aggregate(s, ["a", "b"])
+    assert best_mechanisms(agg, "bad_debt_usd") == {"b"}  # lower is better
+    assert best_mechanisms(agg, "recovery_efficiency") == {"a"}  # higher is better
+    assert best_mechanisms(agg, "debt_at_risk_usd") == set()  # no direction
+    assert best_mechanisms(agg, "borrower_penalty_usd") == set()  # all tied: nothing to mark
+    text = format_table(s, ["a", "b"])
+    lines = {line[:26].strip(): line for line in text.splitlines()}
+    assert lines["bad debt (USD)"].split()[-2:] == ["50", "*"]
+    assert lines["recovery efficiency"].split()[-3:] == ["90.0%", "*", "80.0%"]
+    assert "1,000" in lines["debt at risk (USD)"] and "*" not in lines["debt at risk (USD)"]
+    assert len([line for line in text.splitlines() if line[:26].strip() in
+                {"debt at risk (USD)", "median time to liquidate"}]) == 2
+    assert "1 seed" in text and "±" not in text
+
+
+def test_table_shows_mean_and_interval_with_two_seeds():
+    s = _summary({"a": [{"debt_recovered_usd": 1000.0}, {"debt_recovered_usd": 3000.0}],
+                  "b": [{"debt_recovered_usd": 500.0}, {"debt_recovered_usd": 500.0}]})
+    row = next(line for line in format_table(s).splitlines() if line.startswith("debt recovered"))
+    # mean 2000, sd 1414.2, half = 12.706 * 1414.2 / sqrt(2) = 12,706
+    assert "2,000 ± 12,706 *" in row and "500 ± 0" in row
+    assert len(HEADLINE_METRICS) + 4 == len(format_table(s).splitlines())
+
+
+def test_summary_frame_has_one_row_per_run(comparison):
+    s = summary_frame(comparison.runs)
+    assert len(s) == 2 and s["seed"].tolist() == [3, 3]
