@@ -100,44 +100,39 @@ def list_():
     """List what is installed: mechanisms, keeper strategies, built-in scenarios."""
 
 
-@list_.command("mechanisms")
-@friendly_errors
-def list_mechanisms():
-    """Every registered mechanism (entry-point group sandbox.mechanisms) with its parameters."""
+def _list_plugins(registry) -> None:
+    """One entry per registered plug-in, with its parameters' defaults; a broken third-party
+    plug-in is reported on its line and does not hide the others."""
     import dataclasses
 
-    from sandbox.mechanisms import MECHANISMS
-
-    for name in MECHANISMS.names():
+    for name in registry.names():
         try:
-            cls = MECHANISMS.load(name)
-        except Exception as exc:  # a broken third-party plug-in must not hide the others
-            click.echo(f"{name}  (cannot be loaded: {exc})")
-            continue
-        click.echo(f"{name} — {cls.description}" if cls.description else name)
-        for f in dataclasses.fields(cls.Params):
-            default = cls.default_params().as_dict()[f.name]
-            click.echo(f"    {f.name:<32} {default!r}")
-
-
-@list_.command("keepers")
-@friendly_errors
-def list_keepers():
-    """Every registered keeper strategy (entry-point group sandbox.keepers) with its Params defaults."""
-    import dataclasses
-
-    from sandbox.agents.keepers import KEEPERS
-
-    for name in KEEPERS.names():
-        try:
-            cls = KEEPERS.load(name)
-        except Exception as exc:  # a broken third-party plug-in must not hide the others
+            cls = registry.load(name)
+        except Exception as exc:  # noqa: BLE001 - any import error of someone else's package
             click.echo(f"{name}  (cannot be loaded: {exc})")
             continue
         click.echo(f"{name} — {cls.description}" if cls.description else name)
         defaults = cls.Params()
         for f in dataclasses.fields(cls.Params):
             click.echo(f"    {f.name:<32} {getattr(defaults, f.name)!r}")
+
+
+@list_.command("mechanisms")
+@friendly_errors
+def list_mechanisms():
+    """Every registered mechanism (entry-point group sandbox.mechanisms) with its parameters."""
+    from sandbox.mechanisms import MECHANISMS
+
+    _list_plugins(MECHANISMS)
+
+
+@list_.command("keepers")
+@friendly_errors
+def list_keepers():
+    """Every registered keeper strategy (entry-point group sandbox.keepers) with its Params defaults."""
+    from sandbox.agents.keepers import KEEPERS
+
+    _list_plugins(KEEPERS)
 
 
 @list_.command("scenarios")
