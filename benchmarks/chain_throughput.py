@@ -23,7 +23,7 @@ from sandbox.chain import PyEVMChain, TxRequest, deploy, execute, execute_all
 from sandbox.contracts import load_artifact
 from sandbox.market import MarketParams, deploy_market
 from sandbox.market.actions import open_position_requests
-from sandbox.units import WAD, to_wad
+from sandbox.units import to_wad
 
 TRANSFER_GAS = 70_000  # a transfer uses about 35-52k
 BORROW_GAS = 95_000  # a borrow uses about 71k

@@ -19,7 +19,6 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from sandbox.results import Results, load  # noqa: E402

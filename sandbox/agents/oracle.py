@@ -24,7 +24,7 @@ case no auction is held and the update is bundled alone. Likewise when the mecha
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.chain import CallReverted, TxRequest, deploy, execute
+from sandbox.chain import CallReverted, deploy, execute
 from sandbox.market import MarketParams, amm_amount_out, deploy_market, health_factor_wad
 from sandbox.market.actions import MAX_UINT, fund_requests, open_positions, set_price
 from sandbox.units import WAD, to_wad
