@@ -179,6 +179,10 @@ class Simulation:
             if contract is not None:  # a keeper contract's holdings are the keeper's
                 usd += market.usd.call("balanceOf", contract.address)
                 weth += market.weth.call("balanceOf", contract.address)
+            if when == "end":  # what the mechanism owes it (e.g. a lot it leads at auction)
+                claim_usd, claim_weth = self.mechanism.claims_of(agent.account.address)
+                usd += claim_usd
+                weth += claim_weth
             if when == "start":
                 agent.ledger.start_usd, agent.ledger.start_weth = usd, weth
             else:

@@ -187,6 +187,12 @@ class LiquidationMechanism(ABC):
         with the chain's head; None when there is no mirror (read it through the lens)."""
         return None
 
+    def claims_of(self, address: Address) -> tuple[int, int]:
+        """(USD, WETH) that ``address`` is owed by the mechanism right now but has not received:
+        e.g. the lot of an English auction it leads. Ledgers count these at the end of a run,
+        so money bid into an unfinished auction is not booked as lost. None by default."""
+        return 0, 0
+
     # --- protocol-side hooks (optional) ----------------------------------------------------
     def protocol_calls(self, block_timestamp: int) -> list[tuple[Account, Call]]:
         """Transactions the protocol itself sends this block (e.g. an auctioneer); none by default."""

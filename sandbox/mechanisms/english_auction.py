@@ -128,6 +128,11 @@ class EnglishAuctionMechanism(LiquidationMechanism):
         end, biddable, dealable, needsTick."""
         return list(self.contract.call("activeAuctions"))
 
+    def claims_of(self, address: Address) -> tuple[int, int]:
+        """The lots of running auctions whose current high bidder is ``address`` (what it gets
+        at ``deal`` unless outbid; its bid already left its balance)."""
+        return 0, sum(a["lot"] for a in self.auctions() if a["guy"] == address and a["bid"] > 0)
+
     # --- discovery -------------------------------------------------------------------------
     def opportunities(self, owners: Sequence[Address]) -> list[Opportunity]:
         """Bites on liquidatable listed positions, and tend / dent / deal / tick on the running
