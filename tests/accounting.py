@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from sandbox.chain import BlockResult
+from sandbox.chain import BlockResult, execute
 from sandbox.market import Market
 
 
@@ -39,3 +39,24 @@ def assert_debt_identity(debt_before: int, debt_after: int, flows: dict[str, int
     assert flows["repaid"] + flows["written_off"] + debt_after == debt_before, (
         f"repaid {flows['repaid']} + written off {flows['written_off']} + remaining {debt_after}"
         f" != before {debt_before}")
+
+
+class Checked:
+    """Sends blocks and asserts, around each one, the debt identity and that tokens are conserved
+    between the borrowers, keepers, the protocol (market, treasury, mechanism contract), the AMM
+    and any ``extra`` party (an operator, an arbitrageur, a keeper contract)."""
+
+    def __init__(self, market: Market, mech, borrowers, keepers, extra=()):
+        self.market, self.mech = market, mech
+        self.parties = [*(a.address for a in borrowers), *(k.address for k in keepers),
+                        market.lending.address, market.treasury.address, mech.contract.address,
+                        market.amm.address, *extra]
+
+    def send(self, requests, timestamp=None, require_success=True) -> BlockResult:
+        m = self.market
+        before = holdings(m, self.parties)
+        debt_before = m.lending.call("totalDebt")
+        block = execute(m.chain, requests, timestamp=timestamp, require_success=require_success)
+        assert_debt_identity(debt_before, m.lending.call("totalDebt"), liquidation_flows([block], m))
+        assert_tokens_conserved(m, before, holdings(m, self.parties))
+        return block

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounting import liquidation_flows
+from accounting import Checked, liquidation_flows
 from sandbox.chain import execute
 from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms.absorb import (
@@ -23,7 +23,7 @@ from sandbox.mechanisms.absorb import (
     quote_collateral,
 )
 from sandbox.units import WAD, to_wad
-from test_dutch_auction import Checked, position, reverted
+from test_dutch_auction import position, reverted
 
 KEEPER_USD = to_wad(1_000_000)
 COLLATERAL = to_wad(10)

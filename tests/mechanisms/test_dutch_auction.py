@@ -14,7 +14,7 @@ import math
 import pytest
 from eth_abi import encode as abi_encode
 
-from accounting import assert_debt_identity, assert_tokens_conserved, holdings, liquidation_flows
+from accounting import Checked, liquidation_flows
 from sandbox.chain import deploy, execute
 from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms import get_mechanism
@@ -50,25 +50,6 @@ def funded(market, mech, keepers):
         reqs += fund_requests(market, k, usd_wei=KEEPER_USD if i < 3 else 0, approve=[mech.spender])
     execute(market.chain, reqs)
     return keepers
-
-
-class Checked:
-    """Sends blocks and asserts the debt identity and token conservation around each one."""
-
-    def __init__(self, market, mech, borrowers, keepers, extra=()):
-        self.market, self.mech = market, mech
-        self.parties = [*(a.address for a in borrowers), *(k.address for k in keepers),
-                        market.lending.address, market.treasury.address, mech.contract.address,
-                        market.amm.address, *extra]
-
-    def send(self, requests, timestamp=None, require_success=True):
-        m = self.market
-        before = holdings(m, self.parties)
-        debt_before = m.lending.call("totalDebt")
-        block = execute(m.chain, requests, timestamp=timestamp, require_success=require_success)
-        assert_debt_identity(debt_before, m.lending.call("totalDebt"), liquidation_flows([block], m))
-        assert_tokens_conserved(m, before, holdings(m, self.parties))
-        return block
 
 
 @pytest.fixture

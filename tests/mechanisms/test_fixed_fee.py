@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounting import assert_debt_identity, assert_tokens_conserved, holdings, liquidation_flows
+from accounting import Checked
 from sandbox.chain import execute
 from sandbox.market.actions import open_positions, set_price, fund_requests
 from sandbox.mechanisms import get_mechanism
@@ -38,20 +38,9 @@ def funded(market, mech, keepers, borrowers):
     return keepers
 
 
-def parties(market, mech, borrowers, keepers):
-    return [*(a.address for a in borrowers), *(k.address for k in keepers), market.lending.address,
-            market.treasury.address, mech.contract.address, market.amm.address]
-
-
 def send_checked(market, mech, borrowers, keepers, requests, require_success=True):
     """Execute one block; assert the debt identity and token conservation around it."""
-    who = parties(market, mech, borrowers, keepers)
-    before = holdings(market, who)
-    debt_before = market.lending.call("totalDebt")
-    block = execute(market.chain, requests, require_success=require_success)
-    assert_debt_identity(debt_before, market.lending.call("totalDebt"), liquidation_flows([block], market))
-    assert_tokens_conserved(market, before, holdings(market, who))
-    return block
+    return Checked(market, mech, borrowers, keepers).send(requests, require_success=require_success)
 
 
 def liquidate_req(mech, keeper, owner, amount):

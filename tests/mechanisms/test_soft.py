@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 
-from accounting import assert_debt_identity, assert_tokens_conserved, holdings, liquidation_flows
+from accounting import Checked, liquidation_flows
 from sandbox.chain import TransactionFailed, deploy, execute
 from sandbox.market.actions import fund_requests, open_position_requests, open_positions, set_price
 from sandbox.mechanisms import get_mechanism
@@ -42,20 +42,10 @@ def funded(market, mech, keepers, arb):
     return keepers
 
 
-def parties(market, mech, borrowers, keepers, arb):
-    return [*(a.address for a in borrowers), *(k.address for k in keepers), arb.address,
-            market.lending.address, market.treasury.address, mech.contract.address, market.amm.address]
-
-
 def send_checked(market, mech, borrowers, keepers, arb, requests, require_success=True):
     """Execute one block; assert the debt identity and token conservation around it."""
-    who = parties(market, mech, borrowers, keepers, arb)
-    before = holdings(market, who)
-    debt_before = market.lending.call("totalDebt")
-    block = execute(market.chain, requests, require_success=require_success)
-    assert_debt_identity(debt_before, market.lending.call("totalDebt"), liquidation_flows([block], market))
-    assert_tokens_conserved(market, before, holdings(market, who))
-    return block
+    return Checked(market, mech, borrowers, keepers, extra=[arb.address]).send(
+        requests, require_success=require_success)
 
 
 def band_snapshot(mech, lo, hi):
