@@ -25,7 +25,7 @@ from sandbox.market.book import PositionBook
 from sandbox.mechanisms import LiquidationMechanism, get_mechanism
 from sandbox.recorder import Recorder
 from sandbox.scenarios import Scenario, reference_prices, to_wad_prices
-from sandbox.units import GWEI, WAD
+from sandbox.units import GWEI, WAD, to_wad
 
 ROLE_LABELS = ["deployer", "oracle", "treasury", "builder", "arbitrageur"]
 WARMUP_LIMIT_BLOCKS = 200
@@ -102,7 +102,7 @@ class Simulation:
         self.mechanism = self.mechanism_cls.deploy(market, self.mechanism_params)
 
         population = draw_population(sc.borrowers, self.population_rng, self.prices_wad[0],
-                                     sc.lending.max_ltv_bps)
+                                     sc.lending.max_ltv_bps, to_wad(sc.lending.min_borrow_usd))
         agents: list[Agent] = [
             OracleUpdater(market.oracle_updater, self._agent_rng("oracle"), sc.oracle),
         ]

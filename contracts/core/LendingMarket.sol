@@ -26,6 +26,7 @@ contract LendingMarket {
     error InsufficientLiquidity();
     error InsufficientCollateral();
     error RepayExceedsDebt();
+    error BelowMinimumBorrow(uint256 debt, uint256 minimum);
     error TransferFailed();
 
     event MechanismInstalled(address indexed mechanism);
@@ -47,6 +48,9 @@ contract LendingMarket {
     uint256 public immutable liquidationThresholdWad;
     address public immutable treasury;
     address public immutable admin;
+    /// @notice Smallest debt a borrow may leave (USD WAD; 0: no minimum), as Maker's vat dust:
+    ///         positions too small to be worth liquidating cannot be opened.
+    uint256 public immutable minBorrow;
 
     address public mechanism;
 
@@ -65,7 +69,8 @@ contract LendingMarket {
         address oracle_,
         uint256 maxLtvWad_,
         uint256 liquidationThresholdWad_,
-        address treasury_
+        address treasury_,
+        uint256 minBorrow_
     ) {
         if (collateralToken_ == address(0) || debtToken_ == address(0) || oracle_ == address(0)) {
             revert ZeroAddress();
@@ -80,6 +85,7 @@ contract LendingMarket {
         liquidationThresholdWad = liquidationThresholdWad_;
         treasury = treasury_;
         admin = msg.sender;
+        minBorrow = minBorrow_;
     }
 
     modifier onlyMechanism() {
@@ -270,7 +276,9 @@ contract LendingMarket {
         unchecked {
             liquidity = liq - amount;
         }
-        debtOf[msg.sender] += amount;
+        uint256 debt = debtOf[msg.sender] + amount;
+        if (debt < minBorrow && debt != 0) revert BelowMinimumBorrow(debt, minBorrow);
+        debtOf[msg.sender] = debt;
         totalDebt += amount;
         _checkLtv(msg.sender);
         _push(debtToken, msg.sender, amount);

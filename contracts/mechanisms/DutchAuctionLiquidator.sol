@@ -15,7 +15,9 @@ interface IDutchTakeCallee {
 
 /// @title DutchAuctionLiquidator
 /// @notice Liquidations 2.0-style descending-price (Dutch) collateral auctions.
-///         - bark: an unhealthy position's whole collateral is seized into an auction, the
+///         - bark: an unhealthy position whose debt is at least `dust` (smaller ones are
+///           refused, as Maker's dog refuses to bark below the ilk's dust, so the keeper reward
+///           is never paid on dust) has its whole collateral seized into an auction, the
 ///           position is locked, tab = debt * chop, start price top = oracle * buf. The caller's
 ///           reward (tip + chip * tab) is paid from a USD incentive reserve held by this contract
 ///           (Maker mints it as protocol debt; here it is a protocol cost funded at deploy).
@@ -38,6 +40,7 @@ contract DutchAuctionLiquidator is ILiquidationMechanism {
     error CannotRedo();
     error TooExpensive();
     error Chost();
+    error Dust(uint256 debt, uint256 dust);
     error NotMarket();
     error Reentrancy();
     error InvalidParameters();
@@ -94,6 +97,7 @@ contract DutchAuctionLiquidator is ILiquidationMechanism {
     uint256 public immutable cusp; // price / top below which a reset is needed, WAD (0.40)
     uint256 public immutable tip; // flat keeper reward, USD WAD
     uint256 public immutable chip; // keeper reward share of tab, WAD (0.001)
+    uint256 public immutable dust; // smallest debt that may be barked, USD WAD
     uint256 public immutable chost; // dust * chop, USD WAD
     uint256 public immutable hole; // cap on the total tab in auctions, USD WAD
     uint8 public immutable curve; // DutchPriceCurves.STAIRSTEP / EXPONENTIAL / LINEAR
@@ -145,6 +149,7 @@ contract DutchAuctionLiquidator is ILiquidationMechanism {
         hole = auction[4];
         tip = incentives[0];
         chip = incentives[1];
+        dust = incentives[2];
         chost = incentives[2].wmul(auction[0]);
         curve = curve_;
         cut = curveParams[0];
@@ -176,6 +181,7 @@ contract DutchAuctionLiquidator is ILiquidationMechanism {
         (uint256 col, uint256 debt, uint256 hf,) = market.positionOf(owner);
         if (debt == 0 || hf >= WadMath.WAD) revert HealthyPosition();
         if (col == 0) revert NullAuction();
+        if (debt < dust) revert Dust(debt, dust);
         uint256 tab = debt.wmul(chop);
         if (dirt + tab > hole) revert LiquidationLimitHit();
         uint256 top = market.price().wmul(buf);

@@ -10,8 +10,9 @@ import {ILiquidationMechanism} from "../core/ILiquidationMechanism.sol";
 /// @notice Fixed-spread liquidation in the style of Aave v3: anyone but the borrower repays part
 ///         of an unhealthy position's debt and receives collateral worth the repayment plus a
 ///         fixed bonus at the oracle price. Rules:
-///         - close factor: at most `closeFactorBps` of the debt while HF > fullCloseHealthFactor,
-///           all of it at or below;
+///         - close factor: at most `closeFactorBps` of the debt while HF > fullCloseHealthFactor
+///           and both the debt and the collateral are worth at least `fullCloseBelowUsd`; all of
+///           it otherwise (Aave v3.3: a small position can always be closed in one liquidation);
 ///         - seized = repaid * (1 + bonus) / price; when that exceeds the collateral, all of it is
 ///           taken and the repayment shrinks to collateralValue / (1 + bonus) (rounded up);
 ///         - protocol fee = (seized - seized / (1 + bonus)) * protocolFee, in WETH, to the treasury;
@@ -51,6 +52,7 @@ contract FixedFeeLiquidator is ILiquidationMechanism {
     uint256 public immutable bonusBps;
     uint256 public immutable protocolFeeBps;
     uint256 public immutable dustUsd;
+    uint256 public immutable fullCloseBelowUsd;
 
     constructor(
         address market_,
@@ -58,7 +60,8 @@ contract FixedFeeLiquidator is ILiquidationMechanism {
         uint256 fullCloseHealthFactorBps_,
         uint256 bonusBps_,
         uint256 protocolFeeBps_,
-        uint256 dustUsd_
+        uint256 dustUsd_,
+        uint256 fullCloseBelowUsd_
     ) {
         if (market_ == address(0)) revert ZeroAddress();
         if (
@@ -74,6 +77,7 @@ contract FixedFeeLiquidator is ILiquidationMechanism {
         bonusBps = bonusBps_;
         protocolFeeBps = protocolFeeBps_;
         dustUsd = dustUsd_;
+        fullCloseBelowUsd = fullCloseBelowUsd_;
         // The market pulls repayments from this contract.
         Token(LendingMarket(market_).debtToken()).approve(market_, type(uint256).max);
     }
@@ -105,15 +109,23 @@ contract FixedFeeLiquidator is ILiquidationMechanism {
 
     /// @notice Largest repayment the close factor allows right now (0 when not liquidatable).
     function maxRepay(address owner) external view returns (uint256) {
-        (, uint256 debt, uint256 hf,) = market.positionOf(owner);
+        (uint256 col, uint256 debt, uint256 hf,) = market.positionOf(owner);
         if (debt == 0 || hf >= WadMath.WAD) return 0;
-        return _closeFactorCap(debt, hf);
+        return _closeFactorCap(col, debt, hf, market.price());
     }
 
     // --------------------------------------------------------------- internal
 
-    function _closeFactorCap(uint256 debt, uint256 hf) internal view returns (uint256) {
-        return hf > fullCloseHealthFactorWad ? (debt * closeFactorBps) / BPS : debt;
+    /// @dev The close factor applies only to a position above the full-close health factor
+    ///      whose debt and collateral value are both at least `fullCloseBelowUsd`.
+    function _closeFactorCap(uint256 col, uint256 debt, uint256 hf, uint256 price)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 threshold = fullCloseBelowUsd;
+        bool large = debt >= threshold && col.wmul(price) >= threshold;
+        return hf > fullCloseHealthFactorWad && large ? (debt * closeFactorBps) / BPS : debt;
     }
 
     /// @dev The whole fixed-fee liquidation, paid by and delivered to msg.sender.
@@ -151,7 +163,7 @@ contract FixedFeeLiquidator is ILiquidationMechanism {
         view
         returns (uint256 repaid, uint256 seized, uint256 fee)
     {
-        uint256 cap = _closeFactorCap(debt, hf);
+        uint256 cap = _closeFactorCap(col, debt, hf, price);
         repaid = debtToCover < cap ? debtToCover : cap;
         uint256 bonusFactor = BPS + bonusBps;
         seized = (repaid * bonusFactor * WadMath.WAD) / (BPS * price);

@@ -51,11 +51,14 @@ contract PrivateLiquidator is FixedFeeLiquidator {
         uint256 bonusBps_,
         uint256 protocolFeeBps_,
         uint256 dustUsd_,
+        uint256 fullCloseBelowUsd_,
         address auctioneer_,
         address operator_,
         uint256 protocolShareBps_,
         uint256 openDelaySeconds_
-    ) FixedFeeLiquidator(market_, closeFactorBps_, fullCloseHealthFactorBps_, bonusBps_, protocolFeeBps_, dustUsd_) {
+    ) FixedFeeLiquidator(
+            market_, closeFactorBps_, fullCloseHealthFactorBps_, bonusBps_, protocolFeeBps_, dustUsd_, fullCloseBelowUsd_
+        ) {
         if (auctioneer_ == address(0) || operator_ == address(0)) revert ZeroAddress();
         if (protocolShareBps_ > BPS) revert InvalidParameters();
         PriceOracle o = PriceOracle(market.oracle());

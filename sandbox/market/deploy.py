@@ -24,6 +24,7 @@ class MarketParams:
     lending_liquidity_usd: float = 100_000_000.0
     flash_liquidity_usd: float = 100_000_000.0
     flash_fee_bps: int = 5
+    min_borrow_usd: float = 0.0  # a borrow may not leave debt in (0, this); 0: no minimum
 
     def __post_init__(self):
         if not self.initial_price_usd > 0:
@@ -35,6 +36,8 @@ class MarketParams:
             raise ValueError("oracle_delay_seconds must be >= 0")
         if not 0 <= self.amm_fee_bps < BPS or not 0 <= self.flash_fee_bps < BPS:
             raise ValueError("fees in bps must be in [0, 10000)")
+        if self.min_borrow_usd < 0:
+            raise ValueError(f"min_borrow_usd must be >= 0, got {self.min_borrow_usd}")
         for name in ("amm_liquidity_weth", "lending_liquidity_usd", "flash_liquidity_usd"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
@@ -146,7 +149,8 @@ def deploy_market(chain: Chain, params: MarketParams | None = None, *,
     lending, amm, flash = deploy(chain, deployer, [
         ("LendingMarket", (weth.address, usd.address, oracle.address,
                            params.max_ltv_bps * WAD // BPS,
-                           params.liquidation_threshold_bps * WAD // BPS, treasury.address)),
+                           params.liquidation_threshold_bps * WAD // BPS, treasury.address,
+                           to_wad(params.min_borrow_usd))),
         ("ConstantProductAMM", (weth.address, usd.address, params.amm_fee_bps)),
         ("FlashLender", (usd.address, params.flash_fee_bps)),
     ])

@@ -1,8 +1,9 @@
 """Dutch (descending-price) collateral auctions, MakerDAO Liquidations 2.0 style
 (contract ``DutchAuctionLiquidator``, price curves in ``DutchPriceCurves``).
 
-- ``bark(owner, kpr)``: an unhealthy position's whole collateral goes into an auction, the
-  position is locked, ``tab = debt × chop`` and the start price ``top = oracle × buf``. The
+- ``bark(owner, kpr)``: an unhealthy position whose debt is at least ``dust_usd`` (smaller
+  ones are refused, as Maker's dog refuses to bark below dust) has its whole collateral put
+  into an auction, the position is locked, ``tab = debt × chop`` and the start price ``top = oracle × buf``. The
   caller is paid ``tip + chip × tab``.
 - ``take(id, amt, maxPrice, who, data)``: buy up to ``amt`` WETH at the curve price; the USD
   repays the position's debt first, the rest (the penalty) goes to the treasury. A partial take
@@ -134,7 +135,10 @@ class DutchAuctionParams(MechanismParams):
     cut_bps: int = 9900  # price factor per step
     exp_cut_per_second_ray: int | None = None  # exponential: None derives cut^(1/step)
     tau_seconds: int = 7200  # linear: seconds to reach zero
-    dust_usd: float = 5000.0  # chost = dust × chop
+    # Smallest debt bark accepts (and chost = dust × chop). Maker's ETH-A dust has been thousands
+    # of DAI; 2,500 is the least debt whose penalty (13%: 325) pays for the keeper reward
+    # (tip 300 + chip 0.1% of tab: 2.8), so no bark costs the protocol more than it earns.
+    dust_usd: float = 2500.0
     hole_usd: float = 1e12  # cap on the total tab in running auctions
     incentive_reserve_usd: float = 1_000_000.0  # USD minted to the contract for keeper rewards
 
@@ -371,8 +375,8 @@ class DutchAuctionMechanism(LiquidationMechanism):
             room = p.hole_wad - self.contract.call("dirt")
             for pos in candidates:
                 tab = pos.debt * p.chop_wad // WAD
-                if tab > room:
-                    continue
+                if tab > room or pos.debt < p.dust_wad:
+                    continue  # over the hole, or dust: bark would revert
                 out.append(Opportunity(
                     mechanism=self.name, action="bark", owner=pos.owner, debt_in_usd=0,
                     collateral_out_weth=0, reward_usd=self.reward_for(tab, reserve),

@@ -23,13 +23,16 @@ LIQUIDATE_GAS = 300_000  # measured: ~170k, ~215k with a write-off
 
 @dataclass(frozen=True)
 class FixedFeeParams(MechanismParams):
-    """Aave v3 defaults: 50% close factor above HF 0.95, 5% bonus, 10% of it to the protocol."""
+    """Aave v3.3 defaults: 50% close factor above HF 0.95 for positions whose debt and
+    collateral are each worth at least $2,000 (100% otherwise), 5% bonus, 10% of it to the
+    protocol, $1,000 dust rule."""
 
     close_factor_bps: int = 5000
     full_close_health_factor_bps: int = 9500
     bonus_bps: int = 500
     protocol_fee_bps: int = 1000
     dust_usd: int = 1000
+    full_close_below_usd: int = 2000  # Aave v3.3 MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD
 
     def validate(self) -> None:
         if not 0 < self.close_factor_bps <= BPS:
@@ -43,10 +46,16 @@ class FixedFeeParams(MechanismParams):
             raise ValueError(f"protocol_fee_bps must be in [0, 10000], got {self.protocol_fee_bps}")
         if self.dust_usd < 0:
             raise ValueError(f"dust_usd must be >= 0, got {self.dust_usd}")
+        if self.full_close_below_usd < 0:
+            raise ValueError(f"full_close_below_usd must be >= 0, got {self.full_close_below_usd}")
 
     @property
     def dust_wad(self) -> int:
         return int(self.dust_usd) * WAD
+
+    @property
+    def full_close_below_wad(self) -> int:
+        return int(self.full_close_below_usd) * WAD
 
     @property
     def full_close_health_factor_wad(self) -> int:
@@ -55,7 +64,7 @@ class FixedFeeParams(MechanismParams):
     def contract_args(self) -> tuple:
         """FixedFeeLiquidator's constructor arguments after the market address."""
         return (self.close_factor_bps, self.full_close_health_factor_bps, self.bonus_bps,
-                self.protocol_fee_bps, self.dust_wad)
+                self.protocol_fee_bps, self.dust_wad, self.full_close_below_wad)
 
 
 @dataclass(frozen=True)
@@ -76,9 +85,14 @@ class LiquidationQuote:
         return self.collateral_seized - self.protocol_fee
 
 
-def close_factor_cap(debt: int, health_factor_wad: int, params: FixedFeeParams) -> int:
-    """Most debt one liquidation may repay: close factor above the full-close HF, all at or below."""
-    if health_factor_wad > params.full_close_health_factor_wad:
+def close_factor_cap(collateral: int, debt: int, price_wad: int, health_factor_wad: int,
+                     params: FixedFeeParams) -> int:
+    """Most debt one liquidation may repay: the close factor while HF is above the full-close
+    HF and both debt and collateral value are at least ``full_close_below_usd``; all of it
+    otherwise (Aave v3.3, so a small position can always be closed at once)."""
+    threshold = params.full_close_below_wad
+    large = debt >= threshold and collateral * price_wad // WAD >= threshold
+    if health_factor_wad > params.full_close_health_factor_wad and large:
         return debt * params.close_factor_bps // BPS
     return debt
 
@@ -91,7 +105,7 @@ def quote_liquidation(collateral: int, debt: int, price_wad: int, params: FixedF
     request is taken as already within the close factor.
     """
     repaid = debt_to_cover if health_factor_wad is None else min(
-        debt_to_cover, close_factor_cap(debt, health_factor_wad, params))
+        debt_to_cover, close_factor_cap(collateral, debt, price_wad, health_factor_wad, params))
     repaid = min(repaid, debt)
     factor = BPS + params.bonus_bps
     seized = repaid * factor * WAD // (BPS * price_wad)
@@ -119,7 +133,7 @@ def max_liquidation(collateral: int, debt: int, price_wad: int, health_factor_wa
     at least the dust threshold of both debt and collateral value remains. None when nothing
     is possible (e.g. the whole position is below the dust threshold and cannot be closed).
     """
-    want = close_factor_cap(debt, health_factor_wad, params)
+    want = close_factor_cap(collateral, debt, price_wad, health_factor_wad, params)
     if limit is not None:
         want = min(want, limit)
     if want <= 0:

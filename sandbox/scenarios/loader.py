@@ -64,7 +64,8 @@ _SECTIONS: dict[str, type] = {
     "borrowers": BorrowerSpec,
     "arbitrageur": ArbitrageurSpec,
 }
-_TOP_SCALARS = ("name", "description", "blocks", "block_time_seconds", "builder_policy")
+_TOP_SCALARS = ("name", "description", "blocks", "block_time_seconds", "builder_policy",
+                "settle_max_seconds")
 _TOP_KEYS = (*_TOP_SCALARS, *_SECTIONS, "keepers", "mechanisms")
 _SPECIAL = {"source"}  # Scenario fields a file cannot set
 
@@ -245,7 +246,8 @@ def _tuple_rows(value: Any, hint: Any, path: str) -> tuple:
     """An array of fixed-length numeric rows (knots, spikes) as a tuple of float tuples."""
     row_hint = typing.get_args(hint)[0]
     width = len(typing.get_args(row_hint))
-    shape = {"price.knots": "[seconds, price]", "gas.spikes": "[start_s, end_s, multiplier]"}.get(
+    shape = {"price.knots": "[seconds, price]", "gas.spikes": "[start_s, end_s, multiplier]",
+             "oracle.faults": "[start_s, end_s, multiplier]"}.get(
         path, f"[{', '.join(['number'] * width)}]")
     if not isinstance(value, list):
         raise ScenarioError(f"{path}: expected an array of {shape} rows, got {_describe(value)}")

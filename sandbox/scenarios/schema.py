@@ -103,13 +103,31 @@ class OracleSpec:
     # Share of the AMM spot price in what the updater reports: 0 = the off-chain reference
     # price; 1 = a DEX-fed oracle, through which liquidation dumps can cascade.
     amm_weight: float = 0.0
+    # Windows in which the feed is wrong while the market is right: [start_s, end_s, multiplier]
+    # reports the observed price × multiplier (a manipulated, broken or stale source, e.g.
+    # Compound's DAI at 1.30 on 26 Nov 2020), then back to normal.
+    faults: tuple[tuple[float, float, float], ...] = ()
 
     def __post_init__(self):
+        for i, fault in enumerate(self.faults):
+            _require(len(fault) == 3, f"oracle.faults[{i}]", "must be [start_s, end_s, multiplier]")
+            start, end, mult = fault
+            _require(0 <= start < end, f"oracle.faults[{i}]", "needs 0 <= start_s < end_s")
+            _require(0 < mult <= 100, f"oracle.faults[{i}]", "multiplier must be within (0, 100]")
+        for i, (a, b) in enumerate(zip(self.faults, self.faults[1:])):
+            _require(b[0] >= a[1], f"oracle.faults[{i + 1}]", "windows must not overlap (sort them by start_s)")
         _require(0.0 <= self.amm_weight <= 1.0, "oracle.amm_weight", "must be within [0, 1]")
         _require(self.deviation_bps > 0, "oracle.deviation_bps", "must be > 0")
         _require(self.heartbeat_seconds > 0, "oracle.heartbeat_seconds", "must be > 0")
         _require(self.delay_seconds >= 0, "oracle.delay_seconds", "must be >= 0")
         _require(self.tip_gwei >= 0, "oracle.tip_gwei", "must be >= 0")
+
+    def fault_multiplier(self, seconds: float) -> float:
+        """The fault in force at ``seconds`` from the start (1.0 outside every window)."""
+        for start, end, mult in self.faults:
+            if start <= seconds < end:
+                return mult
+        return 1.0
 
 
 @dataclass(frozen=True)
@@ -126,10 +144,12 @@ class AmmSpec:
 class LendingSpec:
     max_ltv_bps: int = 8000
     liquidation_threshold_bps: int = 8500
+    min_borrow_usd: float = 0.0  # a borrow may not leave debt in (0, this) (Maker's vat dust)
 
     def __post_init__(self):
         _require(0 < self.max_ltv_bps <= self.liquidation_threshold_bps < 10_000, "lending",
                  "needs 0 < max_ltv_bps <= liquidation_threshold_bps < 10000")
+        _require(self.min_borrow_usd >= 0, "lending.min_borrow_usd", "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -207,10 +227,15 @@ class Scenario:
     arbitrageur: ArbitrageurSpec = ArbitrageurSpec()
     keepers: tuple[KeeperSpec, ...] = (KeeperSpec(strategy="naive"),)
     mechanisms: dict = field(default_factory=dict)  # mechanism name -> {param: value}
+    # After the price path, the run goes on with the price held at its last value until nothing
+    # is left to do (no open auction, no liquidatable position, no unconverted band below the
+    # price) or this long has passed; 0 ends the run with the path.
+    settle_max_seconds: int = 86_400
     source: str = ""  # where it was loaded from (file path or "builtin:<name>")
 
     def __post_init__(self):
         _require(bool(self.name), "name", "is required")
+        _require(self.settle_max_seconds >= 0, "settle_max_seconds", "must be >= 0")
         _require(self.blocks >= 1, "blocks", "must be >= 1")
         _require(self.block_time_seconds >= 1, "block_time_seconds", "must be >= 1")
         _require(self.builder_policy in BUILDER_POLICIES, "builder_policy",
@@ -230,6 +255,7 @@ class Scenario:
             max_ltv_bps=self.lending.max_ltv_bps,
             liquidation_threshold_bps=self.lending.liquidation_threshold_bps,
             oracle_delay_seconds=self.oracle.delay_seconds,
+            min_borrow_usd=self.lending.min_borrow_usd,
             amm_fee_bps=self.amm.fee_bps,
             amm_liquidity_weth=self.amm.liquidity_weth,
         )

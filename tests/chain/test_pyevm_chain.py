@@ -373,7 +373,7 @@ def test_calls_see_the_latest_block_not_the_wall_clock(chain, token, monkeypatch
                                               ("PriceOracle", (deployer.address, 0, "t"))])
     (market,) = deploy(chain, deployer, [("LendingMarket", (token.address, token.address,
                                                             oracle.address, 8 * 10**17,
-                                                            85 * 10**16, deployer.address))])
+                                                            85 * 10**16, deployer.address, 0))])
     view = lens.call("marketState", market.address)  # reports block.timestamp and block.number
     assert view["timestamp"] == chain.timestamp
     assert view["blockNumber"] == chain.block_number

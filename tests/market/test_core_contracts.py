@@ -108,6 +108,22 @@ def test_opening_beyond_max_ltv_reverts(market, borrowers):
         "Undercollateralized()"
 
 
+def test_a_borrow_that_leaves_debt_below_the_minimum_reverts(chain, borrowers):
+    """``min_borrow_usd``: no position may owe less than the minimum (Maker's vat dust)."""
+    market = deploy_market(chain, MarketParams(min_borrow_usd=2_500))
+    assert market.lending.call("minBorrow") == to_wad(2_500)
+    alice, bob = borrowers[0], borrowers[1]
+    execute(market.chain, fund_requests(market, alice, weth_wei=to_wad(2)) + [
+        market.weth.tx(alice, "approve", market.lending.address, MAX_UINT)])
+    reason = reverted(market.chain, market.lending.tx(alice, "open", to_wad(2), to_wad(2_499)))
+    assert reason == f"BelowMinimumBorrow(debt={to_wad(2_499)}, minimum={to_wad(2_500)})"
+    succeeded(market.chain, [market.lending.tx(alice, "open", to_wad(2), to_wad(2_500))])
+    succeeded(market.chain, [market.lending.tx(alice, "borrow", 1)])  # above the minimum: fine
+    open_positions(market, [(bob, to_wad(1), 0)])  # collateral without debt is not a borrow
+    assert market.lending.call("debtOf", bob.address) == 0
+    market_invariants(market, [alice.address, bob.address])
+
+
 # --- AMM ------------------------------------------------------------------------------------
 
 def swap(market, amm, trader, weth_in, min_out=0):

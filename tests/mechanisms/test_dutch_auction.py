@@ -34,12 +34,13 @@ COLLATERAL = to_wad(10)
 DEBT = to_wad(16_000)  # 80% LTV at $2,000
 CRASH_PRICE = to_wad(1_800)  # HF = 10 × 1800 × 0.85 / 16000 = 0.956
 TIP = to_wad(300)
+DUST = 5_000.0  # these tests run with 5,000 of dust so that chost = 5,650 (the default is 2,500)
 CHOST = to_wad(5_650)
 
 
 @pytest.fixture
 def mech(market):
-    return DutchAuctionMechanism.deploy(market)
+    return DutchAuctionMechanism.deploy(market, DutchAuctionParams(dust_usd=DUST))
 
 
 @pytest.fixture
@@ -159,7 +160,7 @@ def test_params_default_to_eth_a_numbers_and_validate():
     p = DutchAuctionParams()
     assert (p.chop_bps, p.penalty_bps, p.buf_bps, p.tail_seconds, p.cusp_bps) == (11300, 1300, 12000, 8400, 4000)
     assert (p.tip_wad, p.chip_wad, p.step_seconds, p.cut_bps) == (TIP, WAD // 1000, 90, 9900)
-    assert p.chost_wad == CHOST
+    assert (p.dust_wad, p.chost_wad) == (to_wad(2_500), to_wad(2_825))
     for bad in [{"chop_bps": 9999}, {"cusp_bps": 10000}, {"curve": "cubic"}, {"step_seconds": 0},
                 {"cut_bps": 0}, {"tip_usd": -1}, {"hole_usd": 0}]:
         with pytest.raises(ValueError, match=next(iter(bad))):
@@ -175,6 +176,28 @@ def test_barking_a_healthy_position_reverts(market, mech, checked, borrowers, ke
     assert reverted(block, "HealthyPosition")
     assert position(market, borrowers[0])["collateral"] == COLLATERAL
     assert mech.contract.call("count") == 0
+
+
+def test_bark_refuses_a_position_whose_debt_is_below_dust(market, mech, checked, borrowers, keepers):
+    """Maker's dog refuses to bark below dust, so tip + chip is never paid on dust. Regression:
+    five 0.001-WETH positions used to take 5 x 300 USD of rewards from the reserve."""
+    open_positions(market, [(borrowers[0], to_wad("0.001"), to_wad("1.6"))])
+    set_price(market, CRASH_PRICE)
+    reserve = mech.contract.call("reserve")
+    block = checked.send([mech.contract.tx(keepers[0], "bark", borrowers[0].address, keepers[0].address,
+                                           gas=500_000)], require_success=False)
+    assert reverted(block, "Dust")
+    assert mech.contract.call("reserve") == reserve  # no reward left the reserve
+    assert mech.opportunities([borrowers[0].address]) == []  # nothing is offered to keepers
+
+
+def test_bark_accepts_a_position_whose_debt_is_exactly_dust(market, mech, checked, borrowers, keepers):
+    open_positions(market, [(borrowers[0], to_wad(4), to_wad(DUST))])  # HF at 1,800: 1.22
+    set_price(market, to_wad(1_400))  # HF = 4 x 1400 x 0.85 / 5000 = 0.952
+    (opp,) = mech.opportunities([borrowers[0].address])
+    assert opp.action == "bark"
+    _, kick = bark(checked, mech, borrowers[0], keepers[0])
+    assert kick["tab"] == to_wad(DUST) * 113 // 100
 
 
 def test_keeper_reward_on_bark_is_tip_plus_chip_times_tab(market, mech, checked, borrowers, keepers):
@@ -270,24 +293,18 @@ def test_redo_needed_after_tail_even_above_cusp(market, borrowers, keepers):
 
 
 def test_redo_pays_tip_and_chip_only_when_not_dust(market, mech, checked, borrowers, keepers):
-    # tab = 4,800 × 1.13 = 5,424 < chost 5,650: a dust auction
-    open_positions(market, [(borrowers[0], to_wad(3), to_wad(4_800))])
-    set_price(market, CRASH_PRICE)
-    bark(checked, mech, borrowers[0], keepers[0])
-    execute(market.chain, [], timestamp=market.chain.timestamp + 92 * 90)
-    block = checked.send([redo_req(mech, keepers[1], 1)])
-    assert block.receipts[0].events("Redo")[0].args["coin"] == 0
-    # a big auction whose lot is worth less than chost at the oracle is dust too
+    # (an auction cannot start below dust: bark refuses it, see test_bark_refuses_...)
+    # an auction whose lot is worth less than chost at the oracle is dust
     open_positions(market, [(borrowers[1], to_wad(10), to_wad(14_000))])
     set_price(market, to_wad(1_500))  # HF = 10 × 1500 × 0.85 / 14000 = 0.91
     bark(checked, mech, borrowers[1], keepers[0])
     execute(market.chain, [], timestamp=market.chain.timestamp + 92 * 90)
     set_price(market, to_wad(500))  # lot × price = 5,000 < 5,650
-    block = checked.send([redo_req(mech, keepers[1], 2)])
+    block = checked.send([redo_req(mech, keepers[1], 1)])
     assert block.receipts[0].events("Redo")[0].args["coin"] == 0
     set_price(market, to_wad(600))  # 6,000 >= 5,650 and tab 15,820 >= chost: paid
     execute(market.chain, [], timestamp=market.chain.timestamp + 92 * 90)
-    block = checked.send([redo_req(mech, keepers[1], 2)])
+    block = checked.send([redo_req(mech, keepers[1], 1)])
     assert block.receipts[0].events("Redo")[0].args["coin"] == TIP + to_wad(14_000) * 113 // 100 // 1000
 
 
@@ -317,15 +334,15 @@ def test_partial_take_leaving_less_than_chost_is_cut_to_leave_exactly_chost(mark
 
 
 def test_partial_take_when_tab_is_at_most_chost_reverts(market, mech, checked, borrowers, keepers):
-    open_positions(market, [(borrowers[0], to_wad(3), to_wad(4_800))])  # tab 5,424 <= chost
-    set_price(market, CRASH_PRICE)
+    open_positions(market, [(borrowers[0], to_wad(4), to_wad(DUST))])  # tab 5,650 == chost
+    set_price(market, to_wad(1_400))  # HF 0.952
     _, kick = bark(checked, mech, borrowers[0], keepers[0])
     price = kick["top"]
     block = checked.send([take_req(mech, keepers[1], 1, to_wad(1), price)], require_success=False)
     assert reverted(block, "Chost")
-    assert quote_take(to_wad(3), kick["tab"], to_wad(1), price, CHOST) is None
+    assert quote_take(to_wad(4), kick["tab"], to_wad(1), price, CHOST) is None
     # taking the whole lot (or the whole tab) is always allowed
-    block = checked.send([take_req(mech, keepers[1], 1, to_wad(3), price)])
+    block = checked.send([take_req(mech, keepers[1], 1, to_wad(4), price)])
     assert block.receipts[0].events("Take")[0].args["tab"] == 0
 
 

@@ -212,31 +212,61 @@ def test_dust_rule_reverts_when_less_than_1000_usd_of_collateral_would_remain(ma
     assert ev["collateralSeized"] == to_wad(1) and ev["badDebt"] > 0
 
 
-def test_dust_rule_allows_repaying_all_debt_of_a_small_position(market, mech, funded, borrowers):
+def test_a_small_position_above_hf_095_is_closed_at_once_not_stuck_on_dust(market, mech, funded, borrowers):
+    """Aave v3.3: the 50% close factor needs debt and collateral each worth >= $2,000, so a
+    small position is never stuck between the close factor and the dust rule. Regression: at
+    HF 0.956 an $800 position used to revert DustRemaining for every amount."""
     b = borrowers[0]
     open_positions(market, [(b, to_wad("0.5"), to_wad(800))])
-    set_price(market, to_wad(1800))  # HF 0.956 > 0.95: close factor 50% -> a partial must leave dust
-    r = send_checked(market, mech, borrowers, funded, [liquidate_req(mech, funded[0], b, to_wad(400))],
-                     require_success=False).receipts[0]
-    assert r.revert_reason.startswith("DustRemaining(")
-    assert mech.opportunities([b.address]) == []  # no liquidation is possible at this HF
-    set_price(market, to_wad(1700))  # HF 0.903: full close allowed, nothing left behind
+    set_price(market, to_wad(1800))  # HF 0.956 > 0.95, collateral $900 and debt $800 < $2,000
+    (opp,) = mech.opportunities([b.address])
+    assert opp.debt_in_usd == to_wad(800)  # the whole debt, not 50%
     block = send_checked(market, mech, borrowers, funded, [liquidate_req(mech, funded[0], b, to_wad(800))])
     assert liquidated_event(block.receipts[0])["debtRepaid"] == to_wad(800)
     assert position(market, b)["debt"] == 0
 
 
+def test_the_issue_example_800_usd_against_one_weth_at_912_94_is_liquidatable(market, mech, funded, borrowers):
+    b = borrowers[0]
+    open_positions(market, [(b, to_wad(1), to_wad(800))])
+    set_price(market, to_wad("912.94"))  # HF 0.96999... in (0.95, 1)
+    (opp,) = mech.opportunities([b.address])
+    assert opp.debt_in_usd == to_wad(800)
+    block = send_checked(market, mech, borrowers, funded, [mech.encode(opp, funded[0].address).request(funded[0])])
+    assert block.receipts[0].succeeded and position(market, b)["debt"] == 0
+
+
+def test_the_close_factor_still_caps_a_large_position_above_hf_095(market, mech, funded, borrowers):
+    b = borrowers[0]
+    open_positions(market, [(b, to_wad(2), to_wad(3000))])
+    set_price(market, to_wad(1700))  # HF 0.963; debt $3,000 and collateral $3,400 >= $2,000
+    (opp,) = mech.opportunities([b.address])
+    assert opp.debt_in_usd == to_wad(1500)
+    r = send_checked(market, mech, borrowers, funded, [liquidate_req(mech, funded[0], b, to_wad(3000))]).receipts[0]
+    assert liquidated_event(r)["debtRepaid"] == to_wad(1500)  # the request is capped on-chain too
+
+
+def test_full_close_threshold_is_a_parameter(market, borrowers):
+    mech = FixedFeeMechanism.deploy(market, FixedFeeParams(full_close_below_usd=0))
+    b = borrowers[0]
+    open_positions(market, [(b, to_wad("0.5"), to_wad(800))])
+    set_price(market, to_wad(1800))
+    assert mech.opportunities([b.address]) == []  # v3.0 rule: 50% cap, and any partial leaves dust
+
+
 def test_opportunity_is_sized_to_respect_the_dust_rule(market, mech, funded, borrowers):
     b = borrowers[0]
-    open_positions(market, [(b, to_wad(1), to_wad(1500))])
-    set_price(market, to_wad(1700))
+    open_positions(market, [(b, to_wad(2), to_wad(3000))])
+    set_price(market, to_wad(1600))  # HF 0.907: full close allowed
+    # a keeper limited to $2,500 would leave $500 of debt: sized down to leave exactly $1,000
+    q = max_liquidation(to_wad(2), to_wad(3000), to_wad(1600), to_wad("0.907"), mech.params,
+                        limit=to_wad(2500))
+    assert q.debt_repaid == to_wad(2000) and not q.leaves_dust
     (opp,) = mech.opportunities([b.address])
-    assert opp.debt_in_usd == to_wad(500)  # cap 750, but 1,000 of debt must stay
-    call = mech.encode(opp, funded[0].address)
+    call = mech.encode(opp, funded[0].address, max_debt_in_usd=to_wad(2500))
     block = send_checked(market, mech, borrowers, funded, [call.request(funded[0])])
     assert block.receipts[0].succeeded and position(market, b)["debt"] == to_wad(1000)
-    # a keeper limited to less is sized down, never into a dusty amount
-    assert max_liquidation(to_wad(1), to_wad(1500), to_wad(1700), to_wad("0.96"), mech.params,
+    assert max_liquidation(to_wad(2), to_wad(3000), to_wad(1600), to_wad("0.907"), mech.params,
                            limit=to_wad(100)).debt_repaid == to_wad(100)
 
 
