@@ -64,8 +64,9 @@ Money flows
 -----------
 - ``keeper_profit_usd`` = Σ ``agents.pnl_usd`` of agents of kind "keeper" (token P&L marked at the
   final reference price, minus gas and priority fees).
-- ``mev_leaked_usd`` = Σ ``txs.priority_fee_usd`` of liquidation transactions (tag "liquidation",
-  landed or reverted): what keepers paid the block builder. The private mechanism's operator
+- ``mev_leaked_usd`` = Σ ``txs.priority_fee_usd`` + Σ ``txs.builder_payment_usd`` of liquidation
+  transactions (tag "liquidation", landed or reverted): what keepers paid the block builder, as
+  priority fees and as bundle bids (ether sent to the block's coinbase). The private mechanism's operator
   share of bids (``BidPaid.operatorAmount``) is *not* included (see ``metric_details``:
   ``auction_operator_usd``).
 - ``protocol_revenue_usd`` (``REVENUE_RULES``): fixed-fee: Σ ``Liquidated.protocolFee`` (WETH at
@@ -763,6 +764,8 @@ def _details(result) -> tuple[dict, dict]:
     if txs is not None and len(txs):
         liq = txs[txs["tag"] == LIQUIDATION_TAG]
         mev = float(liq["priority_fee_usd"].sum())
+        if "builder_payment_usd" in liq:
+            mev += float(liq["builder_payment_usd"].sum())
         gas = float(liq["gas_cost_usd"].sum())
         failed = int((liq["status"] == 0).sum())
     else:

@@ -119,6 +119,7 @@ class Recorder:
                 "effective_gas_price_gwei": receipt.effective_gas_price / GWEI,
                 "priority_fee_usd": receipt.priority_fee_paid_wei * reference_price_wad // WAD / WAD,
                 "gas_cost_usd": receipt.fee_paid_wei * reference_price_wad // WAD / WAD,
+                "builder_payment_usd": produced.builder_payment_wei(receipt) * reference_price_wad // WAD / WAD,
                 "revert_reason": receipt.revert_reason or "",
             })
             for log in receipt.logs:

@@ -118,7 +118,8 @@ class Simulation:
         self.agents = agents
         owners = [chain.account(label).address for label in borrower_labels]
         self.ctx = ctx = AgentContext(chain, market, self.mechanism, Mempool(chain), owners,
-                                      block_time_seconds=sc.block_time_seconds)
+                                      block_time_seconds=sc.block_time_seconds,
+                                      coinbase=chain.account("builder").address)
         ctx.agents = agents
         self.owners = owners
         requests = [r for agent in agents for r in agent.setup(ctx)]
@@ -206,7 +207,7 @@ class Simulation:
         gas, tip_gwei = sc.gas.demand_at((k - 1) * sc.block_time_seconds)
         background = BackgroundDemand(gas_per_block=gas, tip_wei=int(tip_gwei * GWEI))
         produced = self.builder.produce(chain, ctx.mempool, timestamp, background=background,
-                                        coinbase=chain.account("builder").address)
+                                        coinbase=ctx.coinbase)
         self.mechanism.observe_block(produced.result)
         if self.book is not None:
             self.book.apply_block(produced.result)
@@ -284,6 +285,7 @@ class Simulation:
                 "mechanism": self.mechanism_name, "seed": self.seed, "agent": a.label, "kind": a.kind,
                 "strategy": a.strategy, "txs_sent": led.txs_sent, "txs_reverted": led.txs_reverted,
                 "gas_spent_usd": led.gas_spent_usd / WAD, "priority_fees_usd": led.priority_fees_usd / WAD,
+                "builder_payments_usd": led.builder_payments_usd / WAD,
                 "token_pnl_usd": led.token_pnl_usd / WAD, "pnl_usd": led.pnl_usd / WAD,
             })
         return pd.DataFrame(rows)

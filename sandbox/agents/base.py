@@ -92,6 +92,7 @@ class Ledger:
     gas_spent_wei: int = 0
     gas_spent_usd: int = 0  # at the reference price of the block that paid it
     priority_fees_usd: int = 0
+    builder_payments_usd: int = 0  # ether sent to block builders for bundles (their bids)
     txs_sent: int = 0
     txs_reverted: int = 0
     start_usd: int = 0
@@ -100,12 +101,13 @@ class Ledger:
     end_weth: int = 0
     end_price_wad: int = 0
 
-    def record_receipt(self, receipt: Receipt, price_wad: int) -> None:
+    def record_receipt(self, receipt: Receipt, price_wad: int, builder_payment_wei: int = 0) -> None:
         self.txs_sent += 1
         self.txs_reverted += 0 if receipt.succeeded else 1
         self.gas_spent_wei += receipt.fee_paid_wei
         self.gas_spent_usd += receipt.fee_paid_wei * price_wad // WAD
         self.priority_fees_usd += receipt.priority_fee_paid_wei * price_wad // WAD
+        self.builder_payments_usd += builder_payment_wei * price_wad // WAD
 
     @property
     def token_pnl_usd(self) -> int:
@@ -115,7 +117,7 @@ class Ledger:
 
     @property
     def pnl_usd(self) -> int:
-        return self.token_pnl_usd - self.gas_spent_usd
+        return self.token_pnl_usd - self.gas_spent_usd - self.builder_payments_usd
 
 
 class Agent(ABC):
@@ -158,7 +160,7 @@ class Agent(ABC):
     def on_block(self, produced: "ProducedBlock", ctx: "AgentContext") -> None:
         """After the block: record own receipts in the ledger."""
         for pending, receipt in produced.by_agent(self.label):
-            self.ledger.record_receipt(receipt, ctx.reference_price_wad)
+            self.ledger.record_receipt(receipt, ctx.reference_price_wad, produced.builder_payment_wei(receipt))
 
 
 @dataclass(frozen=True)

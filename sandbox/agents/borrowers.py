@@ -138,7 +138,7 @@ class Borrower(Agent):
 
     def on_block(self, produced: "ProducedBlock", ctx: "AgentContext") -> None:
         for pending, receipt in produced.by_agent(self.label):
-            self.ledger.record_receipt(receipt, ctx.reference_price_wad)
+            self.ledger.record_receipt(receipt, ctx.reference_price_wad, produced.builder_payment_wei(receipt))
             if pending.tag == "borrower" and not receipt.succeeded:
                 amount = pending.meta.get("amount", 0)
                 if pending.meta.get("action") == "top-up":

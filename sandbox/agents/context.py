@@ -7,7 +7,7 @@ builder, so runs share nothing and can execute side by side in one process or ma
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Hashable, Iterable, Iterator, Sequence
 
 from sandbox.chain import Address, Chain, SignedTx, TxRequest
 from sandbox.chain.mempool import Bundle, Mempool, PendingTx
@@ -22,13 +22,15 @@ if TYPE_CHECKING:
 
 class AgentContext:
     def __init__(self, chain: Chain, market: Market, mechanism: LiquidationMechanism,
-                 mempool: Mempool, owners: Sequence[Address], block_time_seconds: int = 12):
+                 mempool: Mempool, owners: Sequence[Address], block_time_seconds: int = 12,
+                 coinbase: Address | None = None):
         self.chain = chain
         self.market = market
         self.mechanism = mechanism
         self.mempool = mempool
         self.owners = tuple(owners)
         self.block_time_seconds = block_time_seconds
+        self.coinbase = coinbase  # the block builder's address: bundles pay their bids to it
         self.block_number = chain.block_number + 1  # the block being built
         self.timestamp = chain.timestamp + block_time_seconds
         self.reference_price_wad = market.price()
@@ -106,11 +108,14 @@ class AgentContext:
 
     def submit_bundle(self, agent: "Agent", signed: Sequence[SignedTx], tag: str,
                       after: bytes | None = None, meta: dict | None = None,
-                      labels: Sequence[tuple[str, str, dict]] | None = None) -> Bundle:
-        """Send transactions privately, placed at the top or right after the ``after`` hash;
-        ``labels`` attributes each transaction to its own (agent, tag, meta)."""
+                      labels: Sequence[tuple[str, str, dict]] | None = None,
+                      targets: Iterable[Hashable] = (), may_revert: Iterable[bytes] = ()) -> Bundle:
+        """Send transactions privately for the next block, placed at the top or right after
+        the ``after`` hash; ``labels`` attributes each transaction to its own (agent, tag,
+        meta); ``targets`` and ``may_revert`` as in ``Mempool.submit_bundle``."""
         return self.mempool.submit_bundle(list(signed), agent=agent.label, tag=tag, after=after,
-                                          meta=meta, labels=labels)
+                                          meta=meta, labels=labels, targets=targets,
+                                          may_revert=may_revert)
 
     def sign_sequence(self, agent: "Agent", requests: Sequence[TxRequest],
                       tip_wei: int | None = None) -> list[SignedTx]:

@@ -2,9 +2,16 @@
 
 A block is assembled in this order of claims on its space:
 
-1. private bundles, in submission order, at the top of the block; a bundle that back-runs a
-   transaction (``after``) is held back and placed right after its target when the target
-   makes it into the block (at the top otherwise, when its senders are not in the block yet);
+1. private bundles, sold in a sealed-bid auction as on Flashbots-style relays. A bundle's bid is
+   what it pays the block's ``coinbase``: the value its transactions send to the coinbase (the
+   searcher's payment) plus their priority fees (effective tip × gas limit). Bundles that
+   conflict (a shared declared target, e.g. one position, or a shared sender and nonce) do not
+   both land: the best bid wins (ties: earlier submission) and the losers are dropped from the
+   pool without paying. Winners go at the top of the block, highest bid first; a bundle that
+   back-runs a transaction (``after``) is placed right after its target when the target makes it
+   into the block (highest bid first), at the top otherwise. After execution, a bundle with a
+   reverted transaction it did not allow (``may_revert``) is removed and the block is built
+   and executed again without it (revert protection): a failed bundle pays nothing;
 2. public transactions by policy: ``"priority-fee"`` (highest effective tip at this block's
    base fee first, ties broken by a seeded random permutation, each sender in nonce order,
    only a sender's next executable transaction competing, as in geth's price-and-nonce heap)
@@ -58,6 +65,7 @@ class BuiltBlock:
     background_gas: int
     base_fee: int
     gas_limit: int
+    lost: tuple[Bundle, ...] = ()  # bundles outbid by a conflicting bundle (dropped, unpaid)
 
     @property
     def signed(self) -> list:
@@ -76,6 +84,9 @@ class ProducedBlock:
     result: BlockResult
     txs: tuple[PendingTx, ...]
     dropped: tuple[PendingTx, ...] = ()  # stale transactions the pool dropped afterwards
+    lost_bundles: tuple[Bundle, ...] = ()  # outbid in the bundle auction: dropped, unpaid
+    reverted_bundles: tuple[Bundle, ...] = ()  # would have reverted: dropped, unpaid
+    expired_bundles: tuple[Bundle, ...] = ()  # their last block passed without them
 
     @property
     def number(self) -> int:
@@ -92,6 +103,12 @@ class ProducedBlock:
     def sent(self, receipt: Receipt | int) -> PendingTx:
         """The pending transaction behind a receipt (or a receipt index)."""
         return self.txs[receipt if isinstance(receipt, int) else receipt.index]
+
+    def builder_payment_wei(self, receipt: Receipt) -> int:
+        """Ether a landed transaction sent straight to the block's coinbase (a bundle's bid)."""
+        tx = self.txs[receipt.index].tx
+        coinbase = self.result.coinbase.lower()
+        return tx.value if receipt.succeeded and (tx.to or "").lower() == coinbase else 0
 
     def entries(self) -> list[tuple[PendingTx, Receipt]]:
         return list(zip(self.txs, self.result.receipts))
@@ -154,20 +171,49 @@ class BlockBuilder:
         self.policy = policy
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng or 0)
 
+    # --- the bundle auction ----------------------------------------------------------------
+    @staticmethod
+    def bundle_bid(bundle: Bundle, base_fee: int, coinbase: Address | None) -> int:
+        """Wei ``bundle`` pays the coinbase if it lands: value sent to the coinbase plus
+        priority fees (effective tip × gas limit, what the builder can count on up front)."""
+        paid = sum(p.tx.value for p in bundle.txs
+                   if coinbase is not None and (p.tx.to or "").lower() == coinbase.lower())
+        return paid + sum(p.effective_tip(base_fee) * p.tx.gas for p in bundle.txs)
+
+    def auction(self, bundles: Sequence[Bundle], base_fee: int,
+                coinbase: Address | None) -> tuple[list[Bundle], list[Bundle]]:
+        """(winners best bid first, losers): a bundle loses to a higher bid (ties: earlier
+        submission) that shares one of its conflict keys."""
+        ranked = sorted(bundles, key=lambda b: (-self.bundle_bid(b, base_fee, coinbase), b.seq))
+        claimed: set = set()
+        winners: list[Bundle] = []
+        losers: list[Bundle] = []
+        for b in ranked:
+            keys = b.conflict_keys
+            if claimed.intersection(keys):
+                losers.append(b)
+            else:
+                claimed.update(keys)
+                winners.append(b)
+        return winners, losers
+
     # --- building ------------------------------------------------------------------------
     def build(self, chain: Chain, mempool: Mempool,
-              background: BackgroundDemand | None = None) -> BuiltBlock:
+              background: BackgroundDemand | None = None, coinbase: Address | None = None,
+              exclude: frozenset[int] = frozenset()) -> BuiltBlock:
+        """The next block from the pool; bundles whose ``seq`` is in ``exclude`` are left out."""
         base_fee = chain.next_base_fee
         limit = chain.gas_limit
         state = _BlockState(chain, base_fee)
         public = mempool.pending()
-        bundles = mempool.bundles()
+        bundles, lost = self.auction([b for b in mempool.bundles() if b.seq not in exclude],
+                                     base_fee, coinbase)
 
         # Targets a back-running bundle can follow: anything that may land in this block.
         candidates = {p.hash for p in public} | {h for b in bundles for h in b.hashes}
         top: list[Bundle] = []
         waiting: dict[bytes, list[Bundle]] = {}
-        for b in bundles:
+        for b in bundles:  # best bid first, so each list is too
             if b.after is not None and b.after in candidates and b.after not in b.hashes:
                 waiting.setdefault(b.after, []).append(b)
             else:
@@ -210,7 +256,7 @@ class BlockBuilder:
         # provided their senders have nothing in the body (so the nonces checked are right).
         in_block = {p.sender for p in body}
         late: list[PendingTx] = []
-        leftovers = sorted((b for bs in waiting.values() for b in bs), key=lambda b: b.seq)
+        leftovers = [b for b in bundles if any(b in bs for bs in waiting.values())]  # best bid first
         waiting.clear()
         for b in leftovers:
             if in_block.intersection(p.sender for p in b.txs):
@@ -220,7 +266,7 @@ class BlockBuilder:
 
         order = self._validated(chain, head + late + body, base_fee, room)
         return BuiltBlock(txs=tuple(order), background_gas=background_gas, base_fee=base_fee,
-                          gas_limit=limit)
+                          gas_limit=limit, lost=tuple(lost))
 
     def _queues(self, public: list[PendingTx]) -> dict[Address, dict[int, PendingTx]]:
         queues: dict[Address, dict[int, PendingTx]] = {}
@@ -283,11 +329,29 @@ class BlockBuilder:
     def produce(self, chain: Chain, mempool: Mempool, timestamp: int,
                 background: BackgroundDemand | None = None,
                 coinbase: Address | None = None) -> ProducedBlock:
-        """Build, execute, and clear the pool of what landed and what went stale."""
-        built = self.build(chain, mempool, background)
-        result = chain.execute_block(built.signed, timestamp, coinbase=coinbase,
-                                     background_gas=built.background_gas)
+        """Build and execute the next block with revert protection for bundles, then clear the
+        pool of what landed, lost, reverted, expired or went stale."""
+        by_seq = {b.seq: b for b in mempool.bundles()}
+        excluded: set[int] = set()
+        while True:
+            built = self.build(chain, mempool, background, coinbase, frozenset(excluded))
+            guarded = any(p.bundle is not None for p in built.txs)
+            snap = chain.snapshot() if guarded else None
+            result = chain.execute_block(built.signed, timestamp, coinbase=coinbase,
+                                         background_gas=built.background_gas)
+            failed = {p.bundle for p, r in zip(built.txs, result.receipts)
+                      if p.bundle is not None and not r.succeeded
+                      and p.hash not in by_seq[p.bundle].may_revert}
+            if not failed:
+                break
+            chain.revert(snap)  # a reverting bundle is dropped, and the block built again
+            excluded |= failed
+        reverted = tuple(by_seq[s] for s in sorted(excluded))
+        mempool.discard_bundles(built.lost + reverted)
         mempool.remove_included(p.hash for p in built.txs)
+        expired = mempool.expire_bundles(result.number)
         dropped = mempool.drop_stale(chain)
-        return ProducedBlock(result=result, txs=built.txs, dropped=tuple(dropped))
+        return ProducedBlock(result=result, txs=built.txs, dropped=tuple(dropped),
+                             lost_bundles=built.lost, reverted_bundles=reverted,
+                             expired_bundles=tuple(expired))
 

@@ -5,16 +5,20 @@ calldata, fees: exactly what a searcher watching the p2p mempool sees). A pendin
 can be replaced by one with the same sender and nonce only when both its fee caps rise by at
 least 12.5% (geth's default price bump), which is what a priority gas auction is made of.
 
-Private bundles (Flashbots-style order flow, OEV auctions) never appear in ``pending()``. The
-block builder places each bundle, atomically and in submission order, at the top of the block
-or right after the transaction it back-runs (``after``), when that transaction is in the same
-block. Ordering itself is the builder's job (``sandbox.chain.builder``); the pool only stores.
+Private bundles (Flashbots-style order flow, OEV auctions) never appear in ``pending()``. A
+bundle lands whole or not at all, at the top of the block or right after the transaction it
+back-runs (``after``). Like a bundle sent to a relay, it is valid for the next block only
+(``valid_blocks``, default 1; ``None`` keeps it until it lands), declares the positions it
+acts on (``targets``: bundles sharing one conflict, and only the best-paying lands) and which
+of its transactions may revert (``may_revert``; any other revert voids the whole bundle, which
+then pays nothing). Ordering and the bundle auction are the builder's job
+(``sandbox.chain.builder``); the pool only stores.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Hashable, Iterable, Sequence
 
 from .base import Chain
 from .types import Address, ChainError, SignedTx
@@ -65,10 +69,19 @@ class Bundle:
     tag: str
     after: bytes | None
     seq: int  # submission counter of its first transaction
+    targets: frozenset = frozenset()  # what it acts on: bundles sharing a target conflict
+    may_revert: frozenset[bytes] = frozenset()  # hashes allowed to revert without voiding it
+    max_block: int | None = None  # last block it may land in (None: until it lands)
 
     @property
     def hashes(self) -> tuple[bytes, ...]:
         return tuple(p.hash for p in self.txs)
+
+    @property
+    def conflict_keys(self) -> frozenset:
+        """Declared targets plus each (sender, nonce) it uses: two bundles sharing a key
+        cannot both land."""
+        return self.targets | frozenset((p.sender, p.nonce) for p in self.txs)
 
     @property
     def gas(self) -> int:
@@ -124,13 +137,19 @@ class Mempool:
 
     def submit_bundle(self, txs: Sequence[SignedTx], agent: str, tag: str,
                       after: bytes | None = None, meta: dict | None = None,
-                      labels: Sequence[tuple[str, str, dict]] | None = None) -> Bundle:
+                      labels: Sequence[tuple[str, str, dict]] | None = None,
+                      targets: Iterable[Hashable] = (), may_revert: Iterable[bytes] = (),
+                      valid_blocks: int | None = 1) -> Bundle:
         """Send ``txs`` privately: they land together, at the top or right after ``after``.
 
         ``labels`` gives each transaction its own (agent, tag, meta) when a bundle carries
         several parties' transactions (an order-flow auction's update, grant and winner's
         liquidation); by default all carry the submitter's ``agent``/``tag``/``meta``.
+        ``targets`` names what the bundle acts on (e.g. positions), ``may_revert`` the hashes
+        that may revert, ``valid_blocks`` how many blocks it may wait (None: until it lands).
         """
+        if valid_blocks is not None and valid_blocks < 1:
+            raise ValueError(f"valid_blocks must be >= 1 or None, got {valid_blocks}")
         if not txs:
             raise ValueError("a bundle needs at least one transaction")
         if labels is not None and len(labels) != len(txs):
@@ -140,7 +159,12 @@ class Mempool:
         pend = tuple(PendingTx(tx=tx, agent=a, tag=t, seen_block=block, seq=self._next_seq(),
                                meta=dict(m or {}), private=True, after=after, bundle=first)
                      for tx, (a, t, m) in zip(txs, labels))
-        bundle = Bundle(txs=pend, agent=agent, tag=tag, after=after, seq=pend[0].seq)
+        unknown = set(may_revert) - {p.hash for p in pend}
+        if unknown:
+            raise ValueError("may_revert names transactions that are not in the bundle")
+        bundle = Bundle(txs=pend, agent=agent, tag=tag, after=after, seq=pend[0].seq,
+                        targets=frozenset(targets), may_revert=frozenset(may_revert),
+                        max_block=None if valid_blocks is None else block + valid_blocks)
         self._bundles.append(bundle)
         return bundle
 
@@ -169,6 +193,17 @@ class Mempool:
         done = set(hashes)
         self._public = {k: p for k, p in self._public.items() if p.hash not in done}
         self._bundles = [b for b in self._bundles if not done.intersection(b.hashes)]
+
+    def discard_bundles(self, bundles: Iterable[Bundle]) -> None:
+        """Remove bundles that lost the builder's auction or would revert (they pay nothing)."""
+        gone = {b.seq for b in bundles}
+        self._bundles = [b for b in self._bundles if b.seq not in gone]
+
+    def expire_bundles(self, block_number: int) -> list[Bundle]:
+        """Drop bundles whose last block is ``block_number`` or earlier; return them."""
+        expired = [b for b in self._bundles if b.max_block is not None and b.max_block <= block_number]
+        self.discard_bundles(expired)
+        return expired
 
     def drop_stale(self, chain: Chain) -> list[PendingTx]:
         """Drop transactions whose nonce the chain has already used (and bundles holding one)."""

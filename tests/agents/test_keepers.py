@@ -35,7 +35,7 @@ from sandbox.mechanisms.private import PrivateAuctionMechanism
 from sandbox.scenarios.schema import KeeperSpec
 from sandbox.units import GWEI, WAD, to_wad
 
-ROLES = ["deployer", "oracle", "treasury"]
+ROLES = ["deployer", "oracle", "treasury", "builder"]
 CRASH = to_wad(1790)
 COLLATERAL, DEBT = to_wad(10), to_wad(15_300)
 
@@ -70,8 +70,9 @@ class Harness:
         open_positions(self.market, [(b, collateral, debt) for b in self.borrowers])
         self.mempool = Mempool(self.chain)
         self.builder = BlockBuilder("priority-fee", rng=np.random.default_rng(seed))
+        self.coinbase = self.chain.account("builder").address
         self.ctx = AgentContext(self.chain, self.market, self.mech, self.mempool,
-                                owners=[b.address for b in self.borrowers])
+                                owners=[b.address for b in self.borrowers], coinbase=self.coinbase)
         self.keepers = []
         for i, (cls, kwargs) in enumerate(keepers):
             kwargs = dict(kwargs)
@@ -99,7 +100,8 @@ class Harness:
         for k in self.keepers:
             k.react(view2, ctx)
         demand = BackgroundDemand(background, GWEI) if background else None
-        produced = self.builder.produce(self.chain, self.mempool, t, background=demand)
+        produced = self.builder.produce(self.chain, self.mempool, t, background=demand,
+                                        coinbase=self.coinbase)
         for k in self.keepers:
             k.on_block(produced, ctx)
         self.produced.append(produced)
@@ -265,11 +267,42 @@ def test_backrunner_lands_right_after_the_oracle_update_in_the_same_block():
     produced = h.block(between=lambda view: sent.append(h.oracle.update(h.ctx, CRASH)))
     update_index = next(r.index for p, r in produced.entries() if p.tag == "oracle-update")
     liqs = [(p, r) for p, r in h.liquidations(produced)]
-    assert [p.agent for p, _ in liqs] == [back.label, back.label]  # the naive saw nothing yet
-    assert [r.index for _, r in liqs] == [update_index + 1, update_index + 2]
+    assert [p.agent for p, _ in liqs] == [back.label] * 3  # the naive saw nothing yet
+    assert [r.index for _, r in liqs] == [update_index + 1, update_index + 2, update_index + 3]
+    assert [p.meta["action"] for p, _ in liqs] == ["liquidate", "liquidate", "builder-payment"]
     assert all(r.succeeded for _, r in liqs) and all(p.private for p, _ in liqs)
     assert naive.ledger.txs_sent == 0
     assert h.market.price() == CRASH
+
+
+def test_a_backrunner_pays_the_builder_its_bid_share_of_the_expected_profit():
+    h = Harness([(BackrunnerKeeper, {})])
+    (back,) = h.keepers
+    builder_before = h.chain.balance(h.coinbase)
+    produced = h.block(price=CRASH, between=lambda view: h.oracle.update(h.ctx, CRASH))
+    (pay, receipt) = [(p, r) for p, r in h.liquidations(produced) if p.meta["action"] == "builder-payment"][0]
+    (liq,) = [p for p, _ in h.liquidations(produced) if p.meta["action"] == "liquidate"]
+    expected = liq.meta["expected_profit_usd"] - h.ctx.view.gas_cost_usd_wad(21_000, back.policy_tip_wei)
+    assert pay.tx.value == expected * 9000 // 10_000 * WAD // CRASH  # 90% by default, in wei
+    assert pay.tx.to == h.coinbase and receipt.succeeded
+    tips = sum(r.priority_fee_paid_wei for r in produced.receipts)
+    assert h.chain.balance(h.coinbase) - builder_before == pay.tx.value + tips
+    assert back.ledger.builder_payments_usd == pay.tx.value * CRASH // WAD
+
+
+def test_two_backrunners_on_one_position_the_higher_bid_lands_and_pays_the_other_pays_nothing():
+    h = Harness([(BackrunnerKeeper, {"params": KeeperParams(bundle_bid_share_bps=6000)}),
+                 (BackrunnerKeeper, {"params": KeeperParams(bundle_bid_share_bps=8000)})])
+    low, high = h.keepers
+    eth_before = {k.label: h.chain.balance(k.address) for k in h.keepers}
+    produced = h.block(price=CRASH, between=lambda view: h.oracle.update(h.ctx, CRASH))
+    assert {p.agent for p, _ in h.liquidations(produced)} == {high.label}
+    assert [b.agent for b in produced.lost_bundles] == [low.label]
+    assert h.chain.balance(low.address) == eth_before[low.label]  # no gas, no payment
+    assert low.ledger.txs_sent == 0 and low.ledger.builder_payments_usd == 0
+    assert high.ledger.builder_payments_usd > 0
+    assert low.bundle_share_bps == 6500 and high.bundle_share_bps == 8000  # the loser bids more next time
+    assert (low.bundles_lost, high.bundles_won) == (1, 1)
 
 
 # ------------------------------------------------------------------------------ gas

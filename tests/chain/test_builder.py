@@ -244,11 +244,100 @@ def test_bundle_lands_whole_or_not_at_all():
     base_fee = env.chain.next_base_fee
     good = env.transfer("keeper", 1, 0, tip=GWEI)
     bad = env.transfer("keeper", 2, 1, tip=GWEI, max_fee=base_fee - 1)  # not executable yet
-    env.pool.submit_bundle([good, bad], agent="keeper", tag="liquidation")
+    env.pool.submit_bundle([good, bad], agent="keeper", tag="liquidation", valid_blocks=2)
     produced = env.produce(BlockBuilder())
     assert produced.receipts == ()
     assert len(env.pool) == 2  # waits; the next (emptier) block's lower base fee admits it
     assert amounts(env.produce(BlockBuilder())) == [1, 2]
+
+
+def test_a_bundle_is_valid_for_the_next_block_only_by_default():
+    env = Env(["keeper"])
+    base_fee = env.chain.next_base_fee
+    bundle = env.pool.submit_bundle([env.transfer("keeper", 1, 0, tip=GWEI, max_fee=base_fee - 1)],
+                                    agent="keeper", tag="liquidation")
+    produced = env.produce(BlockBuilder())
+    assert produced.receipts == () and produced.expired_bundles == (bundle,)
+    assert len(env.pool) == 0
+
+
+# --- the bundle auction ---------------------------------------------------------------------------
+
+class AuctionEnv(Env):
+    """Two searchers back-running one oracle update for the same position; the builder is
+    ``coinbase`` and is paid by a plain ether transfer at the end of each bundle."""
+
+    def __init__(self):
+        super().__init__(["oracle", "s1", "s2", "builder"])
+        self.coinbase = self.acct("builder").address
+        self.update = self.pool.submit(self.transfer("oracle", 1, 0, tip=GWEI), agent="oracle",
+                                       tag="oracle-update")
+
+    def payment(self, label: str, nonce: int, wei: int):
+        from sandbox.chain import TxRequest
+
+        return self.chain.sign(TxRequest(sender=self.acct(label), to=self.coinbase, value=wei, gas=21_000,
+                                         nonce=nonce, max_fee_per_gas=100 * GWEI, max_priority_fee_per_gas=0))
+
+    def backrun(self, label: str, amount: int, pay_wei: int, target="position-A", extra=()):
+        txs = [self.transfer(label, amount, 0, tip=0), *extra, self.payment(label, 1 + len(extra), pay_wei)]
+        return self.pool.submit_bundle(txs, agent=label, tag="liquidation", after=self.update.hash,
+                                       targets=[target])
+
+    def produce_paid(self):
+        return BlockBuilder().produce(self.chain, self.pool, self.chain.timestamp + 12, coinbase=self.coinbase)
+
+
+def test_of_two_backruns_on_one_position_the_higher_bid_lands_and_pays_the_other_pays_nothing():
+    env = AuctionEnv()
+    balances = {s: env.chain.balance(env.acct(s).address) for s in ("s1", "s2", "builder")}
+    low = env.backrun("s1", 10, pay_wei=3 * 10**15)
+    high = env.backrun("s2", 20, pay_wei=5 * 10**15)
+    produced = env.produce_paid()
+    assert amounts(produced) == [1, 20]  # the update, then the winner's back-run
+    assert produced.lost_bundles == (low,)
+    assert env.chain.balance(env.acct("s1").address) == balances["s1"]  # no gas, no payment
+    assert env.chain.nonce(env.acct("s1").address) == 0
+    paid = balances["s2"] - env.chain.balance(env.acct("s2").address)
+    fees = sum(r.fee_paid_wei for r in produced.receipts if r.sender == env.acct("s2").address)
+    assert paid == 5 * 10**15 + fees
+    builder_gain = env.chain.balance(env.acct("builder").address) - balances["builder"]
+    tips = sum(r.priority_fee_paid_wei for r in produced.receipts)
+    assert builder_gain == 5 * 10**15 + tips
+    assert len(env.pool) == 0  # the loser is gone, not waiting for the next block
+
+
+def test_bundles_on_different_positions_both_land_highest_bid_first():
+    env = AuctionEnv()
+    env.backrun("s1", 10, pay_wei=3 * 10**15, target="position-A")
+    env.backrun("s2", 20, pay_wei=5 * 10**15, target="position-B")
+    produced = env.produce_paid()
+    assert amounts(produced) == [1, 20, 10]
+    assert produced.lost_bundles == ()
+
+
+def test_a_bundle_that_would_revert_is_dropped_unpaid_and_the_next_best_bid_lands():
+    env = AuctionEnv()
+    balance = env.chain.balance(env.acct("s2").address)
+    overdraw = env.chain.sign(env.token.tx(env.acct("s2"), "transfer", SINK, 10**31, nonce=1, gas=GAS,
+                                           max_fee_per_gas=100 * GWEI, max_priority_fee_per_gas=0))
+    bad = env.backrun("s2", 20, pay_wei=9 * 10**15, extra=[overdraw])  # reverts: balance too low
+    good = env.backrun("s1", 10, pay_wei=3 * 10**15)
+    produced = env.produce_paid()
+    assert produced.reverted_bundles == (bad,) and produced.lost_bundles == ()
+    assert amounts(produced) == [1, 10]
+    assert env.chain.balance(env.acct("s2").address) == balance  # reverted bundle paid nothing
+    assert good.hashes[-1] in {r.tx_hash for r in produced.receipts}
+
+
+def test_a_transaction_the_bundle_allows_to_revert_does_not_void_it():
+    env = AuctionEnv()
+    overdraw = env.chain.sign(env.token.tx(env.acct("s1"), "transfer", SINK, 10**31, nonce=0, gas=GAS,
+                                           max_fee_per_gas=100 * GWEI, max_priority_fee_per_gas=0))
+    pay = env.payment("s1", 1, 10**15)
+    env.pool.submit_bundle([overdraw, pay], agent="s1", tag="liquidation", may_revert=[overdraw.hash])
+    produced = env.produce_paid()
+    assert [r.succeeded for r in produced.receipts] == [False, True, True]
 
 
 # --- fees and space -----------------------------------------------------------------------------

@@ -3,9 +3,12 @@
 In the reaction phase it looks for a public pending oracle update (tag "oracle-update", or a
 call of the oracle's ``submit``), executes it hypothetically (``ctx.hypothetically``) to list
 the opportunities it creates, and sends the profitable liquidations as a private bundle placed
-right after the update (``ctx.submit_bundle(..., after=update.hash)``). In phase 1 it also
-takes whatever is already open, like the naive keeper. Under the private mechanism it takes
-part in the order-flow auction through the generic ``Keeper.private_bid``.
+right after the update (``ctx.submit_bundle(..., after=update.hash)``), paying the block
+builder a share of the expected profit (``Keeper.send_bundle``): other back-runners bid for the
+same positions, and only the best bid lands. A bundle is valid for one block, so while the
+update stays pending it bids again each block. In phase 1 it also takes whatever is already
+open, like the naive keeper. Under the private mechanism it takes part in the order-flow
+auction through the generic ``Keeper.private_bid``.
 """
 
 from __future__ import annotations
@@ -28,10 +31,6 @@ class BackrunnerKeeper(Keeper):
     description = ("Simulates pending oracle updates and bundles the liquidations they open right "
                    "after them in the same block.")
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._seen_updates: set[bytes] = set()
-
     def step(self, view: BlockView, ctx: "AgentContext") -> None:
         self.liquidate_public(view, ctx, view.opportunities)
         self.sell_inventory(view, ctx)
@@ -44,10 +43,10 @@ class BackrunnerKeeper(Keeper):
                 and bytes(pending.tx.data[:4]) == oracle.abi.function("submit").selector)
 
     def react(self, view: BlockView, ctx: "AgentContext") -> None:
+        live = {b.after for b in ctx.mempool.bundles() if b.agent == self.label}  # already bid on
         for update in ctx.mempool.pending():
-            if update.hash in self._seen_updates or not self.is_oracle_update(ctx, update):
+            if update.hash in live or not self.is_oracle_update(ctx, update):
                 continue
-            self._seen_updates.add(update.hash)
             try:
                 with ctx.hypothetically([update.tx]):
                     opps = ctx.mechanism.opportunities(ctx.owners)

@@ -47,7 +47,7 @@ import numpy as np
 from eth_abi import decode as abi_decode
 
 from sandbox.agents.base import Agent, BlockView, GasPolicy, PrivateBid
-from sandbox.chain import Account, ChainError
+from sandbox.chain import Account, ChainError, TxRequest
 from sandbox.chain.abi import checksum
 from sandbox.chain.mempool import PendingTx
 from sandbox.market.actions import fund_requests
@@ -70,6 +70,7 @@ PRIVATE_ACTIONS = frozenset({"liquidate-with-bid"})
 # another sender's bid on the same auction is pending (that one would make ours revert).
 DEFERRED_ACTIONS = frozenset({"tend", "dent"})
 SALE_GAS = 150_000  # swapExactIn: measured ~75k
+PAYMENT_GAS = 21_000  # a plain ether transfer to the block builder (a bundle's bid)
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -95,6 +96,13 @@ class KeeperParams:
     bid_share_bps: int = 8000  # private auctions: share of the expected profit bid
     unpaid_action_max_gas_usd: float = 25.0  # most gas spent on an unpaid bite/absorb/deal/tick
     auction_margin_bps: int = 500  # English auctions: jump-bid to leave this margin below the AMM value
+    # Bundles: share of the expected profit paid to the block builder. Searchers competing for
+    # one back-run bid most of it away (public liquidations paid 70-99% of the incentive to
+    # block producers before order-flow auctions; Flashbots Protect refunds 90%): 90% to start,
+    # +5 points after each lost auction, up to 99%.
+    bundle_bid_share_bps: int = 9000
+    bundle_bid_raise_bps: int = 500
+    bundle_bid_max_share_bps: int = 9900
 
     def __post_init__(self):
         self.validate()
@@ -106,8 +114,12 @@ class KeeperParams:
             raise ValueError(f"unpaid_action_max_gas_usd must be >= 0, got {self.unpaid_action_max_gas_usd}")
         if self.sell_per_block_weth < 0:
             raise ValueError(f"sell_per_block_weth must be >= 0, got {self.sell_per_block_weth}")
+        if self.bundle_bid_share_bps > self.bundle_bid_max_share_bps:
+            raise ValueError(f"bundle_bid_share_bps ({self.bundle_bid_share_bps}) must be <= "
+                             f"bundle_bid_max_share_bps ({self.bundle_bid_max_share_bps})")
         for name in ("sale_slippage_bps", "max_sale_discount_bps", "max_sale_gas_bps", "bid_share_bps",
-                     "auction_margin_bps"):
+                     "auction_margin_bps", "bundle_bid_share_bps", "bundle_bid_raise_bps",
+                     "bundle_bid_max_share_bps"):
             value = getattr(self, name)
             if not 0 <= value <= BPS:
                 raise ValueError(f"{name} must be in [0, 10000], got {value}")
@@ -200,6 +212,9 @@ class Keeper(Agent):
         self.weth_balance = 0
         self._balances_read = False
         self._selectors: dict[str, dict[bytes, Any]] = {}
+        self.bundle_share_bps = params.bundle_bid_share_bps  # raised after each lost auction
+        self.bundles_won = 0
+        self.bundles_lost = 0
 
     @classmethod
     def from_spec(cls, account: Account, rng: np.random.Generator, spec: "KeeperSpec") -> "Keeper":
@@ -234,14 +249,26 @@ class Keeper(Agent):
         me = self.address
         for receipt in produced.receipts:
             if receipt.sender == me:
-                self.ledger.record_receipt(receipt, ctx.reference_price_wad)
+                self.ledger.record_receipt(receipt, ctx.reference_price_wad,
+                                           produced.builder_payment_wei(receipt))
                 mine = True
             elif not mine:
                 mine = any(log.name == "Transfer" and me in (log.args.get("to"), log.args.get("from"))
                            for log in receipt.logs)
         if mine or not self._balances_read:
             self.refresh_balances(ctx)
+        self.learn_from_bundle_auction(produced)
         self.prune_targets(ctx)
+
+    def learn_from_bundle_auction(self, produced: "ProducedBlock") -> None:
+        """Count won and lost bundle auctions; after a loss, bid a larger share next time."""
+        me = self.address
+        if any(p.sender == me for p in produced.txs if p.private and p.tag == "liquidation"):
+            self.bundles_won += 1
+        if any(b.agent == self.label for b in produced.lost_bundles):
+            self.bundles_lost += 1
+            self.bundle_share_bps = min(self.params.bundle_bid_max_share_bps,
+                                        self.bundle_share_bps + self.params.bundle_bid_raise_bps)
 
     def refresh_balances(self, ctx: "AgentContext") -> None:
         self.usd_balance = ctx.market.usd.call("balanceOf", self.address)
@@ -486,15 +513,34 @@ class Keeper(Agent):
         self._remember(plan, plan.key, [pending], view, plan.tip_wei, plan.capital_usd, private=False)
         return pending
 
+    def bundle_bid_wei(self, view: BlockView, plans: Sequence[Plan], tip_wei: int) -> int:
+        """The builder payment for a bundle of ``plans``: ``bundle_share_bps`` of their profit
+        after gas (the payment's own gas included), never leaving less than ``min_profit_usd``;
+        in wei at the reference price. 0 when nothing is left to bid."""
+        profit = sum(p.profit_usd for p in plans) - self.gas_cost_usd(view, PAYMENT_GAS, tip_wei)
+        bid_usd = min(profit * self.bundle_share_bps // BPS, profit - self.params.min_profit_wad)
+        if bid_usd <= 0 or view.reference_price_wad <= 0:
+            return 0
+        return bid_usd * WAD // view.reference_price_wad
+
     def send_bundle(self, view: BlockView, ctx: "AgentContext", plans: Sequence[Plan],
                     after: bytes | None = None) -> None:
-        """Submit ``plans`` as one private bundle (optionally back-running ``after``)."""
+        """Submit ``plans`` as one private bundle (optionally back-running ``after``), paying
+        the builder ``bundle_bid_wei`` in a last transaction to its coinbase. The bundle names
+        the positions it liquidates, so it competes with every other bundle on them."""
         if not plans:
             return
         tip = max(p.tip_wei for p in plans)
-        signed = ctx.sign_sequence(self, [self.request(ctx, p) for p in plans], tip_wei=tip)
+        requests = [self.request(ctx, p) for p in plans]
         labels = [(self.label, "liquidation", self.meta(ctx, p)) for p in plans]
-        bundle = ctx.submit_bundle(self, signed, tag="liquidation", after=after, labels=labels)
+        bid = self.bundle_bid_wei(view, plans, tip)
+        if bid > 0 and ctx.coinbase is not None:
+            requests.append(TxRequest(sender=self.account, to=ctx.coinbase, value=bid, gas=PAYMENT_GAS))
+            labels.append((self.label, "liquidation", {"action": "builder-payment", "strategy": self.name,
+                                                        "bid_wei": bid, "share_bps": self.bundle_share_bps}))
+        signed = ctx.sign_sequence(self, requests, tip_wei=tip)
+        bundle = ctx.submit_bundle(self, signed, tag="liquidation", after=after, labels=labels,
+                                   targets=[("position", p.opportunity.owner.lower()) for p in plans])
         for plan, pending in zip(plans, bundle.txs):
             self._remember(plan, plan.key, [pending], view, tip, plan.capital_usd, private=True)
             self.targets[plan.key].hashes = bundle.hashes
