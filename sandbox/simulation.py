@@ -196,9 +196,11 @@ class Simulation:
         sc, chain, ctx = self.scenario, self.chain, self.ctx
         timestamp = self.start_timestamp + k * sc.block_time_seconds
         price = self.prices_wad[k]
-        view = ctx.begin_block(chain.block_number + 1, timestamp, price)
+        view = ctx.begin_block(chain.block_number + 1, timestamp, price, k * sc.block_time_seconds)
         self.recorder.observe_positions(view, k * sc.block_time_seconds)
         order = [self.agents[i] for i in self.order_rng.permutation(len(self.agents))]
+        for agent in order:
+            agent.reprice_stuck(view, ctx)
         for agent in order:
             agent.step(view, ctx)
         view2 = ctx.with_pending(view)

@@ -7,7 +7,11 @@ that brings the pool's spot price to it (closed form below), capped at ``capital
 When that full trade would not pay for itself after gas, it falls back to the profit-maximising
 size (pool pushed only to the reference price net of the fee); when neither pays, it waits.
 Every swap carries a ``minAmountOut`` floor: the quoted output less ``slippage_bps`` and never
-below break-even at the reference price.
+below break-even at the reference price. One trade is in flight at a time; when it is stuck
+(priced out by the base fee, or passed over for ``GasPolicy.reprice_after_blocks`` blocks) it
+is replaced, at fees raised by the replacement rule, by a trade sized on the state seen now
+(the old one's size and floor are stale), or cancelled by a self-transfer when no trade on its
+venue pays any more: a stuck arbitrage must never freeze the pool.
 
 Closed form (this AMM keeps the whole input, fee included, in its reserves; γ = 1 − fee):
 buying WETH with USD amount x from reserves (r0 WETH, r1 USD): out = γx·r0/(r1 + γx), so
@@ -19,13 +23,15 @@ Both are solved in integers (γ = (10000 − fee_bps)/10000, ``math.isqrt``), ro
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 from eth_abi import decode as abi_decode
 
-from sandbox.chain import Account
+from sandbox.chain import Account, TxRequest
+from sandbox.chain.mempool import PendingTx
 from sandbox.market.actions import fund_requests
 from sandbox.market.math import amm_amount_out
 from sandbox.scenarios.schema import ArbitrageurSpec
@@ -74,6 +80,7 @@ class Arbitrageur(Agent):
     """Trades the AMM (and soft-liquidation bands) toward the reference price, bounded per block."""
 
     kind = "arbitrageur"
+    reprices_stuck = True
 
     def __init__(self, account: Account, rng: np.random.Generator, spec: ArbitrageurSpec | None = None,
                  gas: GasPolicy | None = None, slippage_bps: int = 50,
@@ -87,6 +94,7 @@ class Arbitrageur(Agent):
         self.inventory_usd = 0
         self.inventory_weth = 0
         self.trades: list[dict] = []  # what it sent: block, venue, direction, amount in, expected out
+        self._slot: tuple[int, int, int] | None = None  # (nonce, max fee, tip) of a replacement
 
     @property
     def tip_wei(self) -> int:
@@ -164,8 +172,7 @@ class Arbitrageur(Agent):
         token_in = market.usd.address if buy else market.weth.address
         request = market.amm.tx(self.account, "swapExactIn", token_in, amount, floor, self.account.address,
                                 gas=SWAP_GAS)
-        ctx.submit(self, request, tag="arbitrage", tip_wei=self.tip_wei,
-                   meta={"venue": "amm", "buy_weth": buy, "amount_in": amount, "expected_out": out})
+        self._submit(ctx, request, {"venue": "amm", "buy_weth": buy, "amount_in": amount, "expected_out": out})
         self.trades.append({"block": view.number, "venue": "amm", "buy_weth": buy, "amount_in": amount,
                             "expected_out": out, "min_out": floor})
         return amount if buy else amount * price // WAD
@@ -186,11 +193,39 @@ class Arbitrageur(Agent):
         gas_usd = view.gas_cost_usd_wad(call.gas * 2 // 3, self.tip_wei)
         if self._profit(buy, used, out, price) - gas_usd <= 0:
             return
-        ctx.submit(self, call.request(self.account), tag="arbitrage", tip_wei=self.tip_wei,
-                   meta={"venue": "soft", "action": call.action, "buy_weth": buy, "amount_in": used,
-                         "expected_out": out, "mechanism": ctx.mechanism.name})
+        self._submit(ctx, call.request(self.account),
+                     {"venue": "soft", "action": call.action, "buy_weth": buy, "amount_in": used,
+                      "expected_out": out, "mechanism": ctx.mechanism.name})
         self.trades.append({"block": view.number, "venue": "soft", "buy_weth": buy, "amount_in": used,
                             "expected_out": out, "min_out": out})
+
+    # --- sending and re-pricing -------------------------------------------------------------
+    def _submit(self, ctx: "AgentContext", request: TxRequest, meta: dict) -> PendingTx:
+        """Send a trade: a new transaction, or the replacement ``reprice`` is making."""
+        if self._slot is None:
+            return ctx.submit(self, request, tag="arbitrage", tip_wei=self.tip_wei, meta=meta)
+        nonce, max_fee, tip = self._slot
+        self._slot = None
+        signed = ctx.chain.sign(dataclasses.replace(request, nonce=nonce, max_fee_per_gas=max_fee,
+                                                    max_priority_fee_per_gas=tip))
+        return ctx.mempool.submit(signed, agent=self.label, tag="arbitrage", meta={**meta, "replaced": True})
+
+    def reprice(self, view: BlockView, ctx: "AgentContext", pending: PendingTx, max_fee_wei: int,
+                tip_wei: int) -> PendingTx | None:
+        """Replace a stuck trade by one sized now on the same venue, or cancel it (a zero-value
+        self-transfer) when no trade there pays any more."""
+        self._slot = (pending.nonce, max_fee_wei, tip_wei)
+        try:
+            if pending.meta.get("venue") == "soft":
+                self._trade_bands(view, ctx, self.capital_wad)
+            else:
+                self._trade_amm(view, ctx, self.capital_wad)
+            if self._slot is None:
+                return ctx.mempool.get(self.account.address, pending.nonce)
+            cancel = TxRequest(sender=self.account, to=self.account.address, gas=21_000)
+            return self._submit(ctx, cancel, {"venue": "cancel"})
+        finally:
+            self._slot = None
 
     def on_block(self, produced: "ProducedBlock", ctx: "AgentContext") -> None:
         """Ledger, and the inventory from the token transfers of its own transactions."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from sandbox.chain import Account, Receipt
-from sandbox.chain.mempool import PendingTx
+from sandbox.chain.mempool import PRICE_BUMP_DEN, PRICE_BUMP_NUM, PendingTx
 from sandbox.market import MarketView, PositionView
 from sandbox.mechanisms import Opportunity
 from sandbox.units import GWEI, WAD
@@ -30,14 +30,20 @@ class GasPolicy:
     """How an agent prices its transactions (EIP-1559).
 
     ``tip_gwei`` is the priority fee; the max fee is ``max_fee_multiplier`` × base fee + tip,
-    never more than ``max_fee_cap_gwei`` (0 = no cap).
+    never more than ``max_fee_cap_gwei`` (0 = no cap). A time-critical transaction still
+    pending after ``reprice_after_blocks`` blocks, or priced out by the base fee, is re-sent
+    with both fee caps raised by at least 12.5% (the mempool's replacement rule), as Maker's
+    auction keeper does, up to the cap (``Agent.reprice_stuck``).
     """
 
     tip_gwei: float = 1.0
     max_fee_multiplier: float = 2.0
     max_fee_cap_gwei: float = 0.0
+    reprice_after_blocks: int = 3
 
     def __post_init__(self):
+        if self.reprice_after_blocks < 1:
+            raise ValueError(f"reprice_after_blocks must be >= 1, got {self.reprice_after_blocks}")
         if self.tip_gwei < 0:
             raise ValueError(f"tip_gwei must be >= 0, got {self.tip_gwei}")
         if self.max_fee_multiplier < 1:
@@ -52,6 +58,25 @@ class GasPolicy:
         if self.max_fee_cap_gwei:
             max_fee = min(max_fee, int(self.max_fee_cap_gwei * GWEI))
         return max_fee, min(tip, max_fee)
+
+    def replacement_fees(self, base_fee: int, old_max_fee: int, old_tip: int,
+                         tip_wei: int | None = None) -> tuple[int, int] | None:
+        """(max fee, tip) for a replacement of a transaction sent at (``old_max_fee``,
+        ``old_tip``): each at least 112.5% of the old one, the max fee covering ``base_fee`` ×
+        multiplier + tip; None when the cap does not leave room for the bump."""
+        tip = max(bump_fee(old_tip), int(self.tip_gwei * GWEI) if tip_wei is None else tip_wei)
+        max_fee = max(bump_fee(old_max_fee), int(base_fee * self.max_fee_multiplier) + tip)
+        if self.max_fee_cap_gwei:
+            max_fee = min(max_fee, int(self.max_fee_cap_gwei * GWEI))
+        tip = min(tip, max_fee)
+        if max_fee < bump_fee(old_max_fee) or tip < bump_fee(old_tip):
+            return None
+        return max_fee, tip
+
+
+def bump_fee(value: int) -> int:
+    """The smallest fee a replacement may carry: 112.5% of ``value``, rounded up."""
+    return -(-value * PRICE_BUMP_NUM // PRICE_BUMP_DEN)
 
 
 @dataclass(frozen=True)
@@ -74,6 +99,7 @@ class BlockView:
     oracle_submitted_price_wad: int  # newest submitted answer (keepers can peek, as with OSM)
     oracle_submitted_at: int
     pending: tuple[PendingTx, ...] = ()
+    elapsed_seconds: int = 0  # since the run's first block began (scenario time)
 
     @property
     def oracle_price_wad(self) -> int:
@@ -156,6 +182,44 @@ class Agent(ABC):
     def private_bid(self, view: BlockView, ctx: "AgentContext", update: PendingTx) -> "PrivateBid | None":
         """A sealed bid for the right to liquidate right after ``update`` (private mechanism)."""
         return None
+
+    # --- stuck transactions ----------------------------------------------------------------
+    #: whether this agent's transactions are time-critical (re-priced when stuck)
+    reprices_stuck: ClassVar[bool] = False
+
+    def is_stuck(self, view: BlockView, pending: PendingTx) -> bool:
+        """Priced out by the base fee, or passed over for ``reprice_after_blocks`` blocks."""
+        waited = view.number - pending.seen_block - 1  # blocks it could have landed in
+        return pending.tx.max_fee_per_gas < view.base_fee or waited >= self.gas.reprice_after_blocks
+
+    def own_pending(self, ctx: "AgentContext") -> list[PendingTx]:
+        """This agent's public pending transactions, in nonce order."""
+        me = self.account.address
+        return sorted((p for p in ctx.mempool.pending() if p.sender == me), key=lambda p: p.nonce)
+
+    def reprice_stuck(self, view: BlockView, ctx: "AgentContext") -> list[PendingTx]:
+        """Re-send each stuck public transaction (``is_stuck``) with fees raised by the
+        replacement rule (``GasPolicy.replacement_fees``); ``reprice`` decides what to send.
+        Does nothing for agents whose transactions are not time-critical."""
+        if not self.reprices_stuck:
+            return []
+        out = []
+        for pending in self.own_pending(ctx):
+            if not self.is_stuck(view, pending):
+                continue
+            fees = self.gas.replacement_fees(view.base_fee, pending.tx.max_fee_per_gas,
+                                             pending.tx.max_priority_fee_per_gas)
+            if fees is None:
+                continue  # the gas policy's cap leaves no room: it stays stuck
+            new = self.reprice(view, ctx, pending, *fees)
+            if new is not None:
+                out.append(new)
+        return out
+
+    def reprice(self, view: BlockView, ctx: "AgentContext", pending: PendingTx, max_fee_wei: int,
+                tip_wei: int) -> PendingTx | None:
+        """The replacement of stuck ``pending`` at these fees (default: the same call)."""
+        return ctx.replace(self, pending, tip_wei, max_fee_wei)
 
     def on_block(self, produced: "ProducedBlock", ctx: "AgentContext") -> None:
         """After the block: record own receipts in the ledger."""

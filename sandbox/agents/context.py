@@ -34,13 +34,17 @@ class AgentContext:
         self.block_number = chain.block_number + 1  # the block being built
         self.timestamp = chain.timestamp + block_time_seconds
         self.reference_price_wad = market.price()
+        self.elapsed_seconds = 0
         self.view: BlockView | None = None
 
     # --- time ----------------------------------------------------------------------------
-    def begin_block(self, number: int, timestamp: int, reference_price_wad: int) -> BlockView:
+    def begin_block(self, number: int, timestamp: int, reference_price_wad: int,
+                    elapsed_seconds: int = 0) -> BlockView:
+        """Start block ``number``; ``elapsed_seconds`` is its time since the run began."""
         self.block_number = number
         self.timestamp = timestamp
         self.reference_price_wad = reference_price_wad
+        self.elapsed_seconds = elapsed_seconds
         self.view = self.observe()
         return self.view
 
@@ -61,6 +65,7 @@ class AgentContext:
             oracle_submitted_price_wad=int(answer),
             oracle_submitted_at=int(updated_at),
             pending=tuple(self.mempool.pending()),
+            elapsed_seconds=self.elapsed_seconds,
         )
 
     def with_pending(self, view: BlockView) -> BlockView:

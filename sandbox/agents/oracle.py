@@ -2,9 +2,15 @@
 
 Public flow: the update is an ordinary mempool transaction (tag "oracle-update"), visible to
 every agent in ``view.pending``, so keepers can back-run it. A still-pending update is replaced
-(same nonce, both fee caps +12.5% or more) when the price has moved a further ``deviation_bps``
-away from the pending answer, or when the base fee has risen above its max fee (it could not be
-included); otherwise it is left alone.
+(same nonce, both fee caps +12.5% or more) with the price observed now when the price has moved
+a further ``deviation_bps`` away from the pending answer, or when it is stuck (priced out by the
+base fee, or passed over for ``GasPolicy.reprice_after_blocks`` blocks: ``Agent.reprice_stuck``);
+otherwise it is left alone.
+
+Faults (``OracleSpec.faults``): during a window the updater reports the observed price times
+the window's multiplier (a broken, manipulated or stale source) while the market's reference
+price stays right; the deviation rule then pushes the wrong price on-chain, and back again when
+the window ends.
 
 Private flow (``ctx.mechanism.is_private``, an OEV-style order-flow auction): the signed update
 never enters the public mempool. Every other agent in ``ctx.agents`` that overrides
@@ -29,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sandbox.chain import Account, SignedTx, TxRequest
-from sandbox.chain.mempool import PRICE_BUMP_DEN, PRICE_BUMP_NUM, PendingTx
+from sandbox.chain.mempool import PendingTx
 from sandbox.scenarios.schema import OracleSpec
 from sandbox.units import WAD, BPS, GWEI
 
@@ -41,15 +47,12 @@ if TYPE_CHECKING:
 SUBMIT_GAS = 120_000  # measured ~75k (new round storage + event)
 
 
-def _ceil_bump(x: int) -> int:
-    return -(-x * PRICE_BUMP_NUM // PRICE_BUMP_DEN)
-
-
 class OracleUpdater(Agent):
     """Submits ``oracle.submit(reference)`` when the reference moved ``deviation_bps`` from the
     newest submitted answer or ``heartbeat_seconds`` passed since it."""
 
     kind = "oracle"
+    reprices_stuck = True
 
     def __init__(self, account: Account, rng: np.random.Generator, spec: OracleSpec | None = None,
                  gas: GasPolicy | None = None):
@@ -71,15 +74,21 @@ class OracleUpdater(Agent):
 
     def observed_price(self, view: BlockView) -> int:
         """The price this oracle reports: the reference price, blended with the AMM spot price
-        by ``amm_weight`` (a DEX-fed oracle), so selling seized collateral on the AMM can move
-        the oracle and cascade into further liquidations."""
+        by ``amm_weight`` (a DEX-fed oracle, so selling seized collateral on the AMM can move
+        the oracle and cascade into further liquidations), times the fault multiplier in force
+        at ``view.elapsed_seconds`` (``OracleSpec.faults``)."""
         weight = self.spec.amm_weight
         weth, usd = view.amm_reserves
-        if not weight or not weth:
-            return view.reference_price_wad
-        spot = usd * WAD // weth
-        w = round(weight * BPS)
-        return (view.reference_price_wad * (BPS - w) + spot * w) // BPS
+        price = view.reference_price_wad
+        if weight and weth:
+            spot = usd * WAD // weth
+            w = round(weight * BPS)
+            price = (price * (BPS - w) + spot * w) // BPS
+        if self.spec.faults:
+            mult = self.spec.fault_multiplier(view.elapsed_seconds)
+            if mult != 1.0:
+                price = price * round(mult * 1_000_000) // 1_000_000
+        return max(price, 1)
 
     def due(self, view: BlockView) -> bool:
         return (self.deviates(self.observed_price(view), view.oracle_submitted_price_wad)
@@ -106,24 +115,28 @@ class OracleUpdater(Agent):
         if pending is not None:
             old_price = pending.meta.get("price_wad")
             moved = old_price is not None and price != old_price and self.deviates(price, old_price)
-            stuck = pending.tx.max_fee_per_gas < ctx.chain.next_base_fee  # priced out by the base fee
-            if moved or stuck:
-                self._replace(ctx, pending, price)
-            return
+            if moved:
+                fees = self.gas.replacement_fees(view.base_fee, pending.tx.max_fee_per_gas,
+                                                 pending.tx.max_priority_fee_per_gas)
+                if fees is not None:
+                    self._send(ctx, price, pending.nonce, *fees)
+            return  # a stuck update is re-priced by ``reprice_stuck``
         if self.due(view):
             ctx.submit(self, self._request(ctx, price), tag="oracle-update", tip_wei=self.tip_wei,
                        meta={"price_wad": price})
 
-    def _replace(self, ctx: "AgentContext", pending: PendingTx, price: int) -> PendingTx:
-        """Same nonce, new price, both fee caps at least 12.5% above the pending ones."""
-        max_fee, tip = self.gas.fees(ctx.chain.next_base_fee, self.tip_wei)
-        old = pending.tx
-        tip = max(tip, _ceil_bump(old.max_priority_fee_per_gas))
-        max_fee = max(max_fee, _ceil_bump(old.max_fee_per_gas), tip)
-        request = dataclasses.replace(self._request(ctx, price), nonce=old.nonce,
-                                      max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
+    def _send(self, ctx: "AgentContext", price: int, nonce: int, max_fee_wei: int,
+              tip_wei: int) -> PendingTx:
+        """Replace the pending update of ``nonce`` with ``price`` at these fees."""
+        request = dataclasses.replace(self._request(ctx, price), nonce=nonce, max_fee_per_gas=max_fee_wei,
+                                      max_priority_fee_per_gas=tip_wei)
         return ctx.mempool.submit(ctx.chain.sign(request), agent=self.label, tag="oracle-update",
-                                  meta={"price_wad": price, "replaces": old.hash})
+                                  meta={"price_wad": price})
+
+    def reprice(self, view: BlockView, ctx: "AgentContext", pending: PendingTx, max_fee_wei: int,
+                tip_wei: int) -> PendingTx | None:
+        """A stuck update goes again at higher fees, with the price observed now."""
+        return self._send(ctx, self.observed_price(view), pending.nonce, max_fee_wei, tip_wei)
 
     # --- private order flow ----------------------------------------------------------------
     def _bundle_pending(self, ctx: "AgentContext") -> bool:

@@ -1,6 +1,6 @@
 """Keeper strategies: each test is named after the behaviour it checks.
 
-A small local harness runs the block protocol of the agent layer (begin_block -> step ->
+A small local harness runs the block protocol of the agent layer (begin_block -> reprice_stuck -> step ->
 with_pending -> react -> produce -> on_block) on a fresh chain, market and mechanism.
 Positions (reference numbers): 10 WETH against 15,300 USD has HF 1.111 at $2,000 and 0.9944 at
 $1,790; a 50% fixed-fee liquidation at $1,790 (5% bonus, 10% of it to the treasury) makes it
@@ -92,6 +92,8 @@ class Harness:
         ctx = self.ctx
         t = self.chain.timestamp + dt
         view = ctx.begin_block(self.chain.block_number + 1, t, price or self.market.price())
+        for k in self.keepers:
+            k.reprice_stuck(view, ctx)
         for k in self.keepers:
             k.step(view, ctx)
         if between is not None:
@@ -306,6 +308,42 @@ def test_two_backrunners_on_one_position_the_higher_bid_lands_and_pays_the_other
 
 
 # ------------------------------------------------------------------------------ gas
+
+def test_a_stuck_liquidation_is_re_sent_at_higher_fees_while_it_stays_profitable():
+    """Maker's keeper raises gas x1.125 when a transaction is stuck; ours re-prices one the
+    base fee priced out (or left pending for ``reprice_after_blocks`` blocks)."""
+    h = Harness([(NaiveKeeper, {})])
+    (k,) = h.keepers
+    move_price(h, CRASH)
+    view = h.ctx.begin_block(h.chain.block_number + 1, h.chain.timestamp + 12, CRASH)
+    k.step(view, h.ctx)
+    (first,) = h.mempool.pending()
+    while h.chain.next_base_fee <= first.tx.max_fee_per_gas:
+        h.chain.execute_block([], h.chain.timestamp + 12, background_gas=h.chain.gas_limit)
+    produced = h.block(price=CRASH)
+    (pending, receipt), = h.liquidations(produced)
+    assert pending.nonce == first.nonce and pending.hash != first.hash and receipt.succeeded
+    assert pending.tx.max_priority_fee_per_gas * 8 >= first.tx.max_priority_fee_per_gas * 9
+    assert k.targets == {}
+
+
+def test_a_capped_keeper_cannot_re_price_above_its_cap_and_its_liquidation_stays_stuck():
+    h = Harness([(NaiveKeeper, {"gas": GasPolicy(tip_gwei=2.0, max_fee_cap_gwei=60.0)})])
+    (k,) = h.keepers
+    move_price(h, CRASH)
+    view = h.ctx.begin_block(h.chain.block_number + 1, h.chain.timestamp + 12, CRASH)
+    k.step(view, h.ctx)
+    (first,) = h.mempool.pending()
+    assert first.tx.max_fee_per_gas < 60 * GWEI
+    while h.chain.next_base_fee <= 60 * GWEI:
+        h.chain.execute_block([], h.chain.timestamp + 12, background_gas=h.chain.gas_limit)
+    full = h.chain.gas_limit  # other users keep blocks full: the base fee keeps rising
+    assert h.liquidations(h.block(price=CRASH, background=full)) == []
+    (at_cap,) = h.mempool.pending()  # re-priced once, up to the cap, and still priced out
+    assert at_cap.nonce == first.nonce and at_cap.tx.max_fee_per_gas == 60 * GWEI
+    assert h.liquidations(h.block(price=CRASH, background=full)) == []
+    assert h.mempool.pending() == [at_cap]  # no room left under the cap: no further re-pricing
+
 
 def test_keeper_abstains_during_a_gas_spike_and_liquidates_once_gas_falls():
     h = Harness([(NaiveKeeper, {})], collateral=to_wad(2), debt=to_wad(3060))

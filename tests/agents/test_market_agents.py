@@ -1,7 +1,7 @@
 """Market agents (borrowers, oracle updater, arbitrageur): each test is named after the rule it checks.
 
 A small local harness runs the block protocol of the simulation: set-up requests, then per block
-``begin_block`` -> every agent's ``step`` -> ``with_pending`` -> every agent's ``react`` ->
+``begin_block`` -> every agent's ``reprice_stuck`` -> ``step`` -> ``with_pending`` -> every agent's ``react`` ->
 ``BlockBuilder.produce`` -> every agent's ``on_block``.
 """
 
@@ -12,7 +12,7 @@ import pytest
 
 from accounting import assert_tokens_conserved, holdings
 from sandbox.agents.arbitrageur import Arbitrageur, amm_input_to_price, spot_price_wad
-from sandbox.agents.base import Agent, PrivateBid
+from sandbox.agents.base import Agent, GasPolicy, PrivateBid
 from sandbox.agents.borrowers import Borrower, draw_population
 from sandbox.agents.context import AgentContext
 from sandbox.agents.oracle import OracleUpdater
@@ -25,7 +25,7 @@ from sandbox.mechanisms.fixed_fee import FixedFeeMechanism
 from sandbox.mechanisms.private import PrivateAuctionMechanism
 from sandbox.mechanisms.soft import SoftLiquidationMechanism
 from sandbox.scenarios.schema import ArbitrageurSpec, BorrowerSpec, OracleSpec
-from sandbox.units import BPS, WAD, to_wad
+from sandbox.units import BPS, GWEI, WAD, to_wad
 
 LABELS = ["deployer", "oracle", "treasury", *(f"borrower-{i}" for i in range(4)),
           *(f"keeper-{i}" for i in range(3)), "arbitrageur", "spy", "dumper"]
@@ -60,6 +60,8 @@ class Harness:
         """Both agent phases of the next block; returns the phase-2 view."""
         number, self._t = self.chain.block_number + 1, self.chain.timestamp + dt
         view = self.ctx.begin_block(number, self._t, price_wad)
+        for a in self.agents:
+            a.reprice_stuck(view, self.ctx)
         for a in self.agents:
             a.step(view, self.ctx)
         view2 = self.ctx.with_pending(view)
@@ -244,6 +246,24 @@ def test_pending_oracle_update_is_replaced_only_when_the_price_moves_further():
     assert h.market.oracle.call("latestRound") == 2
 
 
+def test_an_oracle_fault_reports_the_reference_times_its_multiplier_then_returns_to_normal():
+    """[oracle] faults = [[start_s, end_s, multiplier]]: the feed is wrong, the market is right."""
+    h = Harness()
+    spec = OracleSpec(deviation_bps=50, faults=((24.0, 48.0, 0.77),))
+    updater = OracleUpdater(h.market.oracle_updater, np.random.default_rng(0), spec)
+    h.start([updater])
+    pushed = []
+    for k in (1, 2, 3, 4, 5):
+        number, h._t = h.chain.block_number + 1, h.chain.timestamp + 12
+        view = h.ctx.begin_block(number, h._t, to_wad(2000), elapsed_seconds=12 * k)
+        updater.reprice_stuck(view, h.ctx)
+        updater.step(view, h.ctx)
+        pushed.append(h.produce().by_tag("oracle-update"))
+    assert [len(p) for p in pushed] == [0, 1, 0, 1, 0]  # into the fault at 24 s, out of it at 48 s
+    assert [p[0][0].meta["price_wad"] for p in pushed if p] == [to_wad(1540), to_wad(2000)]
+    assert h.market.oracle.call("price") == to_wad(2000)
+
+
 def test_pending_oracle_update_priced_out_by_the_base_fee_is_replaced():
     h = Harness()
     updater = OracleUpdater(h.market.oracle_updater, np.random.default_rng(0), OracleSpec(deviation_bps=50))
@@ -388,6 +408,66 @@ def test_arbitrageur_with_capped_capital_moves_the_price_only_part_way_per_block
     assert spots[0] < spots[1] < spots[2] < to_wad(2100)
     assert not within_bps(spots[2], to_wad(2100), 10)
     assert usd0 - arb.inventory_usd == to_wad(100_000)
+
+
+def _price_out(h, pending):
+    """Full blocks of other users' demand until the base fee passes ``pending``'s max fee."""
+    while h.chain.next_base_fee <= pending.tx.max_fee_per_gas:
+        h.chain.execute_block([], h.chain.timestamp + 12, background_gas=h.chain.gas_limit)
+
+
+def test_a_stuck_arbitrage_is_replaced_by_a_trade_sized_now_and_the_pool_follows_the_price():
+    """Regression (black-thursday): a trade priced out by the base fee sat pending for hours
+    while the AMM stayed at a stale price."""
+    h, arb = _arb_run(2_000_000)
+    h.start([arb])
+    h.phases(to_wad(2100))
+    (first,) = h.mempool.pending()
+    _price_out(h, first)
+    h.phases(to_wad(1900))  # the market moved the other way meanwhile
+    (second,) = h.mempool.pending()
+    assert second.nonce == first.nonce and second.tx.max_fee_per_gas >= h.chain.next_base_fee
+    assert second.tx.max_fee_per_gas * 8 >= first.tx.max_fee_per_gas * 9  # the replacement rule
+    assert second.meta["buy_weth"] is False  # sized on the state seen now: sell toward 1,900
+    produced = h.produce()
+    assert produced.by_tag("arbitrage")[0][1].succeeded
+    assert within_bps(h.spot(), to_wad(1900), 10)
+
+
+def test_a_stuck_arbitrage_with_nothing_left_to_trade_is_cancelled_to_free_its_nonce():
+    h, arb = _arb_run(2_000_000)
+    h.start([arb])
+    h.phases(to_wad(2100))
+    (first,) = h.mempool.pending()
+    _price_out(h, first)
+    h.phases(h.spot())  # the reference is back at the pool's price: no trade pays
+    (cancel,) = h.mempool.pending()
+    assert cancel.nonce == first.nonce and cancel.meta["venue"] == "cancel"
+    assert cancel.tx.to == arb.account.address and cancel.tx.value == 0 and cancel.tx.gas == 21_000
+    assert h.produce().by_tag("arbitrage")[0][1].succeeded
+
+
+def test_a_pending_trade_passed_over_for_reprice_after_blocks_is_re_priced():
+    h, arb = _arb_run(2_000_000)
+    arb.gas = GasPolicy(tip_gwei=1.0, reprice_after_blocks=2)
+    h.start([arb])
+    h.phases(to_wad(2100))
+    (first,) = h.mempool.pending()
+    h.mempool.remove_included([first.hash])  # pretend builders ignored it: the block stays empty
+    h.mempool.submit(first.tx, agent=first.agent, tag=first.tag, meta=first.meta)
+    for _ in range(2):
+        h.chain.execute_block([], h.chain.timestamp + 12)
+    h.phases(to_wad(2100))
+    (second,) = h.mempool.pending()
+    assert second.nonce == first.nonce and second.hash != first.hash
+    assert second.tx.max_priority_fee_per_gas * 8 >= first.tx.max_priority_fee_per_gas * 9
+
+
+def test_a_gas_cap_stops_re_pricing_at_the_cap():
+    policy = GasPolicy(tip_gwei=1.0, max_fee_cap_gwei=5.0)
+    assert policy.replacement_fees(base_fee=10 * GWEI, old_max_fee=5 * GWEI, old_tip=GWEI) is None
+    max_fee, tip = GasPolicy(tip_gwei=1.0).replacement_fees(10 * GWEI, 5 * GWEI, GWEI)
+    assert (max_fee, tip) == (21_125_000_000, 1_125_000_000)  # tip +12.5%; max fee 2 x base + that tip
 
 
 def test_collateral_dump_moves_the_amm_price_and_the_arbitrageur_restores_it_over_several_blocks():

@@ -77,11 +77,6 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def bump(value: int) -> int:
-    """The smallest fee a replacement may carry: 112.5% of ``value``, rounded up."""
-    return ceil_div(value * 9, 8)
-
-
 # ------------------------------------------------------------------------------ parameters
 
 @dataclass(frozen=True)
@@ -560,21 +555,46 @@ class Keeper(Agent):
         pending = ctx.mempool.get(self.address, target.nonce)
         if pending is None:
             return None
-        old_tip, old_max = pending.tx.max_priority_fee_per_gas, pending.tx.max_fee_per_gas
-        tip = max(bump(old_tip), ceil_div(max(old_tip, competitor_tip) * factor_bps, BPS), competitor_tip + 1)
+        old_tip = pending.tx.max_priority_fee_per_gas
+        tip = max(ceil_div(max(old_tip, competitor_tip) * factor_bps, BPS), competitor_tip + 1)
         if max_tip_wei is not None and tip > max_tip_wei:
             return None
-        max_fee = max(bump(old_max), int(view.base_fee * self.gas.max_fee_multiplier) + tip)
-        if self.gas.max_fee_cap_gwei and max_fee > int(self.gas.max_fee_cap_gwei * GWEI):
+        fees = self.gas.replacement_fees(view.base_fee, pending.tx.max_fee_per_gas, old_tip, tip)
+        if fees is None or fees[1] < tip:
+            return None  # the fee cap does not allow outbidding
+        new = self._replace_target(view, ctx, target, pending, *fees)
+        if new is not None:
+            target.rebids += 1
+        return new
+
+    # --- stuck transactions --------------------------------------------------------------------
+    reprices_stuck = True
+
+    def reprice(self, view: BlockView, ctx: "AgentContext", pending: PendingTx, max_fee_wei: int,
+                tip_wei: int) -> PendingTx | None:
+        """A stuck liquidation is re-sent at higher fees while it stays worth sending; other
+        own transactions (inventory sales) are not time-critical and wait."""
+        target = next((t for t in self.targets.values() if not t.private and t.nonce == pending.nonce), None)
+        if target is None or target.plan is None:
             return None
-        effective = max(0, min(tip, max_fee - view.base_fee))
-        profit = target.plan.gross_usd - view.gas_cost_usd_wad(target.plan.call.gas, effective)
-        if profit < self.params.min_profit_wad:
-            return None  # outbidding would lose money: let it go
-        new = ctx.replace(self, pending, tip, max_fee)
+        return self._replace_target(view, ctx, target, pending, max_fee_wei, tip_wei)
+
+    def worth_sending(self, view: BlockView, plan: Plan, effective_tip_wei: int) -> bool:
+        """A paid action still clears ``min_profit_usd`` after gas; an unpaid one (gross 0)
+        costs at most ``unpaid_action_max_gas_usd``."""
+        cost = view.gas_cost_usd_wad(plan.call.gas, effective_tip_wei)
+        if plan.gross_usd > 0:
+            return plan.gross_usd - cost >= self.params.min_profit_wad
+        return cost <= to_wad(self.params.unpaid_action_max_gas_usd)
+
+    def _replace_target(self, view: BlockView, ctx: "AgentContext", target: Target, pending: PendingTx,
+                        max_fee_wei: int, tip_wei: int) -> PendingTx | None:
+        effective = max(0, min(tip_wei, max_fee_wei - view.base_fee))
+        if target.plan is None or not self.worth_sending(view, target.plan, effective):
+            return None  # paying more would lose money: let it go
+        new = ctx.replace(self, pending, tip_wei, max_fee_wei)
         target.hashes = (new.hash,)
-        target.tip_wei = tip
-        target.rebids += 1
+        target.tip_wei = tip_wei
         return new
 
     # --- reading the mempool -----------------------------------------------------------------
