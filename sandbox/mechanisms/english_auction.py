@@ -156,7 +156,11 @@ class EnglishAuctionMechanism(LiquidationMechanism):
             extra["guy"] = a["guy"] if has_bidder else None
             common = dict(mechanism=self.name, owner=a["owner"], ref=a["id"], extra=extra)
             if a["dealable"]:
-                out.append(Opportunity(action="deal", debt_in_usd=0, collateral_out_weth=0, **common))
+                # deal pays its caller nothing; it delivers the lot to the winner (``guy``), whose
+                # claim it settles: worth sending for the winner, unpaid for anyone else
+                settle = dict(common, extra={**extra, "beneficiary": extra["guy"],
+                                             "claim_weth": a["lot"] if has_bidder else 0})
+                out.append(Opportunity(action="deal", debt_in_usd=0, collateral_out_weth=0, **settle))
             elif a["needsTick"]:
                 out.append(Opportunity(action="tick", debt_in_usd=0, collateral_out_weth=0, **common))
             elif a["biddable"]:

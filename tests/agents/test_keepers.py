@@ -307,6 +307,25 @@ def test_two_backrunners_on_one_position_the_higher_bid_lands_and_pays_the_other
     assert (low.bundles_lost, high.bundles_won) == (1, 1)
 
 
+def test_a_keeper_that_won_an_english_auction_deals_it_and_receives_the_lot():
+    """Regression: keepers skipped every action on an auction they led, deal included, and
+    nobody else may deal it, so English auctions never settled (0 Deal events in black-thursday)."""
+    from sandbox.mechanisms.english_auction import EnglishAuctionMechanism
+
+    h = Harness([(NaiveKeeper, {})], mechanism=EnglishAuctionMechanism)
+    (k,) = h.keepers
+    move_price(h, CRASH)
+    actions = []
+    # bite; tend (a jump bid); nothing while the bid stands; ttl (3 h) passes; deal
+    for dt in (12, 12, 12, 10_800, 12):
+        produced = h.block(price=CRASH, dt=dt)
+        actions.append([p.meta["action"] for p, r in h.liquidations(produced) if r.succeeded])
+    assert actions == [["bite"], ["tend"], [], [], ["deal"]]
+    (deal,) = [log.args for log in h.produced[-1].result.logs if log.name == "Deal"]
+    assert deal["lot"] > 0 and k.weth_balance >= deal["lot"]
+    assert h.mech.auctions() == []  # settled: nothing left in the auction house
+
+
 # ------------------------------------------------------------------------------ gas
 
 def test_a_stuck_liquidation_is_re_sent_at_higher_fees_while_it_stays_profitable():

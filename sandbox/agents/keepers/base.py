@@ -9,11 +9,15 @@ only in *when* they send and *how much tip* they pay; this module holds the rest
   + ``reward_usd`` (Maker's tip + chip) + any USD paid out (soft's ``extra["usd_out"]``)
   − the USD paid in − the gas at the next base fee plus the tip (``BlockView.gas_cost_usd_wad``,
   the call's gas limit: an upper bound). Every keeper skips an action whose profit after gas is
-  below ``min_profit_usd``, so a gas spike stalls liquidations (as on 12 March 2020). The one
-  exception is an *unpaid* action that starts or settles an auction (English ``bite``/``tick``/
-  own ``deal``, Compound ``absorb``): no payment comes with it, so a keeper sends it only while
-  its gas costs at most ``unpaid_action_max_gas_usd`` (0 disables them) and nobody else's is
-  pending. English bids (``tend``/``dent``) are not races (an outbid bid is refunded): they go
+  below ``min_profit_usd``, so a gas spike stalls liquidations (as on 12 March 2020). An action
+  that settles a claim of the keeper (``extra["beneficiary"]`` is the keeper: the English
+  ``deal`` of an auction it won delivers ``extra["claim_weth"]``) is worth that claim's sale
+  value, so winners deal their auctions (as Maker's flip keepers did) once it pays the gas.
+  The exception is an *unpaid* action that starts or settles an auction (English ``bite``/
+  ``tick``, someone else's ``deal``, Compound ``absorb``): no payment comes with it, so a keeper
+  sends it only while its gas costs at most ``unpaid_action_max_gas_usd`` (0 disables them),
+  nobody else's is pending, and never a ``deal`` of an auction another keeper won (its winner
+  will). English bids (``tend``/``dent``) are not races (an outbid bid is refunded): they go
   at the policy's tip, jump straight to ``auction_margin_bps`` below the lot's AMM value, and
   wait while another sender's bid on the same auction is pending.
 * **Capital**: capital keepers are funded with ``capital_usd`` at set-up and size each action to
@@ -344,10 +348,17 @@ class Keeper(Agent):
         """Strategy-specific costs besides gas (the flash keeper's loan fee)."""
         return 0
 
+    def claim_weth(self, opp: Opportunity) -> int:
+        """WETH owed to this keeper that ``opp`` delivers (an English deal of its own lot)."""
+        x = opp.extra or {}
+        who = x.get("beneficiary")
+        return int(x.get("claim_weth", 0) or 0) if who and who.lower() == self.address.lower() else 0
+
     def gross_usd(self, ctx: "AgentContext", opp: Opportunity, call: Call,
                   reserves: tuple[int, int]) -> int:
         """Proceeds minus payments of ``call`` before gas (USD WAD; negative when it loses)."""
-        sale = self.sale_value_usd(call.collateral_out_weth, reserves, ctx.market.params.amm_fee_bps)
+        weth = call.collateral_out_weth + self.claim_weth(opp)
+        sale = self.sale_value_usd(weth, reserves, ctx.market.params.amm_fee_bps)
         return (sale + opp.reward_usd + self.usd_out(opp) - call.debt_in_usd
                 - self.extra_cost_usd(opp, call))
 
@@ -408,14 +419,16 @@ class Keeper(Agent):
         return mech.dent_call(opp.ref, lot, x["tab"], owner=opp.owner)
 
     def is_unpaid(self, opp: Opportunity, call: Call) -> bool:
-        """True for actions that pay their sender nothing (bite, absorb, deal, tick)."""
+        """True for actions that pay their sender nothing (bite, absorb, tick, someone else's deal)."""
         return (call.debt_in_usd == 0 and call.collateral_out_weth == 0 and opp.reward_usd == 0
-                and self.usd_out(opp) == 0)
+                and self.usd_out(opp) == 0 and self.claim_weth(opp) == 0)
 
     def own_bid(self, opp: Opportunity) -> bool:
-        """True when ``opp`` is an auction this keeper already leads (English ``guy``)."""
+        """True when ``opp`` is a bid on an auction this keeper already leads (English ``guy``):
+        it would only outbid itself. Settling that auction is not a bid."""
         guy = opp.extra.get("guy") if opp.extra else None
-        return guy is not None and guy.lower() == self.address.lower()
+        return (opp.action in DEFERRED_ACTIONS and guy is not None
+                and guy.lower() == self.address.lower())
 
     def unpaid_allowed(self, opp: Opportunity) -> bool:
         """Unpaid actions are sent only to start or settle auctions the keeper can profit from:
