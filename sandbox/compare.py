@@ -125,6 +125,10 @@ def run_comparison(scenario: Scenario, mechanisms: Sequence[str], seeds: Sequenc
         raise ValueError("no seeds to run")
     if len(set(mechanisms)) != len(mechanisms):
         raise ValueError(f"mechanism listed twice: {', '.join(sorted({m for m in mechanisms if mechanisms.count(m) > 1}))}")
+    from sandbox.simulation import check_scenario
+
+    for m in mechanisms:  # refuse a scenario a mechanism cannot serve before anything runs
+        check_scenario(scenario, m)
     keys = [(m, s) for m in mechanisms for s in seeds]
     n_jobs = effective_jobs(jobs, len(keys))
     done: dict[tuple[str, int], RunRecord] = {}

@@ -22,9 +22,9 @@ from sandbox.chain.builder import BackgroundDemand, BlockBuilder, ProducedBlock
 from sandbox.chain.mempool import Mempool
 from sandbox.market import Market, deploy_market
 from sandbox.market.book import PositionBook
-from sandbox.mechanisms import LiquidationMechanism, get_mechanism
+from sandbox.mechanisms import LiquidationMechanism, MechanismParams, get_mechanism
 from sandbox.recorder import Recorder
-from sandbox.scenarios import Scenario, reference_prices, to_wad_prices
+from sandbox.scenarios import Scenario, ScenarioError, reference_prices, to_wad_prices
 from sandbox.units import GWEI, WAD, to_wad
 
 ROLE_LABELS = ["deployer", "oracle", "treasury", "builder", "arbitrageur"]
@@ -42,6 +42,18 @@ class RunResult:
     transactions: int
     blocks: int
     agents: list[Agent] = field(repr=False, default_factory=list)
+
+
+def check_scenario(scenario: Scenario, mechanism: str) -> MechanismParams:
+    """``mechanism``'s parameters for ``scenario`` (defaults plus the scenario's overrides),
+    after the mechanism has accepted the scenario; ScenarioError naming the field otherwise."""
+    cls = get_mechanism(mechanism)
+    params = cls.default_params().replace(**scenario.mechanism_overrides(mechanism))
+    try:
+        cls.check_scenario(scenario, params)
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    return params
 
 
 def keeper_labels(scenario: Scenario) -> list[tuple[str, int, str]]:
@@ -66,8 +78,7 @@ class Simulation:
         self.seed = seed
         self.backend = backend
         self.mechanism_cls = get_mechanism(mechanism)
-        overrides = scenario.mechanism_overrides(mechanism)
-        self.mechanism_params = self.mechanism_cls.default_params().replace(**overrides)
+        self.mechanism_params = check_scenario(scenario, mechanism)
         seeds = np.random.SeedSequence(seed).spawn(4)
         self.price_rng = np.random.default_rng(seeds[0])
         self.population_rng = np.random.default_rng(seeds[1])
@@ -298,4 +309,4 @@ def run_once(scenario: Scenario, mechanism: str, seed: int, backend: str = "eth-
     return Simulation(scenario, mechanism, seed, backend).run(progress=progress)
 
 
-__all__ = ["RunResult", "Simulation", "keeper_labels", "run_once"]
+__all__ = ["RunResult", "Simulation", "check_scenario", "keeper_labels", "run_once"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from sandbox.chain import Account, Receipt
+from sandbox.chain import Account, Receipt, SignedTx
 from sandbox.chain.mempool import PRICE_BUMP_DEN, PRICE_BUMP_NUM, PendingTx
 from sandbox.market import MarketView, PositionView
 from sandbox.mechanisms import Opportunity
@@ -179,8 +179,9 @@ class Agent(ABC):
     def react(self, view: BlockView, ctx: "AgentContext") -> None:
         """Phase 2: the public mempool now holds phase-1 submissions (front-/back-run, re-bid)."""
 
-    def private_bid(self, view: BlockView, ctx: "AgentContext", update: PendingTx) -> "PrivateBid | None":
-        """A sealed bid for the right to liquidate right after ``update`` (private mechanism)."""
+    def private_bid(self, view: BlockView, ctx: "AgentContext", lot: "OrderFlowLot") -> "PrivateBid | None":
+        """A sealed bid for ``lot``: the right to liquidate first once its oracle round is in
+        force (order-flow auction; simulate ``lot.txs`` first to see what it opens)."""
         return None
 
     # --- stuck transactions ----------------------------------------------------------------
@@ -225,6 +226,18 @@ class Agent(ABC):
         """After the block: record own receipts in the ledger."""
         for pending, receipt in produced.by_agent(self.label):
             self.ledger.record_receipt(receipt, ctx.reference_price_wad, produced.builder_payment_wei(receipt))
+
+
+@dataclass(frozen=True)
+class OrderFlowLot:
+    """What an order-flow auction sells: the right to liquidate first in the block where
+    oracle round ``round_id`` (at ``price_wad``) comes into force. ``txs`` run before that in
+    the same bundle: the update itself when the round is in force as soon as it lands, nothing
+    when an OSM-style delay brings it into force by the passing of time."""
+
+    round_id: int
+    price_wad: int
+    txs: tuple[SignedTx, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,18 +13,20 @@ price stays right; the deviation rule then pushes the wrong price on-chain, and 
 the window ends.
 
 Private flow (``ctx.mechanism.is_private``, an OEV-style order-flow auction): the signed update
-never enters the public mempool. Every other agent in ``ctx.agents`` that overrides
-``private_bid`` is shown the update as a ``PendingTx`` (``private=True``, ``seq=-1``,
-``meta={"price_wad", "round_id"}``; simulate it with ``ctx.hypothetically([update.tx])``) and
-may return a sealed ``PrivateBid``. ``mechanism.run_auction`` picks the winner with this agent's
-generator and ONE bundle is sent: [update, auctioneer's ``grant`` for the new round, the
-winner's calls signed with the winner's own gas policy]. With no bids the update goes alone (in
-a bundle); liquidation then opens to everyone after ``open_delay_seconds``.
+never enters the public mempool. What is sold is an ``OrderFlowLot``: the right to liquidate
+first once the new round is in force. Every other agent in ``ctx.agents`` that overrides
+``private_bid`` is shown the lot (simulate ``lot.txs`` with ``ctx.hypothetically``) and may
+return a sealed ``PrivateBid``; ``mechanism.run_auction`` picks the winner with this agent's
+generator. Without an oracle delay ONE bundle is sent: [update, auctioneer's ``grant`` for the
+new round, the winner's calls signed with the winner's own gas policy] (the winner's calls may
+revert without holding the update back). With no bids the update goes alone; liquidation then
+opens to everyone after ``open_delay_seconds``.
 
-With an in-force delay (``OracleSpec.delay_seconds`` > 0, OSM-style) the new round does not come
-into force in the block that submits it, so a grant for it would revert (``WrongRound``): in that
-case no auction is held and the update is bundled alone. Likewise when the mechanism's
-``open_delay_seconds`` is 0 (the exclusive window would already be closed).
+With an in-force delay (``OracleSpec.delay_seconds`` > 0, OSM-style) the update is bundled alone
+and its round comes into force ``delay_seconds`` later, by the passing of time; its next price
+is public meanwhile (``latestSubmitted``), which is exactly what the auction sells: in the first
+block in which the round is in force (and its exclusive window open), the lot is auctioned
+(``lot.txs`` empty) and [grant, winner's calls] go as a bundle at the top of that block.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from sandbox.chain.mempool import PendingTx
 from sandbox.scenarios.schema import OracleSpec
 from sandbox.units import WAD, BPS, GWEI
 
-from .base import Agent, BlockView, GasPolicy, PrivateBid
+from .base import Agent, BlockView, GasPolicy, OrderFlowLot, PrivateBid
 
 if TYPE_CHECKING:
     from .context import AgentContext
@@ -61,7 +63,8 @@ class OracleUpdater(Agent):
         self.spec = spec
         self.deviation_bps = spec.deviation_bps
         self.heartbeat_seconds = spec.heartbeat_seconds
-        self.auctions: list[dict] = []  # private flow: one record per update sent
+        self.auctions: list[dict] = []  # private flow: one record per auction held
+        self._sold: set[int] = set()  # rounds already auctioned (delayed oracle)
 
     @property
     def tip_wei(self) -> int:
@@ -146,57 +149,88 @@ class OracleUpdater(Agent):
 
     def _auction_possible(self, ctx: "AgentContext") -> bool:
         mech = ctx.mechanism
-        if not (hasattr(mech, "run_auction") and hasattr(mech, "grant_call")):
-            return False
-        if ctx.market.params.oracle_delay_seconds > 0:
-            return False  # the new round is not in force in its own block: a grant would revert
-        return getattr(mech.params, "open_delay_seconds", 0) > 0
+        return hasattr(mech, "run_auction") and hasattr(mech, "grant_call")
 
-    def collect_bids(self, view: BlockView, ctx: "AgentContext", update: PendingTx) -> dict[str, PrivateBid]:
+    def collect_bids(self, view: BlockView, ctx: "AgentContext", lot: OrderFlowLot) -> dict[str, PrivateBid]:
         """Sealed bids of every agent that overrides ``private_bid`` (bidder address -> bid)."""
         bids: dict[str, PrivateBid] = {}
         for agent in getattr(ctx, "agents", None) or ():
             if agent is self or type(agent).private_bid is Agent.private_bid:
                 continue
-            bid = agent.private_bid(view, ctx, update)
+            bid = agent.private_bid(view, ctx, lot)
             if bid is None or bid.bid_usd_wad < 0 or not bid.calls:
                 continue
             bids[agent.account.address] = bid
         return bids
 
     def _step_private(self, view: BlockView, ctx: "AgentContext") -> None:
+        delayed = ctx.market.params.oracle_delay_seconds > 0
+        if delayed:
+            self._auction_round_coming_into_force(view, ctx)
         if self._bundle_pending(ctx) or not self.due(view):
             return
         price = self.observed_price(view)
         round_id = int(ctx.market.oracle.call("latestRound")) + 1
         signed = ctx.sign(self, self._request(ctx, price), tip_wei=self.tip_wei)
         meta = {"price_wad": price, "round_id": round_id}
-        update = PendingTx(tx=signed, agent=self.label, tag="oracle-update", seen_block=ctx.chain.block_number,
-                           seq=-1, meta=dict(meta), private=True)
-        record = {"block": view.number, "round_id": round_id, "price_wad": price, "bids": {},
-                  "winner": None, "bid": 0}
-        self.auctions.append(record)
         txs: list[SignedTx] = [signed]
         labels: list[tuple[str, str, dict]] = [(self.label, "oracle-update", meta)]
-        if self._auction_possible(ctx):
-            bids = self.collect_bids(view, ctx, update)
-            record["bids"] = {a: b.bid_usd_wad for a, b in bids.items()}
-            result = ctx.mechanism.run_auction({a: b.bid_usd_wad for a, b in bids.items()}, self.rng)
-            if result is not None:
-                winner, amount = result
-                bid = bids[winner]
-                record.update(winner=winner, bid=amount)
-                txs.append(self._grant(ctx, round_id, winner, amount))
-                auctioneer = getattr(ctx.mechanism, "auctioneer", None) or ctx.market.deployer
-                labels.append((auctioneer.label, "auction-grant",
-                               {"round_id": round_id, "winner": winner, "bid": amount}))
-                agent = next(a for a in ctx.agents if a.account.address == winner)
-                txs += ctx.sign_sequence(agent, [c.request(agent.account) for c in bid.calls])
-                for c in bid.calls:
-                    labels.append((agent.label, "liquidation",
-                                   {"action": c.action, "owner": c.owner, "mechanism": ctx.mechanism.name,
-                                    "round_id": round_id, "bid": amount}))
-        ctx.submit_bundle(self, txs, tag="oracle-update", labels=labels)
+        may_revert: list[bytes] = []
+        if not delayed:  # the round is in force in its own block: sell it with the update
+            sold = self._auction(view, ctx, OrderFlowLot(round_id=round_id, price_wad=price, txs=(signed,)))
+            txs += sold[0]
+            labels += sold[1]
+            may_revert += sold[2]
+        ctx.submit_bundle(self, txs, tag="oracle-update", labels=labels, may_revert=may_revert)
+
+    def _auction_round_coming_into_force(self, view: BlockView, ctx: "AgentContext") -> None:
+        """OSM-style delay: the round that comes into force in this block (its next price has
+        been public since it was submitted) is sold now, in a bundle of the auctioneer's grant
+        and the winner's calls at the top of the block; once per round, while its exclusive
+        window is open."""
+        mech = ctx.mechanism
+        if not self._auction_possible(ctx) or any(b.agent == self.label and b.tag == "auction-grant"
+                                                  for b in ctx.mempool.bundles()):
+            return
+        state = mech.auction_state_at(ctx.timestamp)
+        if state.round_id == 0 or state.round_id in self._sold or state.winner is not None \
+                or not state.exclusive(ctx.timestamp):
+            return
+        self._sold.add(state.round_id)
+        price = int(ctx.market.oracle.call("getRoundData", state.round_id)[1])
+        txs, labels, may_revert = self._auction(view, ctx, OrderFlowLot(round_id=state.round_id,
+                                                                        price_wad=price, txs=()))
+        if txs:
+            ctx.submit_bundle(self, txs, tag="auction-grant", labels=labels, may_revert=may_revert)
+
+    def _auction(self, view: BlockView, ctx: "AgentContext",
+                 lot: OrderFlowLot) -> tuple[list[SignedTx], list[tuple[str, str, dict]], list[bytes]]:
+        """Sell ``lot``: (transactions, labels, hashes that may revert) to bundle after the
+        update: the auctioneer's grant and the winner's calls (which may revert without
+        holding back the oracle); nothing when nobody bids."""
+        record = {"block": view.number, "round_id": lot.round_id, "price_wad": lot.price_wad, "bids": {},
+                  "winner": None, "bid": 0}
+        self.auctions.append(record)
+        if not self._auction_possible(ctx):
+            return [], [], []
+        bids = self.collect_bids(view, ctx, lot)
+        record["bids"] = {a: b.bid_usd_wad for a, b in bids.items()}
+        result = ctx.mechanism.run_auction({a: b.bid_usd_wad for a, b in bids.items()}, self.rng)
+        if result is None:
+            return [], [], []
+        winner, amount = result
+        bid = bids[winner]
+        record.update(winner=winner, bid=amount)
+        auctioneer = getattr(ctx.mechanism, "auctioneer", None) or ctx.market.deployer
+        txs = [self._grant(ctx, lot.round_id, winner, amount)]
+        labels = [(auctioneer.label, "auction-grant", {"round_id": lot.round_id, "winner": winner, "bid": amount})]
+        agent = next(a for a in ctx.agents if a.account.address == winner)
+        calls = ctx.sign_sequence(agent, [c.request(agent.account) for c in bid.calls])
+        for c in bid.calls:
+            labels.append((agent.label, "liquidation",
+                           {"action": c.action, "owner": c.owner, "mechanism": ctx.mechanism.name,
+                            "round_id": lot.round_id, "bid": amount}))
+        return txs + calls, labels, [t.hash for t in calls]
 
     def _grant(self, ctx: "AgentContext", round_id: int, winner: str, amount: int) -> SignedTx:
         auctioneer: Account = getattr(ctx.mechanism, "auctioneer", None) or ctx.market.deployer

@@ -125,6 +125,11 @@ class LiquidationMechanism(ABC):
         return cls(market, params, contract)
 
     @classmethod
+    def check_scenario(cls, scenario: Any, params: MechanismParams) -> None:
+        """Refuse a scenario this mechanism cannot serve as configured: raise ValueError whose
+        message starts with the offending field's path (default: accept every scenario)."""
+
+    @classmethod
     def checked_params(cls, params: MechanismParams | None) -> MechanismParams:
         params = params if params is not None else cls.default_params()
         if not isinstance(params, cls.Params):

@@ -34,14 +34,15 @@ class PrivateAuctionParams(FixedFeeParams):
     """Fixed-fee terms plus the auction: API3-like 80% of the bid to the protocol, one-block window."""
 
     protocol_share_bps: int = 8000
-    open_delay_seconds: int = 12
+    open_delay_seconds: int = 12  # the winner's exclusive window after the round comes into force
 
     def validate(self) -> None:
         super().validate()
         if not 0 <= self.protocol_share_bps <= BPS:
             raise ValueError(f"protocol_share_bps must be in [0, 10000], got {self.protocol_share_bps}")
-        if self.open_delay_seconds < 0:
-            raise ValueError(f"open_delay_seconds must be >= 0, got {self.open_delay_seconds}")
+        if self.open_delay_seconds <= 0:
+            raise ValueError(f"open_delay_seconds must be > 0 (with no exclusive window there is nothing "
+                             f"to auction), got {self.open_delay_seconds}")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,19 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
         execute(market.chain, [market.lending.tx(market.deployer, "installMechanism", contract.address)])
         return cls(market, params, contract, auctioneer=auctioneer, operator=operator)
 
+    @classmethod
+    def check_scenario(cls, scenario, params: PrivateAuctionParams) -> None:
+        """The exclusive window must hold a block: with an oracle delay of d seconds and blocks
+        every b seconds, the first block after a round comes into force is (−d mod b) seconds
+        later, so the window must be longer than that, or no winner could ever act."""
+        delay, block = scenario.oracle.delay_seconds, scenario.block_time_seconds
+        gap = -delay % block
+        if params.open_delay_seconds <= gap:
+            raise ValueError(
+                f"mechanisms.{cls.name}.open_delay_seconds: {params.open_delay_seconds} s leaves no block in "
+                f"the exclusive window (oracle.delay_seconds {delay} with block_time_seconds {block} puts "
+                f"the first block {gap} s after a round comes into force); make it > {gap}")
+
     @property
     def is_private(self) -> bool:
         return True
@@ -125,7 +139,13 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
                     gas=GRANT_GAS, action="grant", owner=winner, debt_in_usd=0)
 
     def auction_state(self) -> AuctionState:
-        round_id, start, end, winner, bid, paid = self.contract.call("auctionState")
+        """The auction of the round in force now (as of the latest block)."""
+        return self.auction_state_at(None)
+
+    def auction_state_at(self, timestamp: int | None) -> AuctionState:
+        """The auction of the round in force at ``timestamp`` (a block not built yet: with an
+        oracle delay, a round comes into force by the passing of time)."""
+        round_id, start, end, winner, bid, paid = self.contract.call("auctionState", timestamp=timestamp)
         return AuctionState(round_id=round_id, window_start=start, window_end=end,
                             winner=None if int(winner, 16) == 0 else winner, bid=bid, paid=paid)
 

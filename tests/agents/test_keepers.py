@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from sandbox.agents.base import GasPolicy
+from sandbox.agents.base import GasPolicy, OrderFlowLot
 from sandbox.agents.context import AgentContext
 from sandbox.agents.keepers import KEEPERS, Keeper
 from sandbox.agents.keepers.backrunner import BackrunnerKeeper
@@ -191,16 +191,15 @@ def test_frontrunner_sees_nothing_to_copy_under_the_private_mechanism():
         # As the oracle updater agent does: sign the update, ask keepers for sealed bids, run
         # the auction, and send [update, grant, winner's calls] as one private bundle.
         signed = ctx.sign(h.oracle, h.market.oracle.tx(h.oracle.account, "submit", CRASH, gas=100_000))
-        update = PendingTx(tx=signed, agent=h.oracle.label, tag="oracle-update",
-                           seen_block=h.chain.block_number, seq=-1)
+        round_id = h.market.oracle.call("latestRound") + 1
+        lot = OrderFlowLot(round_id=round_id, price_wad=CRASH, txs=(signed,))
         for k in h.keepers:
-            bid = k.private_bid(view, ctx, update)
+            bid = k.private_bid(view, ctx, lot)
             if bid is not None:
                 bids[k.address] = bid
         winner, amount = mech.run_auction({a: b.bid_usd_wad for a, b in bids.items()},
                                           np.random.default_rng(0))
         bid = bids[winner]
-        round_id = h.market.oracle.call("latestRound") + 1
         auctioneer = OracleFeed(mech.auctioneer)
         grant = ctx.sign(auctioneer, mech.grant_call(round_id, winner, amount).request(mech.auctioneer))
         calls = ctx.sign_sequence(bid.bidder, [c.request(bid.bidder.account) for c in bid.calls])

@@ -22,7 +22,7 @@ from sandbox.chain.mempool import Mempool
 from sandbox.market import MarketParams, deploy_market
 from sandbox.market.actions import MAX_UINT, fund_requests, set_price
 from sandbox.mechanisms.fixed_fee import FixedFeeMechanism
-from sandbox.mechanisms.private import PrivateAuctionMechanism
+from sandbox.mechanisms.private import PrivateAuctionMechanism, PrivateAuctionParams
 from sandbox.mechanisms.soft import SoftLiquidationMechanism
 from sandbox.scenarios.schema import ArbitrageurSpec, BorrowerSpec, OracleSpec
 from sandbox.units import BPS, GWEI, WAD, to_wad
@@ -109,9 +109,9 @@ class FakeKeeper(Agent):
     def setup(self, ctx):
         return fund_requests(ctx.market, self.account, usd_wei=to_wad(1_000_000), approve=[ctx.mechanism.spender])
 
-    def private_bid(self, view, ctx, update):
-        self.offered.append(update)
-        with ctx.hypothetically([update.tx]):
+    def private_bid(self, view, ctx, lot):
+        self.offered.append(lot)
+        with ctx.hypothetically(list(lot.txs)):
             opps = ctx.mechanism.opportunities(ctx.owners, timestamp=ctx.timestamp)
         calls = tuple(ctx.mechanism.encode(o, self.account.address) for o in opps
                       if o.action == "liquidate-with-bid")
@@ -299,7 +299,7 @@ def test_private_update_skips_the_mempool_and_lands_as_update_grant_winner_liqui
     h.phases(to_wad(1750))
     # nothing public: a back-runner sees no update
     assert h.mempool.pending() == [] and all(p.tag != "oracle-update" for p in spy.seen[-1])
-    assert all(len(k.offered) == 1 and k.offered[0].private for k in keepers)
+    assert all(len(k.offered) == 1 and k.offered[0].price_wad == to_wad(1750) for k in keepers)
     produced = h.produce()
     winner = keepers[1]
     tags = [(p.tag, p.agent) for p in produced.txs]
@@ -329,15 +329,49 @@ def test_private_update_without_bids_lands_alone_in_a_bundle():
     assert h.mech.auction_state().winner is None
 
 
-def test_private_update_with_an_in_force_delay_holds_no_auction():
-    # the new round is not in force in its own block, so a grant for it would revert
+def test_under_an_oracle_delay_the_round_is_auctioned_in_the_block_it_comes_into_force():
+    """OSM-style delay: the next price is public an hour ahead, which is what the order-flow
+    auction sells. Regression: no auction was ever held under a delay, and every public
+    liquidation reverted during the exclusive windows (760 failed transactions in black-thursday)."""
     h, victim, updater, keepers, spy = _private_run([100, 250], delay_seconds=60)
     h.phases(to_wad(1750))
-    assert all(k.offered == [] for k in keepers)
+    assert all(k.offered == [] for k in keepers)  # nothing to sell yet: the round is not in force
     produced = h.produce()
     assert [p.tag for p in produced.txs] == ["oracle-update"] and produced.receipts[0].succeeded
-    assert h.market.oracle.call("latestSubmitted")[1] == to_wad(1750)
     assert h.market.oracle.call("price") == to_wad(2000)  # still the old round in force
+    for _ in range(4):  # 48 s: the round is still 12 s from coming into force
+        h.block(to_wad(1750))
+    assert all(k.offered == [] for k in keepers)
+    h.phases(to_wad(1750), dt=12)  # the block at +60 s: the round comes into force
+    assert [len(k.offered) for k in keepers] == [1, 1] and keepers[0].offered[0].txs == ()
+    produced = h.produce()
+    winner = keepers[1]
+    assert [(p.tag, p.agent) for p in produced.txs] == [("auction-grant", "deployer"),
+                                                       ("liquidation", winner.label)]
+    assert all(r.succeeded for r in produced.receipts)
+    assert produced.receipts[1].events("BidPaid")[0].args["bid"] == to_wad(250)
+    assert h.market.oracle.call("price") == to_wad(1750)
+    assert updater.auctions[-1]["winner"] == winner.account.address
+
+
+def test_private_refuses_an_auction_with_no_exclusive_window():
+    with pytest.raises(ValueError, match="open_delay_seconds must be > 0"):
+        PrivateAuctionParams(open_delay_seconds=0)
+
+
+def test_private_refuses_a_scenario_whose_exclusive_window_holds_no_block():
+    from sandbox.scenarios import Scenario, ScenarioError
+    from sandbox.simulation import check_scenario
+
+    # rounds come into force 20 s before a block (delay 100, blocks every 120 s): 12 s is too short
+    late = Scenario(name="t", block_time_seconds=120, oracle=OracleSpec(delay_seconds=100))
+    with pytest.raises(ScenarioError, match=r"^mechanisms.private.open_delay_seconds: 12 s leaves no block"):
+        check_scenario(late, "private")
+    ok = Scenario(name="t", block_time_seconds=120, oracle=OracleSpec(delay_seconds=100),
+                  mechanisms={"private": {"open_delay_seconds": 30}})
+    assert check_scenario(ok, "private").open_delay_seconds == 30
+    assert check_scenario(Scenario(name="t", block_time_seconds=120, oracle=OracleSpec(delay_seconds=3600)),
+                          "private").open_delay_seconds == 12  # 3600 is a multiple of 120
 
 
 # ------------------------------------------------------------------------------- arbitrageur

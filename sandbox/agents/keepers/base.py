@@ -30,7 +30,7 @@ only in *when* they send and *how much tip* they pay; this module holds the rest
   ``sell_per_block_weth`` per block on the AMM (``swapExactIn`` with a slippage floor, tag
   ``"inventory-sale"``), never below ``max_sale_discount_bps`` under the reference price and
   only when the sale's gas is small against its proceeds.
-* **Private auctions**: ``private_bid`` simulates the oracle update (``ctx.hypothetically``),
+* **Private auctions**: ``private_bid`` simulates the lot's oracle update (``ctx.hypothetically``),
   prices the ``"liquidate-with-bid"`` opportunities it creates and bids ``bid_share_bps`` of the
   profit above ``min_profit_usd``.
 
@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 import numpy as np
 from eth_abi import decode as abi_decode
 
-from sandbox.agents.base import Agent, BlockView, GasPolicy, PrivateBid
+from sandbox.agents.base import Agent, BlockView, GasPolicy, OrderFlowLot, PrivateBid
 from sandbox.chain import Account, ChainError, TxRequest
 from sandbox.chain.abi import checksum
 from sandbox.chain.mempool import PendingTx
@@ -731,12 +731,13 @@ class Keeper(Agent):
         return pending
 
     # --- private auctions ----------------------------------------------------------------
-    def private_bid(self, view: BlockView, ctx: "AgentContext", update: PendingTx) -> PrivateBid | None:
-        """Simulate ``update``; bid ``bid_share_bps`` of the profit (after gas, above
-        ``min_profit_usd``) of the "liquidate-with-bid" opportunities it opens, sized to the
-        capital left after paying the bid."""
+    def private_bid(self, view: BlockView, ctx: "AgentContext", lot: OrderFlowLot) -> PrivateBid | None:
+        """Simulate ``lot.txs`` (the update, or nothing when the round comes into force by
+        time); bid ``bid_share_bps`` of the profit (after gas, above ``min_profit_usd``) of the
+        "liquidate-with-bid" opportunities it opens, sized to the capital left after paying
+        the bid."""
         try:
-            with ctx.hypothetically([update.tx]):
+            with ctx.hypothetically(list(lot.txs)):
                 opps = ctx.mechanism.opportunities(ctx.owners)
         except ChainError:
             return None

@@ -23,9 +23,8 @@ import rlp
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 
-from sandbox.agents.base import BlockView, GasPolicy, PrivateBid
+from sandbox.agents.base import BlockView, GasPolicy, OrderFlowLot, PrivateBid
 from sandbox.chain import Account, Contract, at, creation_tx
-from sandbox.chain.mempool import PendingTx
 from sandbox.mechanisms import Call, Opportunity
 from sandbox.units import BPS
 
@@ -123,5 +122,5 @@ class FlashKeeper(Keeper):
         if self._check_deployed(ctx):
             self.liquidate_public(view, ctx, view.opportunities)
 
-    def private_bid(self, view: BlockView, ctx: "AgentContext", update: PendingTx) -> PrivateBid | None:
+    def private_bid(self, view: BlockView, ctx: "AgentContext", lot: OrderFlowLot) -> PrivateBid | None:
         return None
