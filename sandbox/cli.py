@@ -398,7 +398,8 @@ def run(mechanism, scenario_name, seed, backend, out_dir):
     if out is not None:
         record = RunRecord(mechanism=mechanism, seed=seed, mechanism_params=dict(result.mechanism_params),
                            tables=dict(result.tables), metrics=dict(metrics), transactions=int(result.transactions),
-                           blocks=int(result.blocks), wall_seconds=wall)
+                           blocks=int(result.blocks), wall_seconds=wall,
+                           settle_blocks=int(result.settle_blocks))
         comparison = Comparison(scenario=scenario, mechanisms=[mechanism], seeds=[seed], backend=backend,
                                 runs=[record])
         path = write_results(comparison, scenario, out)

@@ -35,8 +35,9 @@ class RunRecord:
     tables: dict[str, pd.DataFrame]
     metrics: dict
     transactions: int
-    blocks: int
+    blocks: int  # executed, settle phase included
     wall_seconds: float
+    settle_blocks: int = 0
 
 
 @dataclass
@@ -90,7 +91,7 @@ def _run_one(scenario: Scenario, mechanism: str, seed: int, backend: str,
     return RunRecord(mechanism=mechanism, seed=seed, mechanism_params=dict(result.mechanism_params),
                      tables={k: v for k, v in result.tables.items()}, metrics=dict(metrics),
                      transactions=int(result.transactions), blocks=int(result.blocks),
-                     wall_seconds=wall)
+                     wall_seconds=wall, settle_blocks=int(result.settle_blocks))
 
 
 def _worker(scenario: Scenario, mechanism: str, seed: int, backend: str) -> RunRecord:

@@ -82,7 +82,8 @@ class Recorder:
                     self._mark(p, self._view, elapsed_seconds, "event")
 
     def record(self, produced: ProducedBlock, elapsed_seconds: int, reference_price_wad: int,
-               oracle_price_wad: int, amm_reserves: tuple[int, int]) -> None:
+               oracle_price_wad: int, amm_reserves: tuple[int, int], phase: str = "path") -> None:
+        """One block's rows; ``phase`` is "path" (the price path) or "settle" (after it, price held)."""
         result = produced.result
         if self._view is not None:
             self._mark_from_events([l for l in result.logs if self.contract_names.get(l.address) == "market"],
@@ -92,6 +93,7 @@ class Recorder:
             "block": result.number,
             "timestamp": result.timestamp,
             "seconds": elapsed_seconds,
+            "phase": phase,
             "reference_price_usd": reference_price_wad / WAD,
             "oracle_price_usd": oracle_price_wad / WAD,
             "oracle_price_wad": str(oracle_price_wad),
@@ -106,6 +108,7 @@ class Recorder:
             self.txs.append({
                 "block": result.number,
                 "timestamp": result.timestamp,
+                "phase": phase,
                 "tx_index": receipt.index,
                 "tx_hash": "0x" + receipt.tx_hash.hex(),
                 "agent": pending.agent,
@@ -130,6 +133,7 @@ class Recorder:
                     "block": result.number,
                     "timestamp": result.timestamp,
                     "seconds": elapsed_seconds,
+                    "phase": phase,
                     "mechanism": self.mechanism,
                     "tx_index": receipt.index,
                     "log_index": log.log_index,
@@ -147,7 +151,7 @@ class Recorder:
         blocks = pd.DataFrame(self.blocks)
         txs = pd.DataFrame(self.txs)
         events = pd.DataFrame(self.events, columns=[
-            "block", "timestamp", "seconds", "mechanism", "tx_index", "log_index", "contract",
+            "block", "timestamp", "seconds", "phase", "mechanism", "tx_index", "log_index", "contract",
             "address", "event", "position", "keeper", "strategy", "reference_price_usd", "args"])
         for df in (blocks, txs):
             df.insert(0, "mechanism", self.mechanism)

@@ -181,7 +181,8 @@ def build_manifest(comparison: "Comparison", scenario: "Scenario") -> dict:
         "files": [SUMMARY, *PARQUET_FILES, MANIFEST],
         "runs": [
             {"mechanism": r.mechanism, "seed": int(r.seed), "transactions": int(r.transactions),
-             "blocks": int(r.blocks), "wall_seconds": round(float(r.wall_seconds), 3)}
+             "blocks": int(r.blocks), "settle_blocks": int(getattr(r, "settle_blocks", 0)),
+             "wall_seconds": round(float(r.wall_seconds), 3)}
             for r in comparison.runs
         ],
     }

@@ -40,7 +40,8 @@ class RunResult:
     mechanism_params: dict
     tables: dict[str, pd.DataFrame]
     transactions: int
-    blocks: int
+    blocks: int  # executed: the path's, then the settle phase's
+    settle_blocks: int = 0
     agents: list[Agent] = field(repr=False, default_factory=list)
 
 
@@ -157,6 +158,9 @@ class Simulation:
             contract_names=self._contract_roles(),
             strategies={a.label: a.strategy for a in agents})
         self.start_timestamp = chain.timestamp
+        self.last_active_block = 0
+        self.path_end_positions: dict = {}
+        self.settle_blocks = 0
         return self
 
     def _contract_roles(self) -> dict[str, str]:
@@ -203,10 +207,11 @@ class Simulation:
 
     # --- the loop -----------------------------------------------------------------------------
     def step(self, k: int) -> ProducedBlock:
-        """Block k (1-based) of the scenario."""
+        """Block k (1-based) of the scenario; past the path (the settle phase) the price holds
+        at its last value."""
         sc, chain, ctx = self.scenario, self.chain, self.ctx
         timestamp = self.start_timestamp + k * sc.block_time_seconds
-        price = self.prices_wad[k]
+        price = self.prices_wad[min(k, sc.blocks)]
         view = ctx.begin_block(chain.block_number + 1, timestamp, price, k * sc.block_time_seconds)
         self.recorder.observe_positions(view, k * sc.block_time_seconds)
         order = [self.agents[i] for i in self.order_rng.permutation(len(self.agents))]
@@ -228,26 +233,59 @@ class Simulation:
             agent.on_block(produced, ctx)
         self.transactions += len(produced.result.receipts)
         self.recorder.record(produced, k * sc.block_time_seconds, price, view.oracle_price_wad,
-                             view.amm_reserves)
+                             view.amm_reserves, phase="path" if k <= sc.blocks else "settle")
+        if self._active(produced):
+            self.last_active_block = k
         return produced
+
+    def _active(self, produced: ProducedBlock) -> bool:
+        """Did this block liquidate or convert anything (a landed liquidation, or any event of
+        the mechanism contract)?"""
+        mech = self.mechanism.contract.address
+        return any((p.tag == "liquidation" and r.succeeded) or any(log.address == mech for log in r.logs)
+                   for p, r in produced.entries())
+
+    def settled(self, k: int) -> bool:
+        """Nothing left to do after block k. While a liquidation is unfinished (an auction
+        running, a band conversion due) the run waits for it; then it is over when no
+        opportunity is open, or when the open ones have stayed untouched for
+        ``settle_idle_seconds`` (nobody will take them: they are stuck)."""
+        sc = self.scenario
+        if self.mechanism.unfinished(self.owners, self.prices_wad[-1]):
+            return False
+        if not self.mechanism.opportunities(self.owners):
+            return True
+        return (k - self.last_active_block) * sc.block_time_seconds >= sc.settle_idle_seconds
 
     def run(self, progress: Callable[[int], None] | None = None,
             on_block: Callable[[ProducedBlock], None] | None = None) -> RunResult:
+        """The price path (``progress`` advances once per block of it), then the settle phase:
+        blocks at the last price until ``settled`` or ``settle_max_seconds`` have passed."""
         if self.chain is None:
             self.setup()
-        for k in range(1, self.scenario.blocks + 1):
+        sc = self.scenario
+        for k in range(1, sc.blocks + 1):
             produced = self.step(k)
             if on_block is not None:
                 on_block(produced)
             if progress is not None:
                 progress(1)
+        self.path_end_positions = {p.owner: p for p in self.market.positions(self.owners)}
+        k = sc.blocks
+        last = sc.blocks + sc.settle_max_seconds // sc.block_time_seconds
+        while k < last and not self.settled(k):
+            k += 1
+            produced = self.step(k)
+            if on_block is not None:
+                on_block(produced)
+        self.settle_blocks = k - sc.blocks
         self._record_balances("end")
         tables = self.recorder.tables()
         tables["positions"] = self.position_table()
         tables["agents"] = self.agent_table()
-        return RunResult(scenario=self.scenario, mechanism=self.mechanism_name, seed=self.seed,
+        return RunResult(scenario=sc, mechanism=self.mechanism_name, seed=self.seed,
                          mechanism_params=self.mechanism_params.as_dict(), tables=tables,
-                         transactions=self.transactions, blocks=self.scenario.blocks,
+                         transactions=self.transactions, blocks=k, settle_blocks=self.settle_blocks,
                          agents=self.agents)
 
     # --- end-of-run tables --------------------------------------------------------------------------
@@ -268,9 +306,20 @@ class Simulation:
                 "final_debt_usd": p.debt / WAD, "final_debt_usd_wad": str(p.debt),
                 "final_locked": p.locked,
                 "final_health_factor": min(p.health_factor_wad / WAD, 1e9),
+                **self._path_end_columns(b.account.address),
                 **self._at_risk_columns(b.account.address),
             })
         return pd.DataFrame(rows)
+
+    def _path_end_columns(self, owner: str) -> dict:
+        """The position when the price path ended (before the settle phase)."""
+        p = self.path_end_positions.get(owner)
+        if p is None:
+            return {"path_end_collateral_weth": float("nan"), "path_end_held_usd": float("nan"),
+                    "path_end_debt_usd": float("nan"), "path_end_debt_usd_wad": ""}
+        return {"path_end_collateral_weth": (p.collateral + p.held_collateral) / WAD,
+                "path_end_held_usd": p.held_debt_asset / WAD,
+                "path_end_debt_usd": p.debt / WAD, "path_end_debt_usd_wad": str(p.debt)}
 
     def _at_risk_columns(self, owner: str) -> dict:
         first = self.recorder.first_at_risk.get(owner)

@@ -198,6 +198,12 @@ class LiquidationMechanism(ABC):
         so money bid into an unfinished auction is not booked as lost. None by default."""
         return 0, 0
 
+    def unfinished(self, owners: Sequence[Address], reference_price_wad: int) -> int:
+        """Liquidations this mechanism has started and not finished (running auctions, band
+        conversions due at ``reference_price_wad``): a run's settle phase waits for none. 0 by
+        default (a mechanism that settles in one transaction)."""
+        return 0
+
     # --- protocol-side hooks (optional) ----------------------------------------------------
     def protocol_calls(self, block_timestamp: int) -> list[tuple[Account, Call]]:
         """Transactions the protocol itself sends this block (e.g. an auctioneer); none by default."""

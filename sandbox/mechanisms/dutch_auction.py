@@ -356,6 +356,10 @@ class DutchAuctionMechanism(LiquidationMechanism):
     def reward_for(self, tab: int, reserve: int) -> int:
         return min(self.params.keeper_reward(tab), reserve)
 
+    def unfinished(self, owners: Sequence[Address], reference_price_wad: int) -> int:
+        """Running auctions (their collateral is neither sold nor returned yet)."""
+        return len(self.auctions())
+
     # --- discovery -------------------------------------------------------------------------
     def opportunities(self, owners: Sequence[Address]) -> list[Opportunity]:
         """Barks on liquidatable listed positions without an auction, and takes or redos on the

@@ -133,6 +133,10 @@ class EnglishAuctionMechanism(LiquidationMechanism):
         at ``deal`` unless outbid; its bid already left its balance)."""
         return 0, sum(a["lot"] for a in self.auctions() if a["guy"] == address and a["bid"] > 0)
 
+    def unfinished(self, owners: Sequence[Address], reference_price_wad: int) -> int:
+        """Running auctions (not dealt yet)."""
+        return len(self.auctions())
+
     # --- discovery -------------------------------------------------------------------------
     def opportunities(self, owners: Sequence[Address]) -> list[Opportunity]:
         """Bites on liquidatable listed positions, and tend / dent / deal / tick on the running

@@ -458,6 +458,12 @@ class SoftLiquidationMechanism(LiquidationMechanism):
                     owner=opportunity.owner, debt_in_usd=opportunity.debt_in_usd,
                     collateral_out_weth=opportunity.collateral_out_weth)
 
+    def unfinished(self, owners: Sequence[Address], reference_price_wad: int) -> int:
+        """1 while the bands still hold a conversion worth making at the reference price (an
+        arbitrageur's trade toward it would profit before gas), else 0."""
+        zero = "0x" + "00" * 20
+        return int(self.arbitrage_call(reference_price_wad, 2**128, zero) is not None)
+
     # --- arbitrage -----------------------------------------------------------------------
     def arbitrage_call(self, reference_price_wad: int, max_usd: int, caller: Address) -> Call | None:
         """The exchange that trades the bands toward ``reference_price_wad`` (e.g. the DEX price).

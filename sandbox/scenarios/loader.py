@@ -65,7 +65,7 @@ _SECTIONS: dict[str, type] = {
     "arbitrageur": ArbitrageurSpec,
 }
 _TOP_SCALARS = ("name", "description", "blocks", "block_time_seconds", "builder_policy",
-                "settle_max_seconds")
+                "settle_max_seconds", "settle_idle_seconds")
 _TOP_KEYS = (*_TOP_SCALARS, *_SECTIONS, "keepers", "mechanisms")
 _SPECIAL = {"source"}  # Scenario fields a file cannot set
 

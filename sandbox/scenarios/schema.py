@@ -231,11 +231,16 @@ class Scenario:
     # is left to do (no open auction, no liquidatable position, no unconverted band below the
     # price) or this long has passed; 0 ends the run with the path.
     settle_max_seconds: int = 86_400
+    # ... or, once no liquidation is unfinished, until the open opportunities have stayed
+    # untouched this long: nobody will take them, they are stuck.
+    settle_idle_seconds: int = 3_600
     source: str = ""  # where it was loaded from (file path or "builtin:<name>")
 
     def __post_init__(self):
         _require(bool(self.name), "name", "is required")
         _require(self.settle_max_seconds >= 0, "settle_max_seconds", "must be >= 0")
+        _require(self.settle_idle_seconds >= self.block_time_seconds, "settle_idle_seconds",
+                 "must be at least one block (block_time_seconds)")
         _require(self.blocks >= 1, "blocks", "must be >= 1")
         _require(self.block_time_seconds >= 1, "block_time_seconds", "must be >= 1")
         _require(self.builder_policy in BUILDER_POLICIES, "builder_policy",
