@@ -39,6 +39,8 @@ strategy = "frontrunner"
 strategy = "backrunner"
 [[keepers]]
 strategy = "flash"
+[mechanisms.english-auction]
+ttl_seconds = 1800  # bids stand 30 min (3 h on mainnet): the settle phase stays short
 '''
 
 CASCADE = '''
@@ -120,7 +122,13 @@ def test_a_few_hundred_blocks_with_every_agent_type_run_on_every_mechanism(mecha
     assert set(agents.loc[agents["kind"] == "keeper", "strategy"]) == set(KEEPERS.names())
     txs = result.tables["txs"]
     assert {"oracle-update", "arbitrage", "liquidation"} <= set(txs["tag"])
-    assert result.blocks == 200 and len(result.tables["blocks"]) == 200
+    blocks = result.tables["blocks"]
+    assert result.blocks == 200 + result.settle_blocks == len(blocks)
+    assert list(blocks["phase"]) == ["path"] * 200 + ["settle"] * result.settle_blocks
+    # the settle phase (price held at its last value) finished every liquidation started
+    assert result.settle_blocks * sc.block_time_seconds < sc.settle_max_seconds
+    assert sim.mechanism.unfinished(sim.owners, sim.prices_wad[-1]) == 0
+    assert not any(p.locked for p in sim.market.positions(sim.owners))
     # Tokens are only minted at set-up: supplies are conserved through the run.
     assert (sim.market.weth.call("totalSupply"), sim.market.usd.call("totalSupply")) == supply
     _market_invariants(sim)
