@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from pathlib import Path
 
@@ -31,86 +32,10 @@ from sandbox.units import WAD
 KEEPER_STRATEGIES = {"naive", "pga", "frontrunner", "backrunner", "flash"}
 YEAR = 31_536_000
 
-# A complete scenario file: every section and every field (README shows the same example).
-EXAMPLE_TOML = """\
-# An 80-minute run (400 blocks of 12 s): a 25% slide over an hour, a gas spike, a stricter market.
-name = "slide-with-congestion"
-description = "WETH slides 25% over 1 h with noise; a gas spike while it falls."
-blocks = 400
-block_time_seconds = 12
-builder_policy = "priority-fee"        # or "fifo"
-
-[price]
-model = "path"                         # gbm | jump | path | bridge | csv
-start_price_usd = 2000.0
-knots = [[0, 2000.0], [1800, 1800.0], [3600, 1500.0]]   # [seconds, USD], piecewise linear
-noise_volatility_per_year = 0.4        # multiplicative noise, pinned to the knots
-floor_price_usd = 1.0
-
-[gas]
-base_fee_gwei = 25.0
-background_gas_per_block = 15_000_000  # virtual demand; 15M = half a block = steady base fee
-background_tip_gwei = 1.5
-spikes = [[1800, 2100, 1.25]]          # [start_s, end_s, demand multiplier]
-
-[oracle]
-deviation_bps = 100
-heartbeat_seconds = 1800
-delay_seconds = 0
-tip_gwei = 2.0
-
-[amm]
-liquidity_weth = 3000.0
-fee_bps = 30
-
-[lending]
-max_ltv_bps = 7500
-liquidation_threshold_bps = 8200
-
-[borrowers]
-count = 50
-collateral_weth_median = 8.0
-collateral_weth_sigma = 0.8
-ltv_min_bps = 6000
-ltv_max_bps = 7400
-react_below_health_factor = 1.08
-reaction_probability = 0.02
-top_up_fraction = 0.3
-
-[arbitrageur]
-enabled = true
-capital_usd_per_block = 1_000_000.0
-min_edge_bps = 15
-tip_gwei = 1.0
-
-[[keepers]]
-strategy = "naive"
-count = 2
-capital_usd = 500_000.0
-tip_gwei = 2.0
-max_fee_cap_gwei = 100.0
-
-[[keepers]]
-strategy = "pga"
-count = 1
-capital_usd = 1_000_000.0
-tip_gwei = 3.0
-max_fee_cap_gwei = 0.0                 # 0 = no cap
-
-[keepers.params]                       # strategy-specific settings of the group above
-min_profit_usd = 50.0
-
-[[keepers]]
-strategy = "flash"
-capital_usd = 0                        # capital-free: borrows through flash loans
-
-[mechanisms.dutch-auction]             # parameter overrides, per mechanism
-step_seconds = 60
-cut_bps = 9900
-
-[mechanisms.fixed-fee]
-bonus_bps = 750
-"""
+# A complete scenario file: every section and every field, read out of README's example, so
+# the documentation cannot drift from what the loader accepts.
+README = Path(__file__).resolve().parents[2] / "README.md"
+EXAMPLE_TOML = re.search(r"```toml\n(# An 80-minute run.*?)```", README.read_text(), re.S).group(1)
 
 
 def write(tmp_path: Path, text: str, name: str = "scenario.toml") -> Path:
@@ -245,14 +170,17 @@ def test_full_example_round_trips_into_the_expected_dataclasses(tmp_path):
         blocks=400,
         block_time_seconds=12,
         builder_policy="priority-fee",
+        settle_max_seconds=86_400,
+        settle_idle_seconds=3_600,
         price=PriceSpec(model="path", start_price_usd=2000.0,
                         knots=((0.0, 2000.0), (1800.0, 1800.0), (3600.0, 1500.0)),
                         noise_volatility_per_year=0.4, floor_price_usd=1.0),
         gas=GasSpec(base_fee_gwei=25.0, background_gas_per_block=15_000_000, background_tip_gwei=1.5,
                     spikes=((1800.0, 2100.0, 1.25),)),
-        oracle=OracleSpec(deviation_bps=100, heartbeat_seconds=1800, delay_seconds=0, tip_gwei=2.0),
+        oracle=OracleSpec(deviation_bps=100, heartbeat_seconds=1800, delay_seconds=0, tip_gwei=2.0,
+                          amm_weight=0.0, faults=((2400.0, 3000.0, 0.8),)),
         amm=AmmSpec(liquidity_weth=3000.0, fee_bps=30),
-        lending=LendingSpec(max_ltv_bps=7500, liquidation_threshold_bps=8200),
+        lending=LendingSpec(max_ltv_bps=7500, liquidation_threshold_bps=8200, min_borrow_usd=2500.0),
         borrowers=BorrowerSpec(count=50, collateral_weth_median=8.0, collateral_weth_sigma=0.8,
                                ltv_min_bps=6000, ltv_max_bps=7400, react_below_health_factor=1.08,
                                reaction_probability=0.02, top_up_fraction=0.3),
@@ -357,6 +285,16 @@ BAD_INPUTS = [
      "mechanisms.fixed-fee.bonus_bps: expected an integer, got '5%'"),
     ("mechanism-param-rejected", "[mechanisms.dutch-auction]\nstep_seconds = 0\n", "mechanisms.dutch-auction: step_seconds"),
     ("mechanisms-not-tables", "mechanisms = 5\n", "mechanisms: expected a table"),
+    ("fault-not-a-triple", "[oracle]\nfaults = [[0, 60]]\n",
+     "oracle.faults[0]: expected a [start_s, end_s, multiplier] triple"),
+    ("fault-ends-before-it-starts", "[oracle]\nfaults = [[60, 60, 0.8]]\n", "oracle.faults[0]: needs 0 <= start_s < end_s"),
+    ("fault-zero-multiplier", "[oracle]\nfaults = [[0, 60, 0]]\n", "oracle.faults[0]: multiplier must be within (0, 100]"),
+    ("faults-overlap", "[oracle]\nfaults = [[0, 60, 0.8], [30, 90, 1.2]]\n",
+     "oracle.faults[1]: windows must not overlap"),
+    ("negative-min-borrow", "[lending]\nmin_borrow_usd = -1\n", "lending.min_borrow_usd: must be >= 0"),
+    ("negative-settle", "settle_max_seconds = -1\n", "settle_max_seconds: must be >= 0"),
+    ("settle-idle-below-a-block", "block_time_seconds = 12\nsettle_idle_seconds = 5\n",
+     "settle_idle_seconds: must be at least one block"),
 ]
 
 
