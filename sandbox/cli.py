@@ -282,16 +282,15 @@ def compare(scenario_name, mechanisms, seeds, backend, out_dir, jobs):
     click.echo(f"{n_runs} run{'s' * (n_runs != 1)} in {elapsed:.1f} s; results written to {path}")
 
 
-_LOG_SKIP = {"BandUpdated", "ActiveBandChanged", "PositionBanded", "BandsInitialized", "PositionDebtUpdated",
-             "PositionUnbanded"}
 _LOG_MARKET = {"LiquidationRepaid", "BadDebtWrittenOff"}
 _LOG_ARGS_SKIP = {"owner"}
 
 
-def _is_log_event(row: dict) -> bool:
+def _is_log_event(row: dict, bookkeeping: frozenset[str]) -> bool:
+    """Liquidation events worth a line of the live log (not the mechanism's ``bookkeeping``)."""
     contract = row["contract"]
     if contract == "mechanism":
-        return row["event"] not in _LOG_SKIP
+        return row["event"] not in bookkeeping
     if contract == "market":
         return row["event"] in _LOG_MARKET
     return contract.startswith("keeper-contract")
@@ -372,7 +371,7 @@ def run(mechanism, scenario_name, seed, backend, out_dir):
             events = sim.recorder.events
             new, seen = events[seen:], len(events)
             for row in new:
-                if not _is_log_event(row):
+                if not _is_log_event(row, sim.mechanism_cls.bookkeeping_events):
                     continue
                 if lines == 0:
                     header = f"{'block':>6} {'time':>8}  {'event':<22} {'position':<13} {'keeper':<26} amounts"

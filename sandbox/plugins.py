@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from importlib.metadata import entry_points
-from typing import Generic, TypeVar
+from typing import Callable, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -16,10 +16,13 @@ class UnknownPlugin(LookupError):
 class Registry(Generic[T]):
     """Plug-ins registered under one entry-point group; the key is the entry-point name."""
 
-    def __init__(self, group: str, kind: str, base: type):
+    def __init__(self, group: str, kind: str, base: type,
+                 check: Callable[[type], list[str]] | None = None):
+        """``check(cls)`` names what a loaded plug-in lacks (it is refused when anything is)."""
         self.group = group
         self.kind = kind
         self.base = base
+        self.check = check
 
     def _entry_points(self) -> dict:
         return {ep.name: ep for ep in entry_points(group=self.group)}
@@ -37,6 +40,10 @@ class Registry(Generic[T]):
         obj = eps[name].load()
         if not (isinstance(obj, type) and issubclass(obj, self.base)):
             raise UnknownPlugin(f"{self.kind} {name!r} ({eps[name].value}) is not a {self.base.__name__}")
+        missing = self.check(obj) if self.check is not None else []
+        if missing:
+            raise UnknownPlugin(f"{self.kind} {name!r} ({eps[name].value}) lacks required "
+                                f"{', '.join(missing)}")
         return obj
 
     def all(self) -> dict[str, type[T]]:

@@ -1,4 +1,5 @@
-"""The arbitrageur: keeps the AMM (and, under the soft mechanism, the bands) at the reference price.
+"""The arbitrageur: keeps the AMM (and any venue the mechanism quotes, soft liquidation's bands)
+at the reference price.
 
 Each block it compares the AMM's spot price (``view.amm_reserves``) with the reference price and,
 when they differ by more than ``min_edge_bps``, swaps toward the reference with the exact input
@@ -103,7 +104,8 @@ class Arbitrageur(Agent):
     # --- set-up --------------------------------------------------------------------------
     def setup(self, ctx: "AgentContext") -> list:
         """Inventory worth ``inventory_blocks`` × capital in USD and as much in WETH (at the
-        start price); approvals to the AMM and, under the soft mechanism, to its bands."""
+        start price); approvals to the AMM and, when the mechanism quotes trades
+        (``offers_arbitrage``), to the mechanism."""
         if not self.spec.enabled:
             return []
         market = ctx.market
@@ -111,7 +113,7 @@ class Arbitrageur(Agent):
         self.inventory_usd = self.capital_wad * self.inventory_blocks
         self.inventory_weth = self.inventory_usd * WAD // price
         approve = [market.amm.address]
-        if ctx.mechanism.name == "soft":
+        if ctx.mechanism.offers_arbitrage:
             approve.append(ctx.mechanism.spender)
         return fund_requests(market, self.account, usd_wei=self.inventory_usd,
                              weth_wei=self.inventory_weth, approve=approve)
@@ -125,8 +127,8 @@ class Arbitrageur(Agent):
             return  # one trade in flight at a time
         budget = self.capital_wad
         budget -= self._trade_amm(view, ctx, budget)
-        if ctx.mechanism.name == "soft" and budget > 0:
-            self._trade_bands(view, ctx, budget)
+        if ctx.mechanism.offers_arbitrage and budget > 0:
+            self._trade_mechanism(view, ctx, budget)
 
     def _profit(self, buy: bool, amount_in: int, out: int, price: int) -> int:
         """USD (WAD) gained at the reference price, before gas."""
@@ -177,8 +179,9 @@ class Arbitrageur(Agent):
                             "expected_out": out, "min_out": floor})
         return amount if buy else amount * price // WAD
 
-    def _trade_bands(self, view: BlockView, ctx: "AgentContext", budget: int) -> None:
-        """Soft mechanism: convert band collateral toward the reference (its arbitrage_call)."""
+    def _trade_mechanism(self, view: BlockView, ctx: "AgentContext", budget: int) -> None:
+        """Trade what the mechanism quotes toward the reference (its ``arbitrage_call``: soft
+        liquidation converts band collateral)."""
         price = view.reference_price_wad
         max_usd = min(budget, self.inventory_usd, self.inventory_weth * price // WAD)
         if max_usd <= 0:
@@ -194,9 +197,9 @@ class Arbitrageur(Agent):
         if self._profit(buy, used, out, price) - gas_usd <= 0:
             return
         self._submit(ctx, call.request(self.account),
-                     {"venue": "soft", "action": call.action, "buy_weth": buy, "amount_in": used,
+                     {"venue": "mechanism", "action": call.action, "buy_weth": buy, "amount_in": used,
                       "expected_out": out, "mechanism": ctx.mechanism.name})
-        self.trades.append({"block": view.number, "venue": "soft", "buy_weth": buy, "amount_in": used,
+        self.trades.append({"block": view.number, "venue": "mechanism", "buy_weth": buy, "amount_in": used,
                             "expected_out": out, "min_out": out})
 
     # --- sending and re-pricing -------------------------------------------------------------
@@ -216,8 +219,8 @@ class Arbitrageur(Agent):
         self-transfer) when no trade there pays any more."""
         self._slot = (pending.nonce, max_fee_wei, tip_wei)
         try:
-            if pending.meta.get("venue") == "soft":
-                self._trade_bands(view, ctx, self.capital_wad)
+            if pending.meta.get("venue") == "mechanism":
+                self._trade_mechanism(view, ctx, self.capital_wad)
             else:
                 self._trade_amm(view, ctx, self.capital_wad)
             if self._slot is None:

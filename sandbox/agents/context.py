@@ -31,6 +31,7 @@ class AgentContext:
         self.owners = tuple(owners)
         self.block_time_seconds = block_time_seconds
         self.coinbase = coinbase  # the block builder's address: bundles pay their bids to it
+        self.agents: list["Agent"] = []  # every agent of the run (the order-flow auction asks them)
         self.block_number = chain.block_number + 1  # the block being built
         self.timestamp = chain.timestamp + block_time_seconds
         self.reference_price_wad = market.price()

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sandbox.chain import Account, SignedTx, TxRequest
+from sandbox.mechanisms import OrderFlowAuction
 from sandbox.chain.mempool import PendingTx
 from sandbox.scenarios.schema import OracleSpec
 from sandbox.units import WAD, BPS, GWEI
@@ -147,14 +148,10 @@ class OracleUpdater(Agent):
         return any(p.sender == me for b in ctx.mempool.bundles() for p in b.txs) or any(
             p.sender == me for p in ctx.mempool.pending())
 
-    def _auction_possible(self, ctx: "AgentContext") -> bool:
-        mech = ctx.mechanism
-        return hasattr(mech, "run_auction") and hasattr(mech, "grant_call")
-
     def collect_bids(self, view: BlockView, ctx: "AgentContext", lot: OrderFlowLot) -> dict[str, PrivateBid]:
         """Sealed bids of every agent that overrides ``private_bid`` (bidder address -> bid)."""
         bids: dict[str, PrivateBid] = {}
-        for agent in getattr(ctx, "agents", None) or ():
+        for agent in ctx.agents:
             if agent is self or type(agent).private_bid is Agent.private_bid:
                 continue
             bid = agent.private_bid(view, ctx, lot)
@@ -188,11 +185,11 @@ class OracleUpdater(Agent):
         been public since it was submitted) is sold now, in a bundle of the auctioneer's grant
         and the winner's calls at the top of the block; once per round, while its exclusive
         window is open."""
-        mech = ctx.mechanism
-        if not self._auction_possible(ctx) or any(b.agent == self.label and b.tag == "auction-grant"
-                                                  for b in ctx.mempool.bundles()):
+        auction = ctx.mechanism.order_flow()
+        if auction is None or any(b.agent == self.label and b.tag == "auction-grant"
+                                  for b in ctx.mempool.bundles()):
             return
-        state = mech.auction_state_at(ctx.timestamp)
+        state = auction.auction_state_at(ctx.timestamp)
         if state.round_id == 0 or state.round_id in self._sold or state.winner is not None \
                 or not state.exclusive(ctx.timestamp):
             return
@@ -211,18 +208,19 @@ class OracleUpdater(Agent):
         record = {"block": view.number, "round_id": lot.round_id, "price_wad": lot.price_wad, "bids": {},
                   "winner": None, "bid": 0}
         self.auctions.append(record)
-        if not self._auction_possible(ctx):
+        auction = ctx.mechanism.order_flow()
+        if auction is None:
             return [], [], []
         bids = self.collect_bids(view, ctx, lot)
         record["bids"] = {a: b.bid_usd_wad for a, b in bids.items()}
-        result = ctx.mechanism.run_auction({a: b.bid_usd_wad for a, b in bids.items()}, self.rng)
+        result = auction.run_auction({a: b.bid_usd_wad for a, b in bids.items()}, self.rng)
         if result is None:
             return [], [], []
         winner, amount = result
         bid = bids[winner]
         record.update(winner=winner, bid=amount)
-        auctioneer = getattr(ctx.mechanism, "auctioneer", None) or ctx.market.deployer
-        txs = [self._grant(ctx, lot.round_id, winner, amount)]
+        auctioneer = auction.auctioneer
+        txs = [self._grant(ctx, auction, lot.round_id, winner, amount)]
         labels = [(auctioneer.label, "auction-grant", {"round_id": lot.round_id, "winner": winner, "bid": amount})]
         agent = next(a for a in ctx.agents if a.account.address == winner)
         calls = ctx.sign_sequence(agent, [c.request(agent.account) for c in bid.calls])
@@ -232,10 +230,11 @@ class OracleUpdater(Agent):
                             "round_id": lot.round_id, "bid": amount}))
         return txs + calls, labels, [t.hash for t in calls]
 
-    def _grant(self, ctx: "AgentContext", round_id: int, winner: str, amount: int) -> SignedTx:
-        auctioneer: Account = getattr(ctx.mechanism, "auctioneer", None) or ctx.market.deployer
+    def _grant(self, ctx: "AgentContext", auction: OrderFlowAuction, round_id: int, winner: str,
+               amount: int) -> SignedTx:
+        auctioneer = auction.auctioneer
         max_fee, tip = self.gas.fees(ctx.chain.next_base_fee, self.tip_wei)
-        request = ctx.mechanism.grant_call(round_id, winner, amount).request(
+        request = auction.grant_call(round_id, winner, amount).request(
             auctioneer, nonce=ctx.next_nonce(auctioneer.address), max_fee_per_gas=max_fee,
             max_priority_fee_per_gas=tip)
         return ctx.chain.sign(request)

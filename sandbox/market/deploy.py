@@ -115,6 +115,15 @@ class Market:
                           total_debt=s["totalDebt"], bad_debt=s["badDebt"], liquidity=s["liquidity"],
                           timestamp=s["timestamp"], block_number=s["blockNumber"])
 
+    numeraire = "USD"  # the debt asset: what liquidators pay and count profit in
+    collateral_asset = "WETH"
+
+    def valuer(self, reserves: tuple[int, int]):
+        """Keepers' valuation of proceeds at the AMM ``reserves`` (``AmmValuer``)."""
+        from .valuation import AmmValuer
+
+        return AmmValuer(reserves, self.params.amm_fee_bps)
+
     def price(self) -> int:
         """The oracle price in force (WAD)."""
         book = self.reads.book

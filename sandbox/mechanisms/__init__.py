@@ -2,14 +2,24 @@
 
 from sandbox.plugins import Registry, UnknownPlugin
 
-from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
+from sandbox.legs import Leg, Valuer, amount_of, legs
 
-MECHANISMS: Registry[LiquidationMechanism] = Registry("sandbox.mechanisms", "mechanism", LiquidationMechanism)
+from .base import (
+    AuctionState,
+    Call,
+    LiquidationMechanism,
+    MechanismParams,
+    Opportunity,
+    OrderFlowAuction,
+)
+
+MECHANISMS: Registry[LiquidationMechanism] = Registry(
+    "sandbox.mechanisms", "mechanism", LiquidationMechanism, check=lambda cls: cls.missing_rules())
 
 
 def get_mechanism(name: str) -> type[LiquidationMechanism]:
     return MECHANISMS.load(name)
 
 
-__all__ = ["Call", "LiquidationMechanism", "MECHANISMS", "MechanismParams", "Opportunity",
-           "UnknownPlugin", "get_mechanism"]
+__all__ = ["AuctionState", "Call", "Leg", "LiquidationMechanism", "MECHANISMS", "MechanismParams",
+           "Opportunity", "OrderFlowAuction", "UnknownPlugin", "Valuer", "amount_of", "get_mechanism", "legs"]

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Sequence
 from sandbox.chain import Address
 from sandbox.units import BPS, WAD, to_wad
 
+from sandbox.legs import legs
+
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
 
 if TYPE_CHECKING:
@@ -130,6 +132,7 @@ class AbsorbMechanism(LiquidationMechanism):
     name = "absorb"
     Params = AbsorbParams
     contract_name = "AbsorbLiquidator"
+    liquidation_functions = frozenset({"absorb", "buyCollateral"})
     position_neutral_events = frozenset({"BuyCollateral"})
     description = ("Compound v3 (Comet): absorb moves an unhealthy position's collateral and debt onto "
                    "the protocol, crediting the borrower 93% of the collateral value from reserves; "
@@ -164,8 +167,7 @@ class AbsorbMechanism(LiquidationMechanism):
             q = quote_absorb(pos.collateral, pos.debt, s["price"], lf, reserves)
             reserves -= q.debt_repaid + q.excess_to_borrower
             out.append(Opportunity(
-                mechanism=self.name, action="absorb", owner=pos.owner, debt_in_usd=0, collateral_out_weth=0,
-                health_factor_wad=pos.health_factor_wad,
+                mechanism=self.name, action="absorb", owner=pos.owner, health_factor_wad=pos.health_factor_wad,
                 extra={"collateral": pos.collateral, "debt": pos.debt, "credit": q.credit,
                        "excess_to_borrower": q.excess_to_borrower, "bad_debt": q.bad_debt}))
         dp = s["discountedPrice"]
@@ -176,9 +178,10 @@ class AbsorbMechanism(LiquidationMechanism):
                 usd = s["inventory"] * dp // WAD
             weth = usd * WAD // dp
             if weth > 0:
+                m = self.market
                 out.append(Opportunity(
                     mechanism=self.name, action="buy-collateral", owner=self.contract.address,
-                    debt_in_usd=usd, collateral_out_weth=weth,
+                    pays=legs(**{m.numeraire: usd}), receives=legs(**{m.collateral_asset: weth}),
                     extra={"price": s["price"], "discounted_price": dp, "inventory": s["inventory"],
                            "reserves": s["reserves"]}))
         return out
@@ -192,18 +195,20 @@ class AbsorbMechanism(LiquidationMechanism):
                     gas=gas, action="absorb", owner=owners[0] if owners else "")
 
     def encode(self, opportunity: Opportunity, caller: Address,
-               max_debt_in_usd: int | None = None) -> Call:
+               max_pay: int | None = None) -> Call:
         """absorb(caller, [owner]) / buyCollateral(minAmount, usd, caller) with the USD capped at
-        ``max_debt_in_usd`` and minAmount the quote at the price seen (no slippage allowed)."""
+        ``max_pay`` and minAmount the quote at the price seen (no slippage allowed)."""
         opp = opportunity
         if opp.action == "absorb":
             return self.absorb_call(caller, [opp.owner])
         if opp.action != "buy-collateral":
             raise ValueError(f"{self.name} cannot encode action {opp.action!r}")
-        usd = opp.debt_in_usd if max_debt_in_usd is None else min(opp.debt_in_usd, max_debt_in_usd)
+        m = self.market
+        full = opp.paid(m.numeraire)
+        usd = full if max_pay is None else min(full, max_pay)
         weth = usd * WAD // opp.extra["discounted_price"]
         if weth == 0:
-            raise ValueError(f"max_debt_in_usd={max_debt_in_usd} buys no collateral")
+            raise ValueError(f"max_pay={max_pay} buys no collateral")
         return Call(to=self.contract.address, data=self.contract.encode("buyCollateral", weth, usd, caller),
-                    gas=BUY_GAS, action="buy-collateral", owner=opp.owner, debt_in_usd=usd,
-                    collateral_out_weth=weth)
+                    gas=BUY_GAS, action="buy-collateral", owner=opp.owner, pays=legs(**{m.numeraire: usd}),
+                    receives=legs(**{m.collateral_asset: weth}))

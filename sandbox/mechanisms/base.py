@@ -16,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
 
 from sandbox.chain import Account, Address, Contract, TxRequest, deploy, execute_all
+from sandbox.legs import Leg, Valuer, amount_of
 
 if TYPE_CHECKING:
     from sandbox.contracts import Artifact
@@ -54,40 +55,92 @@ class MechanismParams:
 class Opportunity:
     """One action a keeper can take now on one unhealthy position (or its auction).
 
-    Amounts are WAD integers. ``debt_in_usd`` is what the caller pays (at most, for the full
-    action), ``collateral_out_weth`` what it receives for it, ``reward_usd`` any payment to the
-    caller on top (Maker's tip + chip for bark/redo).
+    Amounts are WAD integers, as legs per asset: ``pays`` is what the caller pays at most for the
+    whole action, ``receives`` what it receives for it, rewards included (Maker's tip + chip).
+    How the action competes is declared, never inferred from its name: ``private`` actions are
+    sold in an order-flow auction (only its winner may send them); a ``standing_bid`` is a bid in
+    an auction that stands until outbid and is refunded then (no gas race, nothing to copy);
+    ``beneficiary`` is who the auction's lot goes to if it settled now (its current leader), and
+    ``settles`` the claim this action delivers to that beneficiary (an English ``deal``).
     """
 
     mechanism: str
     action: str  # e.g. "liquidate", "bark", "take", "redo", "hard-liquidate"
     owner: Address  # the position's owner
-    debt_in_usd: int
-    collateral_out_weth: int
-    reward_usd: int = 0
+    pays: tuple[Leg, ...] = ()
+    receives: tuple[Leg, ...] = ()
     ref: int | None = None  # auction id or similar handle
     health_factor_wad: int | None = None
+    private: bool = False
+    standing_bid: bool = False
+    beneficiary: Address | None = None
+    settles: tuple[Leg, ...] = ()
     extra: dict = field(default_factory=dict, compare=False)
+
+    def paid(self, asset: str) -> int:
+        return amount_of(self.pays, asset)
+
+    def received(self, asset: str) -> int:
+        return amount_of(self.receives, asset)
 
     @property
     def needs_capital(self) -> bool:
-        return self.debt_in_usd > 0
+        return bool(self.pays)
 
 
 @dataclass(frozen=True)
 class Call:
-    """A contract call to send as a transaction: where, what, and the spender to approve."""
+    """A contract call to send as a transaction: where, what, and the legs it moves for its sender
+    (``pays`` pulled from it, ``receives`` delivered to it, sized as encoded)."""
 
     to: Address
     data: bytes
     gas: int
     action: str
     owner: Address
-    debt_in_usd: int = 0
-    collateral_out_weth: int = 0
+    pays: tuple[Leg, ...] = ()
+    receives: tuple[Leg, ...] = ()
+
+    def paid(self, asset: str) -> int:
+        return amount_of(self.pays, asset)
+
+    def received(self, asset: str) -> int:
+        return amount_of(self.receives, asset)
 
     def request(self, sender: Account, **fields: Any) -> TxRequest:
         return TxRequest(sender=sender, to=self.to, data=self.data, gas=fields.pop("gas", self.gas), **fields)
+
+
+@dataclass(frozen=True)
+class AuctionState:
+    """An order-flow auction's state for the oracle round in force (``winner`` None before a grant)."""
+
+    round_id: int
+    window_start: int
+    window_end: int  # first second at which the round's liquidations are open to everyone
+    winner: Address | None
+    bid: int
+    paid: bool
+
+    def exclusive(self, timestamp: int) -> bool:
+        return timestamp < self.window_end
+
+
+@runtime_checkable
+class OrderFlowAuction(Protocol):
+    """What a mechanism that sells liquidation rights off the public mempool offers the oracle
+    updater (``LiquidationMechanism.order_flow``)."""
+
+    auctioneer: Account
+
+    def run_auction(self, bids: Mapping[Address, int], rng: Any) -> tuple[Address, int] | None:
+        """(winner, price) of the sealed bids, or None without bids."""
+
+    def grant_call(self, round_id: int, winner: Address, bid: int) -> Call:
+        """The auctioneer's call recording the winner of ``round_id``."""
+
+    def auction_state_at(self, timestamp: int | None) -> AuctionState:
+        """The auction of the round in force at ``timestamp`` (None: the latest block)."""
 
 
 class LiquidationMechanism(ABC):
@@ -102,6 +155,23 @@ class LiquidationMechanism(ABC):
     # Events of the mechanism contract that name no position and change none (fees, grants):
     # a PositionBook need not re-read positions after them (see sandbox.market.book).
     position_neutral_events: ClassVar[frozenset[str]] = frozenset()
+    # Functions of the contract that are liquidation actions: what searchers watching the
+    # public mempool recognise and may copy (front-running). Required.
+    liquidation_functions: ClassVar[frozenset[str]]
+    # Events that record internal bookkeeping rather than liquidation actions (hidden from
+    # the live log of ``liqsandbox run``).
+    bookkeeping_events: ClassVar[frozenset[str]] = frozenset()
+    # Whether the mechanism quotes trades to arbitrageurs (``arbitrage_call``), as soft
+    # liquidation's bands do; arbitrageurs then fund and approve it at set-up.
+    offers_arbitrage: ClassVar[bool] = False
+    # Class attributes every mechanism must define: a plug-in lacking one is refused when it
+    # is loaded from the registry, with a message naming it.
+    REQUIRED: ClassVar[tuple[str, ...]] = ("name", "Params", "contract_name", "liquidation_functions")
+
+    @classmethod
+    def missing_rules(cls) -> list[str]:
+        """The required class attributes this mechanism does not define."""
+        return [attr for attr in cls.REQUIRED if not hasattr(cls, attr)]
 
     def __init__(self, market: "Market", params: MechanismParams, contract: Contract):
         self.market = market
@@ -159,11 +229,13 @@ class LiquidationMechanism(ABC):
     # --- actions -------------------------------------------------------------------------
     @abstractmethod
     def encode(self, opportunity: Opportunity, caller: Address,
-               max_debt_in_usd: int | None = None) -> Call:
-        """The call that takes ``opportunity`` for ``caller``, sized to ``max_debt_in_usd``.
+               max_pay: int | None = None) -> Call:
+        """The call that takes ``opportunity`` for ``caller``, paying at most ``max_pay`` of the
+        market's numeraire (None: the whole action); ValueError when no smaller call exists.
 
-        The call pays USD from ``msg.sender`` (approved to ``spender``) and delivers collateral
-        to ``msg.sender``, so a keeper contract can wrap it in a flash loan.
+        The call pulls its ``pays`` legs from ``msg.sender`` (approved to ``spender``) and
+        delivers its ``receives`` legs to ``msg.sender``, so a keeper contract can wrap it in a
+        flash loan.
         """
 
     # --- following the chain (optional: mechanisms whose state is costly to read) ----------
@@ -204,12 +276,25 @@ class LiquidationMechanism(ABC):
         default (a mechanism that settles in one transaction)."""
         return 0
 
-    # --- protocol-side hooks (optional) ----------------------------------------------------
-    def protocol_calls(self, block_timestamp: int) -> list[tuple[Account, Call]]:
-        """Transactions the protocol itself sends this block (e.g. an auctioneer); none by default."""
-        return []
+    # --- hooks for agents (optional) ---------------------------------------------------------
+    def raise_bid(self, opportunity: Opportunity, call: Call, valuer: Valuer, budget: int | None,
+                  margin_bps: int) -> Call:
+        """For a ``standing_bid``: the call bidding straight to what the keeper values the lot at
+        (``valuer``) less ``margin_bps``, within ``budget`` of the numeraire (None: unlimited), as
+        Maker's auction keepers bid their model price; ``call`` (the minimum improvement) when
+        that is not better. Default: ``call``."""
+        return call
+
+    def arbitrage_call(self, reference_price_wad: int, max_usd: int, caller: Address) -> Call | None:
+        """A trade the mechanism offers arbitrageurs toward ``reference_price_wad`` (soft
+        liquidation's bands), with at most ``max_usd`` of input; None when none pays (default)."""
+        return None
+
+    def order_flow(self) -> OrderFlowAuction | None:
+        """The order-flow auction when liquidation rights are sold off the public mempool."""
+        return None
 
     @property
     def is_private(self) -> bool:
         """True when liquidation rights are sold off the public mempool."""
-        return False
+        return self.order_flow() is not None

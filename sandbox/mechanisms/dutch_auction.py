@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Sequence
 from sandbox.chain import Address
 from sandbox.units import BPS, RAY, WAD, to_wad
 
+from sandbox.legs import legs
+
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
 
 if TYPE_CHECKING:
@@ -324,6 +326,7 @@ class DutchAuctionMechanism(LiquidationMechanism):
     name = "dutch-auction"
     Params = DutchAuctionParams
     contract_name = "DutchAuctionLiquidator"
+    liquidation_functions = frozenset({"bark", "take", "redo"})
     position_neutral_events = frozenset({"PenaltyPaid"})
     description = ("MakerDAO Liquidations 2.0: bark seizes the collateral into a descending-price "
                    "auction (top = oracle × 1.20, ×0.99 every 90 s, tab = debt × 1.13); keepers take "
@@ -372,6 +375,7 @@ class DutchAuctionMechanism(LiquidationMechanism):
                       and p.collateral > 0]
         out: list[Opportunity] = []
         p = self.params
+        usd, weth = self.market.numeraire, self.market.collateral_asset
         reserve = 0
         if candidates or any(a["needsRedo"] for a in auctions):
             reserve = self.contract.call("reserve")
@@ -382,9 +386,8 @@ class DutchAuctionMechanism(LiquidationMechanism):
                 if tab > room or pos.debt < p.dust_wad:
                     continue  # over the hole, or dust: bark would revert
                 out.append(Opportunity(
-                    mechanism=self.name, action="bark", owner=pos.owner, debt_in_usd=0,
-                    collateral_out_weth=0, reward_usd=self.reward_for(tab, reserve),
-                    health_factor_wad=pos.health_factor_wad,
+                    mechanism=self.name, action="bark", owner=pos.owner,
+                    receives=legs(**{usd: self.reward_for(tab, reserve)}), health_factor_wad=pos.health_factor_wad,
                     extra={"tab": tab, "collateral": pos.collateral, "debt": pos.debt}))
         chost = p.chost_wad
         for a in auctions:
@@ -394,49 +397,50 @@ class DutchAuctionMechanism(LiquidationMechanism):
                 feed = self.market.price()
                 dusty = a["tab"] < chost or a["lot"] * feed // WAD < chost
                 out.append(Opportunity(
-                    mechanism=self.name, action="redo", owner=a["owner"], debt_in_usd=0,
-                    collateral_out_weth=0, reward_usd=0 if dusty else self.reward_for(a["tab"], reserve),
+                    mechanism=self.name, action="redo", owner=a["owner"],
+                    receives=legs(**{usd: 0 if dusty else self.reward_for(a["tab"], reserve)}),
                     ref=a["id"], extra=extra))
                 continue
             q = quote_take(a["lot"], a["tab"], a["lot"], a["price"], chost)
             if q is None or q.owe == 0:
                 continue
             out.append(Opportunity(
-                mechanism=self.name, action="take", owner=a["owner"], debt_in_usd=q.owe,
-                collateral_out_weth=q.slice, ref=a["id"], extra=extra))
+                mechanism=self.name, action="take", owner=a["owner"], pays=legs(**{usd: q.owe}),
+                receives=legs(**{weth: q.slice}), ref=a["id"], extra=extra))
         return out
 
     # --- actions ---------------------------------------------------------------------------
     def take_call(self, auction_id: int, amt: int, max_price: int, who: Address, data: bytes = b"",
-                  owner: Address = "", debt_in_usd: int = 0, collateral_out_weth: int = 0) -> Call:
-        """A raw ``take`` (e.g. with ``who`` a flash-take callee and non-empty ``data``)."""
+                  owner: Address = "", owe: int = 0, slice_: int = 0) -> Call:
+        """A raw ``take`` (e.g. with ``who`` a flash-take callee and non-empty ``data``), paying
+        ``owe`` USD for ``slice_`` WETH."""
+        m = self.market
         return Call(to=self.contract.address,
                     data=self.contract.encode("take", auction_id, amt, max_price, who, data),
-                    gas=TAKE_GAS, action="take", owner=owner, debt_in_usd=debt_in_usd,
-                    collateral_out_weth=collateral_out_weth)
+                    gas=TAKE_GAS, action="take", owner=owner, pays=legs(**{m.numeraire: owe}),
+                    receives=legs(**{m.collateral_asset: slice_}))
 
     def encode(self, opportunity: Opportunity, caller: Address,
-               max_debt_in_usd: int | None = None) -> Call:
+               max_pay: int | None = None) -> Call:
         """bark(owner, caller) / take(id, amt, maxPrice = quoted price, caller, "") sized to
-        ``max_debt_in_usd`` / redo(id, caller)."""
+        ``max_pay`` / redo(id, caller)."""
         opp = opportunity
         if opp.action == "bark":
             return Call(to=self.contract.address, data=self.contract.encode("bark", opp.owner, caller),
-                        gas=BARK_GAS, action="bark", owner=opp.owner)
+                        gas=BARK_GAS, action="bark", owner=opp.owner, receives=opp.receives)
         if opp.action == "redo":
             return Call(to=self.contract.address, data=self.contract.encode("redo", opp.ref, caller),
-                        gas=REDO_GAS, action="redo", owner=opp.owner)
+                        gas=REDO_GAS, action="redo", owner=opp.owner, receives=opp.receives)
         if opp.action != "take":
             raise ValueError(f"{self.name} cannot encode action {opp.action!r}")
         x = opp.extra
         price, lot, tab = x["price"], x["lot"], x["tab"]
-        if max_debt_in_usd is None or max_debt_in_usd >= opp.debt_in_usd:
+        if max_pay is None or max_pay >= opp.paid(self.market.numeraire):
             amt = lot
         else:
-            amt = max_debt_in_usd * WAD // price
+            amt = max_pay * WAD // price
         q = quote_take(lot, tab, amt, price, self.params.chost_wad)
         if q is None or q.owe == 0:
-            raise ValueError(f"no take of auction {opp.ref} fits max_debt_in_usd={max_debt_in_usd}"
+            raise ValueError(f"no take of auction {opp.ref} fits max_pay={max_pay}"
                              " (tab <= chost: only the whole remaining tab can be bought)")
-        return self.take_call(opp.ref, amt, price, caller, b"", owner=opp.owner,
-                              debt_in_usd=q.owe, collateral_out_weth=q.slice)
+        return self.take_call(opp.ref, amt, price, caller, b"", owner=opp.owner, owe=q.owe, slice_=q.slice)

@@ -31,6 +31,8 @@ from typing import Sequence
 from sandbox.chain import Address
 from sandbox.units import BPS, WAD
 
+from sandbox.legs import Valuer, legs
+
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
 
 BITE_GAS = 350_000  # measured ~250k (cold storage, seize, lock)
@@ -116,6 +118,7 @@ class EnglishAuctionMechanism(LiquidationMechanism):
     name = "english-auction"
     Params = EnglishAuctionParams
     contract_name = "EnglishAuctionLiquidator"
+    liquidation_functions = frozenset({"bite", "tend", "dent", "deal", "tick"})
     description = ("MakerDAO Liquidations 1.2 (flip): bite seizes the collateral into a two-phase "
                    "English auction (tab = debt × 1.13); tend raises the bid by >= 5% up to tab, then "
                    "dent lowers the lot by >= 5%; each bid stands 3 h, auctions end after 2 days.")
@@ -146,52 +149,78 @@ class EnglishAuctionMechanism(LiquidationMechanism):
         in_auction = {a["owner"].lower() for a in auctions}
         out: list[Opportunity] = []
         p = self.params
+        usd, weth = self.market.numeraire, self.market.collateral_asset
         for pos in self.market.positions(owners):
             if (pos.is_liquidatable and not pos.locked and pos.collateral > 0
                     and pos.owner.lower() not in in_auction):
                 out.append(Opportunity(
-                    mechanism=self.name, action="bite", owner=pos.owner, debt_in_usd=0,
-                    collateral_out_weth=0, health_factor_wad=pos.health_factor_wad,
+                    mechanism=self.name, action="bite", owner=pos.owner, health_factor_wad=pos.health_factor_wad,
                     extra={"tab": p.tab(pos.debt), "collateral": pos.collateral, "debt": pos.debt}))
         zero = "0x" + "00" * 20
         for a in auctions:
             has_bidder = a["guy"].lower() != zero
             extra = {k: a[k] for k in ("lot", "bid", "tab", "debt", "returned", "tic", "end")}
-            extra["guy"] = a["guy"] if has_bidder else None
-            common = dict(mechanism=self.name, owner=a["owner"], ref=a["id"], extra=extra)
+            # the lot goes to the current high bidder (``guy``) when the auction is dealt
+            common = dict(mechanism=self.name, owner=a["owner"], ref=a["id"], extra=extra,
+                          beneficiary=a["guy"] if has_bidder else None)
             if a["dealable"]:
-                # deal pays its caller nothing; it delivers the lot to the winner (``guy``), whose
-                # claim it settles: worth sending for the winner, unpaid for anyone else
-                settle = dict(common, extra={**extra, "beneficiary": extra["guy"],
-                                             "claim_weth": a["lot"] if has_bidder else 0})
-                out.append(Opportunity(action="deal", debt_in_usd=0, collateral_out_weth=0, **settle))
+                # deal pays its caller nothing: it settles the winner's claim to the lot
+                out.append(Opportunity(action="deal", settles=legs(**{weth: a["lot"] if has_bidder else 0}),
+                                       **common))
             elif a["needsTick"]:
-                out.append(Opportunity(action="tick", debt_in_usd=0, collateral_out_weth=0, **common))
+                out.append(Opportunity(action="tick", **common))
             elif a["biddable"]:
                 if has_bidder and a["bid"] == a["tab"]:
-                    out.append(Opportunity(action="dent", debt_in_usd=a["tab"],
-                                           collateral_out_weth=max_next_lot(a["lot"], p.beg_wad), **common))
+                    out.append(Opportunity(action="dent", pays=legs(**{usd: a["tab"]}),
+                                           receives=legs(**{weth: max_next_lot(a["lot"], p.beg_wad)}),
+                                           standing_bid=True, **common))
                 else:
-                    out.append(Opportunity(action="tend",
-                                           debt_in_usd=min_next_bid(a["bid"], a["tab"], p.beg_wad, has_bidder),
-                                           collateral_out_weth=a["lot"], **common))
+                    bid = min_next_bid(a["bid"], a["tab"], p.beg_wad, has_bidder)
+                    out.append(Opportunity(action="tend", pays=legs(**{usd: bid}), receives=legs(**{weth: a["lot"]}),
+                                           standing_bid=True, **common))
         return out
 
     # --- actions ---------------------------------------------------------------------------
+    def _bid_call(self, fn: str, auction_id: int, lot: int, bid: int, owner: Address) -> Call:
+        m = self.market
+        return Call(to=self.contract.address, data=self.contract.encode(fn, auction_id, lot, bid),
+                    gas=TEND_GAS if fn == "tend" else DENT_GAS, action=fn, owner=owner,
+                    pays=legs(**{m.numeraire: bid}), receives=legs(**{m.collateral_asset: lot}))
+
     def tend_call(self, auction_id: int, lot: int, bid: int, owner: Address = "") -> Call:
         """A raw ``tend`` at any bid (the contract enforces beg and tab)."""
-        return Call(to=self.contract.address, data=self.contract.encode("tend", auction_id, lot, bid),
-                    gas=TEND_GAS, action="tend", owner=owner, debt_in_usd=bid, collateral_out_weth=lot)
+        return self._bid_call("tend", auction_id, lot, bid, owner)
 
     def dent_call(self, auction_id: int, lot: int, bid: int, owner: Address = "") -> Call:
         """A raw ``dent`` for any lot (the contract enforces beg)."""
-        return Call(to=self.contract.address, data=self.contract.encode("dent", auction_id, lot, bid),
-                    gas=DENT_GAS, action="dent", owner=owner, debt_in_usd=bid, collateral_out_weth=lot)
+        return self._bid_call("dent", auction_id, lot, bid, owner)
+
+    def raise_bid(self, opportunity: Opportunity, call: Call, valuer: Valuer, budget: int | None,
+                  margin_bps: int) -> Call:
+        """Jump-bid instead of the minimum increment, to what leaves ``margin_bps`` below the
+        lot's value: tend a higher bid (capped at tab and ``budget``), or dent a smaller lot for
+        tab; ``call`` when the minimum step is already beyond that."""
+        opp, x = opportunity, opportunity.extra
+        weth = self.market.collateral_asset
+        if opp.action == "tend":
+            value = valuer.value(legs(**{weth: x["lot"]}))
+            bid = min(x["tab"], value * (BPS - margin_bps) // BPS)
+            if budget is not None:
+                bid = min(bid, budget)
+            if bid <= call.paid(self.market.numeraire):
+                return call
+            return self.tend_call(opp.ref, x["lot"], bid, owner=opp.owner)
+        if opp.action != "dent":
+            return call
+        lot = valuer.amount_for(weth, x["tab"] * (BPS + margin_bps) // BPS)  # sells for tab + margin
+        if lot is None or not 0 < lot < call.received(weth):
+            return call
+        return self.dent_call(opp.ref, lot, x["tab"], owner=opp.owner)
 
     def encode(self, opportunity: Opportunity, caller: Address,
-               max_debt_in_usd: int | None = None) -> Call:
+               max_pay: int | None = None) -> Call:
         """bite(owner) / tend(id, lot, minimum next bid) / dent(id, maximum next lot, tab) /
-        deal(id) / tick(id). A bid never exceeds ``max_debt_in_usd``: when the minimum bid does,
+        deal(id) / tick(id). A bid never exceeds ``max_pay``: when the minimum bid does,
         ValueError (an English bid is for the whole lot, it cannot be scaled down)."""
         opp = opportunity
         addr = self.contract.address
@@ -203,9 +232,11 @@ class EnglishAuctionMechanism(LiquidationMechanism):
                         gas=DEAL_GAS if opp.action == "deal" else TICK_GAS, action=opp.action, owner=opp.owner)
         if opp.action not in ("tend", "dent"):
             raise ValueError(f"{self.name} cannot encode action {opp.action!r}")
-        if max_debt_in_usd is not None and max_debt_in_usd < opp.debt_in_usd:
-            raise ValueError(f"{opp.action} on auction {opp.ref} needs a bid of {opp.debt_in_usd}, "
-                             f"above max_debt_in_usd={max_debt_in_usd}")
+        bid = opp.paid(self.market.numeraire)
+        if max_pay is not None and max_pay < bid:
+            raise ValueError(f"{opp.action} on auction {opp.ref} needs a bid of {bid}, "
+                             f"above max_pay={max_pay}")
         if opp.action == "tend":
-            return self.tend_call(opp.ref, opp.extra["lot"], opp.debt_in_usd, owner=opp.owner)
-        return self.dent_call(opp.ref, opp.collateral_out_weth, opp.extra["tab"], owner=opp.owner)
+            return self.tend_call(opp.ref, opp.extra["lot"], bid, owner=opp.owner)
+        return self.dent_call(opp.ref, opp.received(self.market.collateral_asset), opp.extra["tab"],
+                              owner=opp.owner)

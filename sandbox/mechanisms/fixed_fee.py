@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Sequence
 from sandbox.chain import Address
 from sandbox.units import BPS, WAD
 
+from sandbox.legs import legs
+
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
 
 if TYPE_CHECKING:
@@ -162,6 +164,7 @@ class FixedFeeMechanism(LiquidationMechanism):
     name = "fixed-fee"
     Params = FixedFeeParams
     contract_name = "FixedFeeLiquidator"
+    liquidation_functions = frozenset({"liquidate"})
     description = ("Aave-v3-style fixed bonus: repay up to the close factor, receive collateral at "
                    "oracle price plus a 5% bonus, 10% of the bonus to the treasury.")
 
@@ -180,10 +183,12 @@ class FixedFeeMechanism(LiquidationMechanism):
                             self.params)
         if q is None or q.debt_repaid == 0:
             return None
+        m = self.market
         return Opportunity(
-            mechanism=self.name, action=action, owner=position.owner, debt_in_usd=q.debt_repaid,
-            collateral_out_weth=q.keeper_collateral, health_factor_wad=position.health_factor_wad,
-            ref=extra.pop("ref", None),
+            mechanism=self.name, action=action, owner=position.owner,
+            pays=legs(**{m.numeraire: q.debt_repaid}), receives=legs(**{m.collateral_asset: q.keeper_collateral}),
+            health_factor_wad=position.health_factor_wad, ref=extra.pop("ref", None),
+            private=extra.pop("private", False),
             extra={"price": price, "collateral": position.collateral, "debt": position.debt,
                    "collateral_seized": q.collateral_seized, "protocol_fee": q.protocol_fee,
                    "bad_debt": q.bad_debt, **extra})
@@ -202,11 +207,11 @@ class FixedFeeMechanism(LiquidationMechanism):
         return out
 
     # --- actions -------------------------------------------------------------------------
-    def quote(self, opportunity: Opportunity, max_debt_in_usd: int | None = None) -> LiquidationQuote | None:
-        """The liquidation ``encode`` would request for at most ``max_debt_in_usd``."""
+    def quote(self, opportunity: Opportunity, max_pay: int | None = None) -> LiquidationQuote | None:
+        """The liquidation ``encode`` would request for at most ``max_pay``."""
         x = opportunity.extra
-        limit = opportunity.debt_in_usd if max_debt_in_usd is None else min(
-            opportunity.debt_in_usd, max_debt_in_usd)
+        full = opportunity.paid(self.market.numeraire)
+        limit = full if max_pay is None else min(full, max_pay)
         return max_liquidation(x["collateral"], x["debt"], x["price"], opportunity.health_factor_wad,
                                self.params, limit=limit)
 
@@ -216,15 +221,16 @@ class FixedFeeMechanism(LiquidationMechanism):
         return "liquidate"
 
     def encode(self, opportunity: Opportunity, caller: Address,
-               max_debt_in_usd: int | None = None) -> Call:
-        """``liquidate(owner, amount)`` sized to ``max_debt_in_usd`` (shrunk further if the
+               max_pay: int | None = None) -> Call:
+        """``liquidate(owner, amount)`` sized to ``max_pay`` (shrunk further if the
         smaller amount would leave dust)."""
         fn = self._function(opportunity.action)
-        q = self.quote(opportunity, max_debt_in_usd)
+        q = self.quote(opportunity, max_pay)
         if q is None:
-            raise ValueError(f"no liquidation of {opportunity.owner} fits max_debt_in_usd={max_debt_in_usd}"
+            raise ValueError(f"no liquidation of {opportunity.owner} fits max_pay={max_pay}"
                              " (the dust rule or an empty opportunity)")
-        amount, out = q.debt_repaid, q.keeper_collateral
-        return Call(to=self.contract.address, data=self.contract.encode(fn, opportunity.owner, amount),
+        m = self.market
+        return Call(to=self.contract.address, data=self.contract.encode(fn, opportunity.owner, q.debt_repaid),
                     gas=LIQUIDATE_GAS, action=opportunity.action, owner=opportunity.owner,
-                    debt_in_usd=amount, collateral_out_weth=out)
+                    pays=legs(**{m.numeraire: q.debt_repaid}),
+                    receives=legs(**{m.collateral_asset: q.keeper_collateral}))

@@ -11,6 +11,7 @@ plain ``liquidate`` is open to everyone at fixed-fee terms.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
@@ -19,7 +20,7 @@ import numpy as np
 from sandbox.chain import Account, Address, Contract, deploy, execute
 from sandbox.units import BPS
 
-from .base import Call, Opportunity
+from .base import AuctionState, Call, Opportunity
 from .fixed_fee import FixedFeeMechanism, FixedFeeParams
 
 if TYPE_CHECKING:
@@ -45,21 +46,6 @@ class PrivateAuctionParams(FixedFeeParams):
                              f"to auction), got {self.open_delay_seconds}")
 
 
-@dataclass(frozen=True)
-class AuctionState:
-    """The auction of the oracle round in force (``winner`` None before a grant)."""
-
-    round_id: int
-    window_start: int
-    window_end: int  # first second at which plain liquidate is open to everyone
-    winner: Address | None
-    bid: int
-    paid: bool
-
-    def exclusive(self, timestamp: int) -> bool:
-        return timestamp < self.window_end
-
-
 def bid_split(bid: int, params: PrivateAuctionParams) -> tuple[int, int]:
     """(protocol amount, operator amount) of a winning bid, as the contract rounds it."""
     protocol = bid * params.protocol_share_bps // BPS
@@ -70,6 +56,7 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
     name = "private"
     Params = PrivateAuctionParams
     contract_name = "PrivateLiquidator"
+    liquidation_functions = frozenset({"liquidate", "liquidateWithBid"})
     position_neutral_events = frozenset({"BidPaid", "RightGranted"})
     description = ("Order-flow auction: the right to liquidate right after each oracle update is "
                    "sold in a sealed-bid auction (80% of the bid to the protocol); fixed-fee terms, "
@@ -111,9 +98,10 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
                 f"the exclusive window (oracle.delay_seconds {delay} with block_time_seconds {block} puts "
                 f"the first block {gap} s after a round comes into force); make it > {gap}")
 
-    @property
-    def is_private(self) -> bool:
-        return True
+    def order_flow(self) -> "PrivateAuctionMechanism":
+        """This mechanism is its own order-flow auction (``run_auction``, ``grant_call``,
+        ``auction_state_at``, ``auctioneer``)."""
+        return self
 
     # --- auction -------------------------------------------------------------------------
     @staticmethod
@@ -136,7 +124,7 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
     def grant_call(self, round_id: int, winner: Address, bid: int) -> Call:
         """The auctioneer's ``grant`` for the oracle round in force (send as ``self.auctioneer``)."""
         return Call(to=self.contract.address, data=self.contract.encode("grant", round_id, winner, bid),
-                    gas=GRANT_GAS, action="grant", owner=winner, debt_in_usd=0)
+                    gas=GRANT_GAS, action="grant", owner=winner)
 
     def auction_state(self) -> AuctionState:
         """The auction of the round in force now (as of the latest block)."""
@@ -167,7 +155,7 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
             extra = {"round_id": state.round_id, "window_end": state.window_end}
             if exclusive:
                 extra.update(winner=state.winner, bid=state.bid, bid_paid=state.paid)
-            opp = self._opportunity(p, price, action, ref=state.round_id, **extra)
+            opp = self._opportunity(p, price, action, ref=state.round_id, private=exclusive, **extra)
             if opp is not None:
                 out.append(opp)
         return out
@@ -181,12 +169,10 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
         raise ValueError(f"{self.name} cannot encode action {action!r}")
 
     def encode(self, opportunity: Opportunity, caller: Address,
-               max_debt_in_usd: int | None = None) -> Call:
+               max_pay: int | None = None) -> Call:
         """``liquidate`` or, for the round's winner, ``liquidateWithBid`` (the bid is pulled
         from the caller in USD on its first liquidation of the round, on top of the repayment)."""
-        call = super().encode(opportunity, caller, max_debt_in_usd)
+        call = super().encode(opportunity, caller, max_pay)
         if opportunity.action == "liquidate-with-bid":
-            return Call(to=call.to, data=call.data, gas=LIQUIDATE_WITH_BID_GAS, action=call.action,
-                        owner=call.owner, debt_in_usd=call.debt_in_usd,
-                        collateral_out_weth=call.collateral_out_weth)
+            return dataclasses.replace(call, gas=LIQUIDATE_WITH_BID_GAS)
         return call

@@ -63,6 +63,8 @@ from typing import TYPE_CHECKING, Sequence
 from sandbox.chain import Address
 from sandbox.units import BPS, WAD
 
+from sandbox.legs import legs
+
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
 
 if TYPE_CHECKING:
@@ -366,6 +368,10 @@ class SoftLiquidationMechanism(LiquidationMechanism):
     name = "soft"
     Params = SoftParams
     contract_name = "SoftLiquidationAMM"
+    liquidation_functions = frozenset({"liquidate"})
+    bookkeeping_events = frozenset({"BandUpdated", "ActiveBandChanged", "PositionBanded", "BandsInitialized",
+                                    "PositionDebtUpdated", "PositionUnbanded"})
+    offers_arbitrage = True
     position_neutral_events = frozenset({"BandsInitialized"})
     description = ("Curve-LLAMMA-style soft liquidation: collateral sits in N price bands of an AMM "
                    "that arbitrageurs convert to USD as the price falls (and back as it recovers); "
@@ -441,22 +447,24 @@ class SoftLiquidationMechanism(LiquidationMechanism):
             usd_out = p.held_debt_asset
             cap = (coll * price // WAD + usd_out) * (WAD - ld) // WAD
             repaid = min(p.debt, cap)
+            m = self.market
             out.append(Opportunity(
-                mechanism=self.name, action="hard-liquidate", owner=p.owner, debt_in_usd=repaid,
-                collateral_out_weth=coll, health_factor_wad=p.health_factor_wad,
-                extra={"usd_out": usd_out, "bad_debt": p.debt - repaid, "health_wad": health_of[p.owner],
+                mechanism=self.name, action="hard-liquidate", owner=p.owner, pays=legs(**{m.numeraire: repaid}),
+                receives=legs(**{m.collateral_asset: coll, m.numeraire: usd_out}),
+                health_factor_wad=p.health_factor_wad,
+                extra={"bad_debt": p.debt - repaid, "health_wad": health_of[p.owner],
                        "net_usd_in": max(0, repaid - usd_out), "price": price}))
         return out
 
     def encode(self, opportunity: Opportunity, caller: Address,
-               max_debt_in_usd: int | None = None) -> Call:
-        """liquidate(owner, minCollateralOut): all or nothing, so ``max_debt_in_usd`` cannot shrink it."""
+               max_pay: int | None = None) -> Call:
+        """liquidate(owner, minCollateralOut): all or nothing, so ``max_pay`` cannot shrink it."""
         if opportunity.action != "hard-liquidate":
             raise ValueError(f"soft mechanism cannot encode action {opportunity.action!r}")
-        data = self.contract.encode("liquidate", opportunity.owner, opportunity.collateral_out_weth)
+        data = self.contract.encode("liquidate", opportunity.owner,
+                                    opportunity.received(self.market.collateral_asset))
         return Call(to=self.contract.address, data=data, gas=LIQUIDATE_GAS, action="hard-liquidate",
-                    owner=opportunity.owner, debt_in_usd=opportunity.debt_in_usd,
-                    collateral_out_weth=opportunity.collateral_out_weth)
+                    owner=opportunity.owner, pays=opportunity.pays, receives=opportunity.receives)
 
     def unfinished(self, owners: Sequence[Address], reference_price_wad: int) -> int:
         """1 while the bands still hold a conversion worth making at the reference price (an
@@ -470,9 +478,9 @@ class SoftLiquidationMechanism(LiquidationMechanism):
 
         Sized by ``getAmountForPrice`` (the largest trade profitable at the reference price after
         the fee), capped at ``max_usd`` of input (WETH input valued at the reference price).
-        ``debt_in_usd`` / ``collateral_out_weth`` of the Call describe a buy; for a sell (WETH in,
-        USD out) ``collateral_out_weth`` is 0 and ``debt_in_usd`` is 0. None when there is no trade
-        with a positive profit at the reference price (before gas).
+        The Call's legs are the trade's: a buy pays USD and receives WETH, a sell pays WETH and
+        receives USD. None when there is no trade with a positive profit at the reference price
+        (before gas).
         """
         buy, amount = self.contract.call("getAmountForPrice", reference_price_wad)
         if buy:
@@ -489,5 +497,8 @@ class SoftLiquidationMechanism(LiquidationMechanism):
         action = "soft-liquidate" if buy else "de-liquidate"
         crossed = abs(band_to - self.active_band()) + 1
         gas = min(EXCHANGE_GAS_MAX, EXCHANGE_GAS_BASE + EXCHANGE_GAS_PER_BAND * crossed)
+        usd, weth = self.market.numeraire, self.market.collateral_asset
+        pays = legs(**{usd: used}) if buy else legs(**{weth: used})
+        receives = legs(**{weth: out}) if buy else legs(**{usd: out})
         return Call(to=self.contract.address, data=data, gas=gas, action=action, owner=caller,
-                    debt_in_usd=used if buy else 0, collateral_out_weth=out if buy else 0)
+                    pays=pays, receives=receives)

@@ -549,7 +549,7 @@ def test_soft_arbitrageur_converts_band_collateral_when_the_price_falls():
     soft = []
     for _ in range(3):
         produced = h.block(mid)
-        soft += [(p, r) for p, r in produced.by_tag("arbitrage") if p.meta["venue"] == "soft"]
+        soft += [(p, r) for p, r in produced.by_tag("arbitrage") if p.meta["venue"] == "mechanism"]
     assert h.market.oracle.call("price") == mid
     assert soft and all(r.succeeded for _, r in soft)
     assert soft[0][0].meta["action"] == "soft-liquidate"

@@ -221,18 +221,18 @@ def test_end_to_end_absorb_then_buy_collateral_through_the_module(market, setup,
     opps = mech.opportunities(owners)
     assert [o.action for o in opps] == ["absorb", "absorb"]
     assert {o.owner.lower() for o in opps} == {a.address.lower(), b.address.lower()}
-    assert all(o.debt_in_usd == 0 and not o.needs_capital for o in opps)
+    assert all(o.paid("USD") == 0 and not o.needs_capital for o in opps)
     checked.send([mech.encode(o, keepers[0].address).request(keepers[0]) for o in opps])
     assert position(market, a)["debt"] == 0 and position(market, b)["debt"] == 0
     assert market.lending.call("badDebt") == 0  # 93% of 17,500 and of 7,000 cover both debts
     (opp,) = mech.opportunities(owners)
     dp = to_wad(1_750) * 965 // 1000
     assert opp.action == "buy-collateral" and opp.extra["discounted_price"] == dp
-    assert opp.debt_in_usd == to_wad(14) * dp // WAD and opp.collateral_out_weth == to_wad(14)
-    assert quote_collateral(opp.debt_in_usd, to_wad(1_750), to_wad("0.035")) == to_wad(14)
+    assert opp.paid("USD") == to_wad(14) * dp // WAD and opp.received("WETH") == to_wad(14)
+    assert quote_collateral(opp.paid("USD"), to_wad(1_750), to_wad("0.035")) == to_wad(14)
     # a keeper with a smaller budget buys part, then another buys the rest
-    call = mech.encode(opp, keepers[1].address, max_debt_in_usd=to_wad(5_000))
-    assert call.debt_in_usd == to_wad(5_000) and call.collateral_out_weth == to_wad(5_000) * WAD // dp
+    call = mech.encode(opp, keepers[1].address, max_pay=to_wad(5_000))
+    assert call.paid("USD") == to_wad(5_000) and call.received("WETH") == to_wad(5_000) * WAD // dp
     checked.send([call.request(keepers[1])])
     (opp,) = mech.opportunities(owners)
     checked.send([mech.encode(opp, keepers[2].address).request(keepers[2])])

@@ -429,7 +429,7 @@ def test_end_to_end_bark_wait_take_through_the_module(market, mech, borrowers, k
     set_price(market, CRASH_PRICE)
     (opp,) = mech.opportunities(owners)
     assert opp.action == "bark" and opp.owner.lower() == b.address.lower()
-    assert opp.reward_usd == TIP + DEBT * 113 // 100 // 1000 and opp.debt_in_usd == 0
+    assert opp.received("USD") == TIP + DEBT * 113 // 100 // 1000 and opp.paid("USD") == 0
     checked.send([mech.encode(opp, k.address).request(k)])
     # 19 steps later the price is below the oracle's
     checked.send([], timestamp=market.chain.timestamp + 19 * 90)
@@ -437,17 +437,17 @@ def test_end_to_end_bark_wait_take_through_the_module(market, mech, borrowers, k
     assert opp.action == "take" and opp.ref == 1
     assert opp.extra["price"] == stairstep_price(to_wad(2_160), 19 * 90, 99 * RAY // 100, 90) < CRASH_PRICE
     # 10 WETH x ~1,785 < tab 18,080: the whole lot is for sale, and it more than covers the debt
-    assert opp.debt_in_usd == -(-COLLATERAL * opp.extra["price"] // WAD) < DEBT * 113 // 100
-    assert opp.collateral_out_weth == COLLATERAL
+    assert opp.paid("USD") == -(-COLLATERAL * opp.extra["price"] // WAD) < DEBT * 113 // 100
+    assert opp.received("WETH") == COLLATERAL
     # a partial take sized to the keeper's budget, then the rest
-    call = mech.encode(opp, keepers[1].address, max_debt_in_usd=to_wad(5_000))
-    assert call.debt_in_usd <= to_wad(5_000)
+    call = mech.encode(opp, keepers[1].address, max_pay=to_wad(5_000))
+    assert call.paid("USD") <= to_wad(5_000)
     block = checked.send([call.request(keepers[1])])
-    assert block.receipts[0].events("Take")[0].args["owe"] == call.debt_in_usd
+    assert block.receipts[0].events("Take")[0].args["owe"] == call.paid("USD")
     (opp,) = mech.opportunities(owners)
     block = checked.send([mech.encode(opp, k.address).request(k)])
     (ev,) = block.receipts[0].events("Take")
-    assert ev.args["lot"] == 0 and ev.args["owe"] == opp.debt_in_usd
+    assert ev.args["lot"] == 0 and ev.args["owe"] == opp.paid("USD")
     # debt fully repaid, part of the penalty collected, nothing written off, position released
     assert position(market, b) == {"collateral": 0, "debt": 0, "hf": 2**256 - 1, "locked": False}
     assert market.lending.call("badDebt") == 0
@@ -459,9 +459,9 @@ def test_module_offers_redo_with_reward_when_the_auction_is_stale(market, mech, 
     bark(checked, mech, borrowers[0], keepers[0])
     checked.send([], timestamp=market.chain.timestamp + 92 * 90)
     (opp,) = mech.opportunities([borrowers[0].address])
-    assert opp.action == "redo" and opp.reward_usd == TIP + DEBT * 113 // 100 // 1000
+    assert opp.action == "redo" and opp.received("USD") == TIP + DEBT * 113 // 100 // 1000
     block = checked.send([mech.encode(opp, keepers[1].address).request(keepers[1])])
-    assert block.receipts[0].events("Redo")[0].args["coin"] == opp.reward_usd
+    assert block.receipts[0].events("Redo")[0].args["coin"] == opp.received("USD")
     (opp,) = mech.opportunities([borrowers[0].address])
     assert opp.action == "take"
     assert math.isclose(opp.extra["price"], 1.2 * 1800 * WAD, rel_tol=1e-15)
@@ -474,7 +474,7 @@ def test_keeper_rewards_are_paid_from_the_incentive_reserve_and_capped_by_it(mar
     checked = Checked(market, mech, borrowers, keepers)
     open_and_crash(market, borrowers[0])
     (opp,) = mech.opportunities([borrowers[0].address])
-    assert opp.reward_usd == to_wad(100)  # tip + chip = 318.08, capped by what is left
+    assert opp.received("USD") == to_wad(100)  # tip + chip = 318.08, capped by what is left
     _, kick = bark(checked, mech, borrowers[0], keepers[0])
     assert kick["coin"] == to_wad(100)
     assert market.usd.call("balanceOf", keepers[0].address) == to_wad(100)

@@ -215,8 +215,8 @@ def test_tend_switches_to_dent_once_the_bid_reaches_tab(market, mech, checked, b
     # 18,080 is less than 5% above 17,500 but equals tab: allowed, and it ends phase 1
     checked.send([tend(mech, k1, COLLATERAL, TAB)])
     (opp,) = mech.opportunities([borrowers[0].address])
-    assert opp.action == "dent" and opp.debt_in_usd == TAB
-    assert opp.collateral_out_weth == COLLATERAL * WAD // to_wad("1.05")
+    assert opp.action == "dent" and opp.paid("USD") == TAB
+    assert opp.received("WETH") == COLLATERAL * WAD // to_wad("1.05")
     for req, err in [
         (tend(mech, k2, COLLATERAL, TAB), "DentPhase()"),
         (dent(mech, k2, to_wad("9.6"), TAB), "InsufficientDecrease()"),  # 9.6 × 1.05 > 10
@@ -280,7 +280,7 @@ def test_zero_bid_with_no_competition_wins_the_whole_lot_black_thursday(market, 
     open_and_crash(market, b)
     bite(checked, mech, b, keepers[0])
     (opp,) = mech.opportunities([b.address])
-    assert opp.action == "tend" and opp.debt_in_usd == 0 and opp.collateral_out_weth == COLLATERAL
+    assert opp.action == "tend" and opp.paid("USD") == 0 and opp.received("WETH") == COLLATERAL
     k_usd = usd(market, k)
     checked.send([mech.encode(opp, k.address).request(k)])  # bid 0 DAI
     assert auction(mech)["guy"].lower() == k.address.lower() and auction(mech)["bid"] == 0
@@ -327,15 +327,15 @@ def test_end_to_end_bite_tend_dent_deal_through_the_module(market, mech, checked
     # a strategic opening bid, then minimum-increment bidding through encode
     checked.send([mech.tend_call(1, COLLATERAL, to_wad(17_000)).request(k0)])
     (opp,) = mech.opportunities(owners)
-    assert opp.action == "tend" and opp.debt_in_usd == to_wad(17_850)
-    with pytest.raises(ValueError, match="max_debt_in_usd"):
-        mech.encode(opp, k1.address, max_debt_in_usd=to_wad(17_000))
-    checked.send([mech.encode(opp, k1.address, max_debt_in_usd=to_wad(20_000)).request(k1)])
+    assert opp.action == "tend" and opp.paid("USD") == to_wad(17_850)
+    with pytest.raises(ValueError, match="max_pay"):
+        mech.encode(opp, k1.address, max_pay=to_wad(17_000))
+    checked.send([mech.encode(opp, k1.address, max_pay=to_wad(20_000)).request(k1)])
     (opp,) = mech.opportunities(owners)
-    assert opp.action == "tend" and opp.debt_in_usd == TAB  # 17,850 × 1.05 > tab
+    assert opp.action == "tend" and opp.paid("USD") == TAB  # 17,850 × 1.05 > tab
     checked.send([mech.encode(opp, k0.address).request(k0)])
     (opp,) = mech.opportunities(owners)
-    assert opp.action == "dent" and opp.collateral_out_weth == max_next_lot(COLLATERAL, to_wad("1.05"))
+    assert opp.action == "dent" and opp.received("WETH") == max_next_lot(COLLATERAL, to_wad("1.05"))
     checked.send([mech.encode(opp, k1.address).request(k1)])
     assert mech.opportunities(owners)[0].action == "dent"
     checked.send([], timestamp=market.chain.timestamp + TTL)

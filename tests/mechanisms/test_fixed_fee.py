@@ -220,7 +220,7 @@ def test_a_small_position_above_hf_095_is_closed_at_once_not_stuck_on_dust(marke
     open_positions(market, [(b, to_wad("0.5"), to_wad(800))])
     set_price(market, to_wad(1800))  # HF 0.956 > 0.95, collateral $900 and debt $800 < $2,000
     (opp,) = mech.opportunities([b.address])
-    assert opp.debt_in_usd == to_wad(800)  # the whole debt, not 50%
+    assert opp.paid("USD") == to_wad(800)  # the whole debt, not 50%
     block = send_checked(market, mech, borrowers, funded, [liquidate_req(mech, funded[0], b, to_wad(800))])
     assert liquidated_event(block.receipts[0])["debtRepaid"] == to_wad(800)
     assert position(market, b)["debt"] == 0
@@ -231,7 +231,7 @@ def test_the_issue_example_800_usd_against_one_weth_at_912_94_is_liquidatable(ma
     open_positions(market, [(b, to_wad(1), to_wad(800))])
     set_price(market, to_wad("912.94"))  # HF 0.96999... in (0.95, 1)
     (opp,) = mech.opportunities([b.address])
-    assert opp.debt_in_usd == to_wad(800)
+    assert opp.paid("USD") == to_wad(800)
     block = send_checked(market, mech, borrowers, funded, [mech.encode(opp, funded[0].address).request(funded[0])])
     assert block.receipts[0].succeeded and position(market, b)["debt"] == 0
 
@@ -241,7 +241,7 @@ def test_the_close_factor_still_caps_a_large_position_above_hf_095(market, mech,
     open_positions(market, [(b, to_wad(2), to_wad(3000))])
     set_price(market, to_wad(1700))  # HF 0.963; debt $3,000 and collateral $3,400 >= $2,000
     (opp,) = mech.opportunities([b.address])
-    assert opp.debt_in_usd == to_wad(1500)
+    assert opp.paid("USD") == to_wad(1500)
     r = send_checked(market, mech, borrowers, funded, [liquidate_req(mech, funded[0], b, to_wad(3000))]).receipts[0]
     assert liquidated_event(r)["debtRepaid"] == to_wad(1500)  # the request is capped on-chain too
 
@@ -263,7 +263,7 @@ def test_opportunity_is_sized_to_respect_the_dust_rule(market, mech, funded, bor
                         limit=to_wad(2500))
     assert q.debt_repaid == to_wad(2000) and not q.leaves_dust
     (opp,) = mech.opportunities([b.address])
-    call = mech.encode(opp, funded[0].address, max_debt_in_usd=to_wad(2500))
+    call = mech.encode(opp, funded[0].address, max_pay=to_wad(2500))
     block = send_checked(market, mech, borrowers, funded, [call.request(funded[0])])
     assert block.receipts[0].succeeded and position(market, b)["debt"] == to_wad(1000)
     assert max_liquidation(to_wad(2), to_wad(3000), to_wad(1600), to_wad("0.907"), mech.params,
@@ -311,8 +311,8 @@ def test_end_to_end_opportunities_encode_execute(market, mech, funded, borrowers
     owners = [b.address for b in (healthy, partial, underwater)]
     opps = {o.owner.lower(): o for o in mech.opportunities(owners)}
     assert set(opps) == {partial.address.lower(), underwater.address.lower()}
-    assert opps[partial.address.lower()].debt_in_usd == to_wad(7650)
-    assert opps[underwater.address.lower()].debt_in_usd == to_wad(3200)
+    assert opps[partial.address.lower()].paid("USD") == to_wad(7650)
+    assert opps[underwater.address.lower()].paid("USD") == to_wad(3200)
     requests, expected = [], []
     for keeper, owner in zip(funded, (partial, underwater)):
         opp = opps[owner.address.lower()]
@@ -326,13 +326,13 @@ def test_end_to_end_opportunities_encode_execute(market, mech, funded, borrowers
     assert all(r.succeeded for r in block.receipts)
     for keeper, call in expected:
         w0, u0 = gains[keeper.address]
-        assert market.weth.call("balanceOf", keeper.address) - w0 == call.collateral_out_weth
-        assert u0 - market.usd.call("balanceOf", keeper.address) == call.debt_in_usd
+        assert market.weth.call("balanceOf", keeper.address) - w0 == call.received("WETH")
+        assert u0 - market.usd.call("balanceOf", keeper.address) == call.paid("USD")
     assert mech.opportunities(owners) == []  # both positions are healthy or closed now
     # a keeper with less capital gets a call sized to it
     set_price(market, to_wad(1500))
     (opp,) = [o for o in mech.opportunities(owners) if o.owner.lower() == partial.address.lower()]
-    small = mech.encode(opp, funded[2].address, max_debt_in_usd=to_wad(1000))
-    assert small.debt_in_usd == to_wad(1000)
+    small = mech.encode(opp, funded[2].address, max_pay=to_wad(1000))
+    assert small.paid("USD") == to_wad(1000)
     block = send_checked(market, mech, borrowers, funded, [small.request(funded[2])])
     assert liquidated_event(block.receipts[0])["debtRepaid"] == to_wad(1000)

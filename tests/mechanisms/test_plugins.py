@@ -56,7 +56,7 @@ set_price(market, to_wad(1_700))
 before = market.weth.call("balanceOf", keeper.address)
 execute(chain, [mech.encode(opp, keeper.address).request(keeper)])
 got = market.weth.call("balanceOf", keeper.address) - before
-print("REPAID", opp.debt_in_usd, "KEEPER_WETH", got, "CONTRACT", mech.contract.name)
+print("REPAID", opp.paid("USD"), "KEEPER_WETH", got, "CONTRACT", mech.contract.name)
 '''
 
 

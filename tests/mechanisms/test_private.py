@@ -229,7 +229,7 @@ def test_end_to_end_auction_grant_and_winner_liquidation_through_the_module(
     owners = [b.address for b in borrowers]
     (opp,) = mech.opportunities(owners)
     assert opp.action == "liquidate-with-bid" and opp.extra["winner"] is None
-    assert opp.debt_in_usd == to_wad(7650)
+    assert opp.paid("USD") == to_wad(7650)
     rng = np.random.default_rng(7)
     bids = {funded[0].address: to_wad(50), funded[1].address: to_wad(120), funded[2].address: to_wad(80)}
     winner_address, bid = mech.run_auction(bids, rng)
@@ -245,7 +245,7 @@ def test_end_to_end_auction_grant_and_winner_liquidation_through_the_module(
                   usd(market, market.treasury))
     block = send_checked(market, mech, borrowers, funded, operator, [call.request(winner)])
     assert block.receipts[0].succeeded
-    assert market.weth.call("balanceOf", winner.address) - w0 == call.collateral_out_weth
-    assert u0 - usd(market, winner) == call.debt_in_usd + bid
+    assert market.weth.call("balanceOf", winner.address) - w0 == call.received("WETH")
+    assert u0 - usd(market, winner) == call.paid("USD") + bid
     assert usd(market, market.treasury) - t0 == to_wad(96)  # 80% of 120
     assert mech.auction_state().paid

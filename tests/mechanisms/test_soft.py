@@ -369,15 +369,15 @@ def test_end_to_end_hard_liquidation_through_python_module(market, mech, borrowe
     assert [o.owner for o in opps] == [risky.address]
     opp = opps[0]
     assert opp.action == "hard-liquidate"
-    assert opp.debt_in_usd == to_wad(14_100) and opp.collateral_out_weth == COLLATERAL
-    assert opp.extra["usd_out"] == 0 and opp.extra["bad_debt"] == to_wad(1_900)
+    assert opp.paid("USD") == to_wad(14_100) and opp.received("WETH") == COLLATERAL
+    assert opp.received("USD") == 0 and opp.extra["bad_debt"] == to_wad(1_900)
     k = keepers[1]
     call = mech.encode(opp, k.address)
     weth_before = market.weth.call("balanceOf", k.address)
     block = send_checked(market, mech, borrowers, keepers, arb, [call.request(k)])
     assert block.receipts[0].succeeded
     ev = block.receipts[0].events("HardLiquidation")[0].args
-    assert ev["debtRepaid"] == opp.debt_in_usd and ev["badDebt"] == opp.extra["bad_debt"]
+    assert ev["debtRepaid"] == opp.paid("USD") and ev["badDebt"] == opp.extra["bad_debt"]
     assert market.weth.call("balanceOf", k.address) - weth_before == COLLATERAL
     assert mech.opportunities(owners) == []
 

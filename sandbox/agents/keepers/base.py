@@ -4,22 +4,22 @@ A keeper is an ``Agent`` (kind ``"keeper"``) that turns the mechanism's ``Opport
 into liquidation transactions. Strategies (naive, pga, frontrunner, backrunner, flash) differ
 only in *when* they send and *how much tip* they pay; this module holds the rest:
 
-* **Profit** of an opportunity in USD (WAD) at a tip: the collateral it delivers sold on the
-  AMM (``sandbox.market.math.amm_amount_out`` on the view's reserves, the market's AMM fee)
-  + ``reward_usd`` (Maker's tip + chip) + any USD paid out (soft's ``extra["usd_out"]``)
-  − the USD paid in − the gas at the next base fee plus the tip (``BlockView.gas_cost_usd_wad``,
-  the call's gas limit: an upper bound). Every keeper skips an action whose profit after gas is
-  below ``min_profit_usd``, so a gas spike stalls liquidations (as on 12 March 2020). An action
-  that settles a claim of the keeper (``extra["beneficiary"]`` is the keeper: the English
-  ``deal`` of an auction it won delivers ``extra["claim_weth"]``) is worth that claim's sale
-  value, so winners deal their auctions (as Maker's flip keepers did) once it pays the gas.
-  The exception is an *unpaid* action that starts or settles an auction (English ``bite``/
-  ``tick``, someone else's ``deal``, Compound ``absorb``): no payment comes with it, so a keeper
-  sends it only while its gas costs at most ``unpaid_action_max_gas_usd`` (0 disables them),
-  nobody else's is pending, and never a ``deal`` of an auction another keeper won (its winner
-  will). English bids (``tend``/``dent``) are not races (an outbid bid is refunded): they go
-  at the policy's tip, jump straight to ``auction_margin_bps`` below the lot's AMM value, and
-  wait while another sender's bid on the same auction is pending.
+* **Profit** of an opportunity in the market's numeraire (USD, WAD) at a tip: what the call
+  delivers (its ``receives`` legs), valued by the market's ``Valuer`` at the view's venue state
+  (the lending market: USD at face value, WETH sold on the AMM), − what it pays in − the gas at
+  the next base fee plus the tip (``BlockView.gas_cost_usd_wad``, the call's gas limit: an upper
+  bound). Every keeper skips an action whose profit after gas is below ``min_profit_usd``, so a
+  gas spike stalls liquidations (as on 12 March 2020). An action that settles a claim of the
+  keeper (it is the opportunity's ``beneficiary``: the English ``deal`` of an auction it won
+  delivers ``settles``) is worth that claim, so winners settle their auctions (as Maker's flip
+  keepers did) once it pays the gas. The exception is an *unpaid* action that starts or settles
+  an auction (no legs for its caller: English ``bite``/``tick``, someone else's ``deal``,
+  Compound ``absorb``): a keeper sends it only while its gas costs at most
+  ``unpaid_action_max_gas_usd`` (0 disables them), nobody else's is pending, and never one that
+  settles an auction another keeper won (its winner will). Standing bids (``standing_bid``:
+  English ``tend``/``dent``) are not races (an outbid bid is refunded): they go at the policy's
+  tip, jump straight to ``auction_margin_bps`` below the lot's value (the mechanism's
+  ``raise_bid``), and wait while another sender's bid on the same auction is pending.
 * **Capital**: capital keepers are funded with ``capital_usd`` at set-up and size each action to
   the USD they hold minus what their pending transactions may spend. Balances are re-read
   (two ``balanceOf`` calls) in ``on_block`` only after a block holding one of their own
@@ -31,8 +31,10 @@ only in *when* they send and *how much tip* they pay; this module holds the rest
   ``"inventory-sale"``), never below ``max_sale_discount_bps`` under the reference price and
   only when the sale's gas is small against its proceeds.
 * **Private auctions**: ``private_bid`` simulates the lot's oracle update (``ctx.hypothetically``),
-  prices the ``"liquidate-with-bid"`` opportunities it creates and bids ``bid_share_bps`` of the
-  profit above ``min_profit_usd``.
+  prices the ``private`` opportunities it creates and bids ``bid_share_bps`` of the profit above
+  ``min_profit_usd``.
+* **Searching the mempool**: public calls of the mechanism's ``liquidation_functions`` are what
+  front-runners recognise and copy.
 
 Hooks beyond ``Agent``: ``from_spec`` (build from a scenario ``KeeperSpec``) and
 ``after_setup(ctx)``, which the simulation should call once after the set-up blocks have run
@@ -55,7 +57,7 @@ from sandbox.chain import Account, ChainError, TxRequest
 from sandbox.chain.abi import checksum
 from sandbox.chain.mempool import PendingTx
 from sandbox.market.actions import fund_requests
-from sandbox.market.math import amm_amount_out
+from sandbox.legs import legs
 from sandbox.mechanisms import Call, Opportunity
 from sandbox.units import BPS, GWEI, WAD, to_wad
 
@@ -64,15 +66,6 @@ if TYPE_CHECKING:
     from sandbox.chain.builder import ProducedBlock
     from sandbox.scenarios.schema import KeeperSpec
 
-# Functions of a mechanism contract that are liquidation actions (what searchers watch for).
-LIQUIDATION_FUNCTIONS = frozenset({"liquidate", "liquidateWithBid", "take", "bark", "redo", "bite", "tend",
-                                   "dent", "deal", "tick", "absorb", "buyCollateral"})
-# Actions sold in a private auction: only the auction's winner may send them, in its bundle.
-PRIVATE_ACTIONS = frozenset({"liquidate-with-bid"})
-# Bids whose collateral arrives at a later settlement (English tend/dent): an outbid bid is
-# refunded, so there is no race to win with the tip; they go at the policy's tip, and not while
-# another sender's bid on the same auction is pending (that one would make ours revert).
-DEFERRED_ACTIONS = frozenset({"tend", "dent"})
 SALE_GAS = 150_000  # swapExactIn: measured ~75k
 PAYMENT_GAS = 21_000  # a plain ether transfer to the block builder (a bundle's bid)
 
@@ -328,56 +321,46 @@ class Keeper(Agent):
         return max_fee >= view.base_fee
 
     # --- profit ------------------------------------------------------------------------
-    @staticmethod
-    def sale_value_usd(weth: int, reserves: tuple[int, int], fee_bps: int) -> int:
-        """USD from selling ``weth`` on the AMM with ``reserves`` = (WETH, USD)."""
-        if weth <= 0:
-            return 0
-        return amm_amount_out(weth, reserves[0], reserves[1], fee_bps)
+    def capital_needed(self, ctx: "AgentContext", call: Call) -> int:
+        """Numeraire the call pulls from its sender, net of what it pays out in it."""
+        usd = ctx.market.numeraire
+        return max(0, call.paid(usd) - call.received(usd))
 
-    @staticmethod
-    def usd_out(opp: Opportunity) -> int:
-        """USD the action pays out to the caller besides the reward (soft: the bands' USD)."""
-        return int(opp.extra.get("usd_out", 0) or 0) if opp.extra else 0
-
-    def capital_needed(self, opp: Opportunity, call: Call) -> int:
-        """USD the call pulls from its sender."""
-        return max(0, call.debt_in_usd - self.usd_out(opp))
-
-    def extra_cost_usd(self, opp: Opportunity, call: Call) -> int:
+    def extra_cost_usd(self, ctx: "AgentContext", opp: Opportunity, call: Call) -> int:
         """Strategy-specific costs besides gas (the flash keeper's loan fee)."""
         return 0
 
-    def claim_weth(self, opp: Opportunity) -> int:
-        """WETH owed to this keeper that ``opp`` delivers (an English deal of its own lot)."""
-        x = opp.extra or {}
-        who = x.get("beneficiary")
-        return int(x.get("claim_weth", 0) or 0) if who and who.lower() == self.address.lower() else 0
+    def claim(self, opp: Opportunity) -> tuple:
+        """The legs ``opp`` delivers to this keeper as its beneficiary (an auction it won)."""
+        who = opp.beneficiary
+        return opp.settles if who is not None and who.lower() == self.address.lower() else ()
 
-    def gross_usd(self, ctx: "AgentContext", opp: Opportunity, call: Call,
-                  reserves: tuple[int, int]) -> int:
-        """Proceeds minus payments of ``call`` before gas (USD WAD; negative when it loses)."""
-        weth = call.collateral_out_weth + self.claim_weth(opp)
-        sale = self.sale_value_usd(weth, reserves, ctx.market.params.amm_fee_bps)
-        return (sale + opp.reward_usd + self.usd_out(opp) - call.debt_in_usd
-                - self.extra_cost_usd(opp, call))
+    def valuer(self, ctx: "AgentContext", view: BlockView):
+        """The market's valuation of proceeds at the view's venue state."""
+        return ctx.market.valuer(view.amm_reserves)
+
+    def gross_usd(self, ctx: "AgentContext", opp: Opportunity, call: Call, valuer) -> int:
+        """Proceeds minus payments of ``call`` before gas (numeraire WAD; negative when it loses)."""
+        received = valuer.value((*call.receives, *self.claim(opp)))
+        return received - call.paid(ctx.market.numeraire) - self.extra_cost_usd(ctx, opp, call)
 
     def expected_profit_usd(self, view: BlockView, ctx: "AgentContext", opp: Opportunity,
                             tip_wei: int, call: Call | None = None) -> int:
         """Profit (USD WAD) of taking ``opp`` with ``call`` (default: encoded for this keeper,
         unsized) at ``tip_wei``, gas included."""
         call = call or self.encode(ctx, opp)
-        return self.gross_usd(ctx, opp, call, view.amm_reserves) - self.gas_cost_usd(view, call.gas, tip_wei)
+        return self.gross_usd(ctx, opp, call, self.valuer(ctx, view)) - self.gas_cost_usd(view, call.gas, tip_wei)
 
     # --- encoding ----------------------------------------------------------------------
-    def encode(self, ctx: "AgentContext", opp: Opportunity, max_debt_in_usd: int | None = None) -> Call:
+    def encode(self, ctx: "AgentContext", opp: Opportunity, max_pay: int | None = None) -> Call:
         """The call this keeper sends for ``opp`` (capital keepers: the mechanism's own call)."""
-        return ctx.mechanism.encode(opp, self.address, max_debt_in_usd)
+        return ctx.mechanism.encode(opp, self.address, max_pay)
 
     def size(self, ctx: "AgentContext", opp: Opportunity, budget: int) -> Call | None:
-        """The call for ``opp`` sized to ``budget`` USD of capital; None when it does not fit."""
+        """The call for ``opp`` sized to ``budget`` USD of capital; None when it does not fit.
+        A standing bid is raised straight to this keeper's price (``raise_bid``)."""
         try:
-            if not self.uses_capital or opp.debt_in_usd <= budget:
+            if not self.uses_capital or opp.paid(ctx.market.numeraire) <= budget:
                 call = self.encode(ctx, opp)
             elif budget <= 0:
                 return None
@@ -385,58 +368,31 @@ class Keeper(Agent):
                 call = self.encode(ctx, opp, budget)
         except ValueError:
             return None
-        if opp.action in DEFERRED_ACTIONS:
-            call = self.jump_bid(ctx, opp, call, budget)
-        if self.uses_capital and self.capital_needed(opp, call) > budget:
+        if opp.standing_bid and ctx.view is not None:
+            call = ctx.mechanism.raise_bid(opp, call, self.valuer(ctx, ctx.view),
+                                           budget if self.uses_capital else None, self.params.auction_margin_bps)
+        if self.uses_capital and self.capital_needed(ctx, call) > budget:
             return None  # all-or-nothing actions (soft) larger than the capital
         return call
 
-    def jump_bid(self, ctx: "AgentContext", opp: Opportunity, call: Call, budget: int) -> Call:
-        """English auctions: instead of the minimum increment, bid straight to the price that
-        leaves ``auction_margin_bps`` below the lot's AMM value (tend: a higher bid, capped at
-        tab and the capital; dent: a smaller lot for tab), as Maker's auction keepers bid their
-        model price. Falls back to ``call`` when the minimum step is already beyond that."""
-        mech, view, x = ctx.mechanism, ctx.view, opp.extra or {}
-        if view is None or not hasattr(mech, "tend_call") or "lot" not in x or "tab" not in x:
-            return call
-        reserves, fee = view.amm_reserves, ctx.market.params.amm_fee_bps
-        margin = self.params.auction_margin_bps
-        if opp.action == "tend":
-            value = self.sale_value_usd(x["lot"], reserves, fee)
-            bid = min(x["tab"], value * (BPS - margin) // BPS)
-            if self.uses_capital:
-                bid = min(bid, budget)
-            if bid <= call.debt_in_usd:
-                return call
-            return mech.tend_call(opp.ref, x["lot"], bid, owner=opp.owner)
-        want = x["tab"] * (BPS + margin) // BPS  # USD the smaller lot must sell for
-        weth_r, usd_r = reserves
-        if want >= usd_r:
-            return call
-        lot = ceil_div(weth_r * want * BPS, (usd_r - want) * (BPS - fee))
-        if not 0 < lot < call.collateral_out_weth:
-            return call
-        return mech.dent_call(opp.ref, lot, x["tab"], owner=opp.owner)
-
     def is_unpaid(self, opp: Opportunity, call: Call) -> bool:
-        """True for actions that pay their sender nothing (bite, absorb, tick, someone else's deal)."""
-        return (call.debt_in_usd == 0 and call.collateral_out_weth == 0 and opp.reward_usd == 0
-                and self.usd_out(opp) == 0 and self.claim_weth(opp) == 0)
+        """True for actions that move nothing to or from their sender (bite, absorb, tick,
+        settling someone else's auction)."""
+        return not call.pays and not call.receives and not self.claim(opp)
 
     def own_bid(self, opp: Opportunity) -> bool:
-        """True when ``opp`` is a bid on an auction this keeper already leads (English ``guy``):
-        it would only outbid itself. Settling that auction is not a bid."""
-        guy = opp.extra.get("guy") if opp.extra else None
-        return (opp.action in DEFERRED_ACTIONS and guy is not None
-                and guy.lower() == self.address.lower())
+        """True when ``opp`` is a standing bid on an auction this keeper already leads: it
+        would only outbid itself. Settling that auction is not a bid."""
+        who = opp.beneficiary
+        return opp.standing_bid and who is not None and who.lower() == self.address.lower()
 
     def unpaid_allowed(self, opp: Opportunity) -> bool:
         """Unpaid actions are sent only to start or settle auctions the keeper can profit from:
-        never a ``deal`` of an auction someone else won."""
+        never one settling an auction someone else won."""
         if self.params.unpaid_action_max_gas_usd <= 0:
             return False
-        guy = opp.extra.get("guy") if opp.extra else None
-        return guy is None or guy.lower() == self.address.lower()
+        who = opp.beneficiary
+        return who is None or who.lower() == self.address.lower()
 
     def plan(self, view: BlockView, ctx: "AgentContext", opps: Iterable[Opportunity],
              tip_for=None, budget: int | None = None, allow_private: bool = False,
@@ -450,13 +406,12 @@ class Keeper(Agent):
         """
         tip_for = tip_for or (lambda call, gross: self.policy_tip_wei)
         budget = self.available_usd() if budget is None else budget
-        reserves = tuple(view.amm_reserves)
-        fee_bps = ctx.market.params.amm_fee_bps
+        valuer = self.valuer(ctx, view)
         min_profit = self.params.min_profit_wad
         # Rank by profit at the full budget, then commit greedily (re-sizing what no longer fits).
         ranked, unpaid = [], []
         for opp in opps:
-            if (opp.action in PRIVATE_ACTIONS and not allow_private) or \
+            if (opp.private and not allow_private) or \
                     (skip_targeted and self.is_targeted(target_key(opp))) or self.own_bid(opp):
                 continue
             call = self.size(ctx, opp, budget)
@@ -466,18 +421,18 @@ class Keeper(Agent):
                 if allow_unpaid and self.unpaid_allowed(opp):
                     unpaid.append((opp, call))
                 continue
-            gross = self.gross_usd(ctx, opp, call, reserves)
+            gross = self.gross_usd(ctx, opp, call, valuer)
             if gross > min_profit:
                 ranked.append((gross, opp, call))
         ranked.sort(key=lambda item: -item[0])
         plans = []
         for _, opp, call in ranked:
-            if self.uses_capital and self.capital_needed(opp, call) > budget:
+            if self.uses_capital and self.capital_needed(ctx, call) > budget:
                 call = self.size(ctx, opp, budget)
                 if call is None:
                     continue
-            gross = self.gross_usd(ctx, opp, call, reserves)
-            if opp.action in DEFERRED_ACTIONS:
+            gross = self.gross_usd(ctx, opp, call, valuer)
+            if opp.standing_bid:
                 if self.someone_else_on(ctx, opp, call):
                     continue
                 tip = self.policy_tip_wei
@@ -488,11 +443,9 @@ class Keeper(Agent):
             profit = gross - self.gas_cost_usd(view, call.gas, tip)
             if profit < min_profit:
                 continue  # would lose money (or make too little) after gas: abstain
-            capital = self.capital_needed(opp, call) if self.uses_capital else 0
+            capital = self.capital_needed(ctx, call) if self.uses_capital else 0
             budget -= capital
-            if call.collateral_out_weth:
-                out = self.sale_value_usd(call.collateral_out_weth, reserves, fee_bps)
-                reserves = (reserves[0] + call.collateral_out_weth, reserves[1] - out)
+            valuer.take(call.receives)  # later plans see the price this sale leaves
             plans.append(Plan(opportunity=opp, call=call, gross_usd=gross, capital_usd=capital,
                               tip_wei=tip, profit_usd=profit))
         tip = self.policy_tip_wei
@@ -563,7 +516,7 @@ class Keeper(Agent):
         """Replace the pending transaction of ``target`` with tip = max(own, competitor) ×
         ``factor_bps`` (at least the mempool's 12.5% bump, max fee raised accordingly), if it
         stays profitable, within ``max_tip_wei`` and the gas policy's fee cap."""
-        if target.private or target.plan is None or target.plan.opportunity.action in DEFERRED_ACTIONS:
+        if target.private or target.plan is None or target.plan.opportunity.standing_bid:
             return None
         pending = ctx.mempool.get(self.address, target.nonce)
         if pending is None:
@@ -619,7 +572,8 @@ class Keeper(Agent):
             return None
         table = self._selectors.get(contract.address)
         if table is None:
-            table = {f.selector: f for f in contract.abi.functions.values() if f.name in LIQUIDATION_FUNCTIONS}
+            names = ctx.mechanism.liquidation_functions
+            table = {f.selector: f for f in contract.abi.functions.values() if f.name in names}
             self._selectors[contract.address] = table
         fn = table.get(bytes(pending.tx.data[:4]))
         if fn is None:
@@ -713,7 +667,7 @@ class Keeper(Agent):
         if amount <= 0:
             return None
         p = self.params
-        quote = self.sale_value_usd(amount, view.amm_reserves, ctx.market.params.amm_fee_bps)
+        quote = self.valuer(ctx, view).value(legs(**{ctx.market.collateral_asset: amount}))
         fair = amount * view.reference_price_wad // WAD
         if quote == 0 or quote * BPS < fair * (BPS - p.max_sale_discount_bps):
             return None  # the AMM pays too little against the reference: hold
@@ -741,7 +695,7 @@ class Keeper(Agent):
                 opps = ctx.mechanism.opportunities(ctx.owners)
         except ChainError:
             return None
-        opps = [o for o in opps if o.action in PRIVATE_ACTIONS]
+        opps = [o for o in opps if o.private]
         if not opps:
             return None
         budget = self.available_usd()

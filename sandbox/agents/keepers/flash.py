@@ -7,8 +7,9 @@ transaction to that contract: flash-borrow the USD the mechanism will pull, call
 contract as-is), sell all WETH received on the AMM, repay loan + fee, and send the profit to
 the keeper. The contract reverts unless the profit covers at least the gas the keeper expects
 to pay, so a landed liquidation never loses money. Actions that need no capital (Dutch bark
-and redo) are sent directly from the keeper's account. Bids whose collateral only arrives at a
-later settlement (English ``tend``/``dent``) cannot be flash-financed and are skipped.
+and redo) are sent directly from the keeper's account. Standing bids, whose collateral only
+arrives at a later settlement (English ``tend``/``dent``), cannot be flash-financed and are
+skipped.
 
 The flash keeper does not bid in private auctions (``private_bid`` returns None): the right
 is granted to the bidder's address, while ``liquidateWithBid`` would be sent by its contract.
@@ -16,6 +17,7 @@ is granted to the bidder's address, while ``liquidateWithBid`` would be sent by 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,7 +30,7 @@ from sandbox.chain import Account, Contract, at, creation_tx
 from sandbox.mechanisms import Call, Opportunity
 from sandbox.units import BPS
 
-from .base import DEFERRED_ACTIONS, Keeper, KeeperParams, Plan, ceil_div
+from .base import Keeper, KeeperParams, Plan, ceil_div
 
 if TYPE_CHECKING:
     from sandbox.agents.context import AgentContext
@@ -81,30 +83,30 @@ class FlashKeeper(Keeper):
         return self.contract.address if self.contract is not None else None
 
     # --- encoding ----------------------------------------------------------------------
-    def flash_amount(self, opp: Opportunity, inner: Call) -> int:
-        return max(0, inner.debt_in_usd - self.usd_out(opp))
+    def flash_amount(self, ctx: "AgentContext", inner: Call) -> int:
+        """USD to flash-borrow: what the inner call pulls, net of the USD it pays out."""
+        usd = ctx.market.numeraire
+        return max(0, inner.paid(usd) - inner.received(usd))
 
-    def encode(self, ctx: "AgentContext", opp: Opportunity, max_debt_in_usd: int | None = None) -> Call:
+    def encode(self, ctx: "AgentContext", opp: Opportunity, max_pay: int | None = None) -> Call:
         if self.contract is None:
             raise ValueError(f"{self.label} has no FlashLiquidator (setup not run)")
         inner = ctx.mechanism.encode(opp, self.contract.address)
-        if inner.debt_in_usd == 0 and inner.collateral_out_weth == 0:
+        if not inner.pays:
             return ctx.mechanism.encode(opp, self.address)  # bark / redo: no capital, reward to us
-        data = self.contract.encode("liquidate", inner.to, inner.data, self.flash_amount(opp, inner), 0)
-        return Call(to=self.contract.address, data=data, gas=inner.gas + FLASH_OVERHEAD_GAS,
-                    action=inner.action, owner=inner.owner, debt_in_usd=inner.debt_in_usd,
-                    collateral_out_weth=inner.collateral_out_weth)
+        data = self.contract.encode("liquidate", inner.to, inner.data, self.flash_amount(ctx, inner), 0)
+        return dataclasses.replace(inner, to=self.contract.address, data=data, gas=inner.gas + FLASH_OVERHEAD_GAS)
 
     def size(self, ctx: "AgentContext", opp: Opportunity, budget: int) -> Call | None:
-        if opp.action in DEFERRED_ACTIONS:
+        if opp.standing_bid:
             return None  # the collateral arrives later (English bids): no flash loan can wait for it
         return super().size(ctx, opp, budget)
 
-    def extra_cost_usd(self, opp: Opportunity, call: Call) -> int:
+    def extra_cost_usd(self, ctx: "AgentContext", opp: Opportunity, call: Call) -> int:
         """The flash loan's fee (rounded up, as FlashLender.flashFee)."""
         if self.contract is None or call.to != self.contract.address:
             return 0
-        return ceil_div(self.flash_amount(opp, call) * self.flash_fee_bps, BPS)
+        return ceil_div(self.flash_amount(ctx, call) * self.flash_fee_bps, BPS)
 
     def request(self, ctx: "AgentContext", plan: Plan):
         """The plan's transaction with the on-chain profit floor set to the expected gas cost."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sandbox.agents.base import BlockView
 from sandbox.units import BPS, GWEI
 
-from .base import DEFERRED_ACTIONS, Keeper, KeeperParams, ceil_div, target_key
+from .base import Keeper, KeeperParams, ceil_div, target_key
 
 if TYPE_CHECKING:
     from sandbox.agents.context import AgentContext
@@ -70,7 +70,7 @@ class FrontrunnerKeeper(Keeper):
             if pending.sender == self.address or pending.private:
                 continue
             opp = self.matching_opportunity(ctx, view.opportunities, pending)
-            if opp is None or opp.action in DEFERRED_ACTIONS:
+            if opp is None or opp.standing_bid:
                 continue  # an English bid is outbid in the auction, not copied
             key = target_key(opp)
             tip = pending.effective_tip(view.base_fee)
