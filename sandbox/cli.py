@@ -101,9 +101,9 @@ def list_():
     """List what is installed: mechanisms, keeper strategies, built-in scenarios."""
 
 
-def _list_plugins(registry) -> None:
-    """One entry per registered plug-in, with its parameters' defaults; a broken third-party
-    plug-in is reported on its line and does not hide the others."""
+def _list_plugins(registry, notes=lambda cls: []) -> None:
+    """One entry per registered plug-in, with ``notes(cls)`` and its parameters' defaults; a
+    broken third-party plug-in is reported on its line and does not hide the others."""
     import dataclasses
 
     for name in registry.names():
@@ -112,7 +112,8 @@ def _list_plugins(registry) -> None:
         except Exception as exc:  # noqa: BLE001 - any import error of someone else's package
             click.echo(f"{name}  (cannot be loaded: {exc})")
             continue
-        click.echo(f"{name} — {cls.description}" if cls.description else name)
+        tags = "".join(f" [{n}]" for n in notes(cls))
+        click.echo(f"{name}{tags} — {cls.description}" if cls.description else f"{name}{tags}")
         defaults = cls.Params()
         for f in dataclasses.fields(cls.Params):
             click.echo(f"    {f.name:<32} {getattr(defaults, f.name)!r}")
@@ -124,7 +125,10 @@ def list_mechanisms():
     """Every registered mechanism (entry-point group sandbox.mechanisms) with its parameters."""
     from sandbox.mechanisms import MECHANISMS
 
-    _list_plugins(MECHANISMS)
+    def notes(cls):
+        return [] if cls.default_rank is None else [f"compared by default, #{cls.default_rank}"]
+
+    _list_plugins(MECHANISMS, notes)
 
 
 @list_.command("keepers")
@@ -239,7 +243,8 @@ class _Progress:
 @click.option("--scenario", "scenario_name", default=None, metavar="NAME|PATH",
               help="Built-in scenario name or a scenario .toml file  [default: crash]")
 @click.option("--mechanism", "mechanisms", multiple=True, metavar="NAME",
-              help="Mechanism to compare (repeatable)  [default: fixed-fee, dutch-auction, soft, private]")
+              help="Mechanism to compare (repeatable)  [default: every mechanism with a default_rank, "
+                   "see `liqsandbox list mechanisms`]")
 @click.option("--seeds", default=1, show_default=True, type=int, help="Number of seeds: runs seeds 0..N-1.")
 @click.option("--backend", default="eth-tester", show_default=True, help="Chain backend.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=True, dir_okay=True),
@@ -251,7 +256,8 @@ def compare(scenario_name, mechanisms, seeds, backend, out_dir, jobs):
     import time
     from pathlib import Path
 
-    from sandbox.compare import DEFAULT_MECHANISMS, effective_jobs, format_table, progress_total, run_comparison
+    from sandbox.compare import effective_jobs, format_table, progress_total, run_comparison
+    from sandbox.mechanisms import default_mechanisms
     from sandbox.results import check_out_dir, write_results
     from sandbox.scenarios import DEFAULT_SCENARIO
 
@@ -259,7 +265,7 @@ def compare(scenario_name, mechanisms, seeds, backend, out_dir, jobs):
     _positive(seeds, "--seeds")
     _positive(jobs, "--jobs")
     _check_backend(backend)
-    mechs = _check_mechanisms(mechanisms or DEFAULT_MECHANISMS)
+    mechs = _check_mechanisms(mechanisms or default_mechanisms())
     scenario = _load_scenario(scenario_name or DEFAULT_SCENARIO)
     out = check_out_dir(Path(out_dir) if out_dir else _default_out(scenario))
 

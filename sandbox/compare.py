@@ -21,7 +21,6 @@ import pandas as pd
 
 from sandbox.scenarios import Scenario
 
-DEFAULT_MECHANISMS = ("fixed-fee", "dutch-auction", "soft", "private")
 TABLE_NAMES = ("blocks", "txs", "events", "positions", "agents")
 
 
@@ -315,6 +314,6 @@ def format_table(summary: pd.DataFrame, mechanisms: Sequence[str] | None = None,
     return "\n".join(lines)
 
 
-__all__ = ["Comparison", "DEFAULT_MECHANISMS", "RunRecord", "aggregate", "best_mechanisms", "effective_jobs",
+__all__ = ["Comparison", "RunRecord", "aggregate", "best_mechanisms", "effective_jobs",
            "format_table", "format_value", "mean_interval", "progress_total", "run_comparison",
            "summary_frame", "t975"]

@@ -21,5 +21,20 @@ def get_mechanism(name: str) -> type[LiquidationMechanism]:
     return MECHANISMS.load(name)
 
 
+def default_mechanisms() -> list[str]:
+    """The mechanisms compared when none is named: those with a ``default_rank``, in its order
+    (a plug-in that cannot be loaded is left out)."""
+    ranked = []
+    for name in MECHANISMS.names():
+        try:
+            rank = MECHANISMS.load(name).default_rank
+        except Exception:  # noqa: BLE001 - someone else's broken package must not break compare
+            continue
+        if rank is not None:
+            ranked.append((rank, name))
+    return [name for _, name in sorted(ranked)]
+
+
 __all__ = ["AuctionState", "Call", "Leg", "LiquidationMechanism", "MECHANISMS", "MechanismParams",
-           "Opportunity", "OrderFlowAuction", "UnknownPlugin", "Valuer", "amount_of", "get_mechanism", "legs"]
+           "Opportunity", "OrderFlowAuction", "UnknownPlugin", "Valuer", "amount_of", "default_mechanisms",
+           "get_mechanism", "legs"]

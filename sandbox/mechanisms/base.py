@@ -164,6 +164,9 @@ class LiquidationMechanism(ABC):
     # Whether the mechanism quotes trades to arbitrageurs (``arbitrage_call``), as soft
     # liquidation's bands do; arbitrageurs then fund and approve it at set-up.
     offers_arbitrage: ClassVar[bool] = False
+    # Place in the default comparison (``liqsandbox compare`` without --mechanism), lowest
+    # first; None: compared only when asked for.
+    default_rank: ClassVar[int | None] = None
     # Class attributes every mechanism must define: a plug-in lacking one is refused when it
     # is loaded from the registry, with a message naming it.
     REQUIRED: ClassVar[tuple[str, ...]] = ("name", "Params", "contract_name", "liquidation_functions")

@@ -327,6 +327,7 @@ class DutchAuctionMechanism(LiquidationMechanism):
     Params = DutchAuctionParams
     contract_name = "DutchAuctionLiquidator"
     liquidation_functions = frozenset({"bark", "take", "redo"})
+    default_rank = 2
     position_neutral_events = frozenset({"PenaltyPaid"})
     description = ("MakerDAO Liquidations 2.0: bark seizes the collateral into a descending-price "
                    "auction (top = oracle × 1.20, ×0.99 every 90 s, tab = debt × 1.13); keepers take "

@@ -165,6 +165,7 @@ class FixedFeeMechanism(LiquidationMechanism):
     Params = FixedFeeParams
     contract_name = "FixedFeeLiquidator"
     liquidation_functions = frozenset({"liquidate"})
+    default_rank = 1
     description = ("Aave-v3-style fixed bonus: repay up to the close factor, receive collateral at "
                    "oracle price plus a 5% bonus, 10% of the bonus to the treasury.")
 

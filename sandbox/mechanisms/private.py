@@ -57,6 +57,7 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
     Params = PrivateAuctionParams
     contract_name = "PrivateLiquidator"
     liquidation_functions = frozenset({"liquidate", "liquidateWithBid"})
+    default_rank = 4
     position_neutral_events = frozenset({"BidPaid", "RightGranted"})
     description = ("Order-flow auction: the right to liquidate right after each oracle update is "
                    "sold in a sealed-bid auction (80% of the bid to the protocol); fixed-fee terms, "

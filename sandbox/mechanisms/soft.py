@@ -369,6 +369,7 @@ class SoftLiquidationMechanism(LiquidationMechanism):
     Params = SoftParams
     contract_name = "SoftLiquidationAMM"
     liquidation_functions = frozenset({"liquidate"})
+    default_rank = 3
     bookkeeping_events = frozenset({"BandUpdated", "ActiveBandChanged", "PositionBanded", "BandsInitialized",
                                     "PositionDebtUpdated", "PositionUnbanded"})
     offers_arbitrage = True
