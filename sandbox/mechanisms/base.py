@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from sandbox.chain import Account, Address, Contract, TxRequest, deploy, execute_all
 from sandbox.legs import Leg, Valuer, amount_of
@@ -256,6 +257,16 @@ class LiquidationMechanism(ABC):
 
     def follow_state(self) -> Any:
         return self._mirror.state() if self._mirror is not None else None
+
+    @contextmanager
+    def unfollowed(self) -> Iterator[None]:
+        """Read through the contracts, not the event mirror, inside the block (the yardstick
+        the mirror is checked against)."""
+        mirror, self._mirror = self._mirror, None
+        try:
+            yield
+        finally:
+            self._mirror = mirror
 
     def restore_follow_state(self, state: Any) -> None:
         """Undo ``observe_block`` calls made since ``follow_state()`` (after a what-if block)."""

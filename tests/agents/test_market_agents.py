@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accounting import assert_tokens_conserved, holdings
+from sandbox.testing.accounting import assert_tokens_conserved, holdings
 from sandbox.agents.arbitrageur import Arbitrageur, amm_input_to_price, spot_price_wad
 from sandbox.agents.base import Agent, GasPolicy, PrivateBid
 from sandbox.agents.borrowers import Borrower, draw_population

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounting import Checked, liquidation_flows
+from sandbox.testing.accounting import Checked, liquidation_flows
 from sandbox.chain import execute
 from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms.absorb import (

@@ -14,7 +14,7 @@ import math
 import pytest
 from eth_abi import encode as abi_encode
 
-from accounting import Checked, liquidation_flows
+from sandbox.testing.accounting import Checked, liquidation_flows
 from sandbox.chain import deploy, execute
 from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms import get_mechanism

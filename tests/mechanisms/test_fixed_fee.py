@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounting import Checked
+from sandbox.testing.accounting import Checked
 from sandbox.chain import execute
 from sandbox.market.actions import open_positions, set_price, fund_requests
 from sandbox.mechanisms import get_mechanism

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accounting import Checked
+from sandbox.testing.accounting import Checked
 from sandbox.chain import execute
 from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms import get_mechanism

@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 
-from accounting import Checked, liquidation_flows
+from sandbox.testing.accounting import Checked, liquidation_flows
 from sandbox.chain import TransactionFailed, deploy, execute
 from sandbox.market.actions import fund_requests, open_position_requests, open_positions, set_price
 from sandbox.mechanisms import get_mechanism

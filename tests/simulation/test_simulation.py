@@ -7,12 +7,13 @@ from dataclasses import replace
 import pytest
 
 from sandbox.agents.keepers import KEEPERS
+from sandbox.mechanisms import MECHANISMS
 from sandbox.scenarios import load_scenario
 from sandbox.scenarios.loader import parse_scenario
 from sandbox.simulation import Simulation
 from sandbox.units import WAD
 
-ALL_MECHANISMS = ["fixed-fee", "dutch-auction", "soft", "private", "english-auction", "absorb"]
+ALL_MECHANISMS = MECHANISMS.names()
 
 EVERY_AGENT = '''
 name = "every-agent"

@@ -1,4 +1,5 @@
-"""Accounting checks every mechanism's tests share: debt identity and token conservation."""
+"""Accounting checks every mechanism's tests share: debt identity and token conservation on the
+lending market (used by the conformance suite and by the project's own tests)."""
 
 from __future__ import annotations
 
