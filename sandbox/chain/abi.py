@@ -219,7 +219,7 @@ HALTS = {
 def halt_reason(kind: str) -> str:
     """The backend-neutral name of a halt (``OutOfGas``, ``InvalidInstruction``, ...), from a
     py-evm exception name or a node's error text; unknown kinds pass through unchanged."""
-    key = kind.strip().lower()
+    key = kind.strip().lower().removeprefix("evm error").strip()
     if key in HALTS:
         return HALTS[key]
     for text, name in HALTS.items():

@@ -255,6 +255,9 @@ class PyEVMChain:
         chain.header = chain.create_header_from_parent(header)
         self._vm_cache = None
 
+    def close(self) -> None:
+        """Nothing to release (the chain lives in this process); here for symmetry with node backends."""
+
     # --- escape hatch ------------------------------------------------------------------
     @property
     def web3(self):

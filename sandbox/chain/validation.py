@@ -12,6 +12,22 @@ from typing import Callable, Sequence
 from .types import Address, InvalidTransaction, SignedTx
 
 
+TX_GAS = 21_000
+CREATE_GAS = 32_000
+INITCODE_WORD_GAS = 2  # EIP-3860
+FLOOR_GAS_PER_TOKEN = 10  # EIP-7623 (Prague): calldata floor, zero bytes 1 token, others 4
+
+
+def intrinsic_gas(tx: SignedTx) -> int:
+    """The least gas a transaction may carry (Prague): the intrinsic cost or the calldata floor."""
+    zeros = tx.data.count(0)
+    nonzeros = len(tx.data) - zeros
+    gas = TX_GAS + 4 * zeros + 16 * nonzeros
+    if tx.to is None:
+        gas += CREATE_GAS + INITCODE_WORD_GAS * ((len(tx.data) + 31) // 32)
+    return max(gas, TX_GAS + FLOOR_GAS_PER_TOKEN * (zeros + 4 * nonzeros))
+
+
 def describe(index: int, tx: SignedTx) -> str:
     """How errors name a transaction: its position, hash prefix, sender and nonce."""
     return f"transaction {index} ({tx.hash.hex()[:10]}…, sender {tx.sender}, nonce {tx.nonce})"
@@ -53,6 +69,9 @@ def check_block(transactions: Sequence[SignedTx], timestamp: int, *, latest_time
         if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
             raise InvalidTransaction(
                 f"{name}: priority fee {tx.max_priority_fee_per_gas} above the max fee {tx.max_fee_per_gas}")
+        least = intrinsic_gas(tx)
+        if tx.gas < least:
+            raise InvalidTransaction(f"{name}: gas {tx.gas} below the intrinsic gas {least}")
         cost = tx.gas * tx.max_fee_per_gas + tx.value
         left = spendable.get(tx.sender)
         if left is None:
