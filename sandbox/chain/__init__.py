@@ -46,12 +46,19 @@ class _BackendMap(Mapping):
 BACKENDS = _BackendMap()
 
 
+# What a backend class must define: Chain's methods and properties (checked on the class, since
+# isinstance() on the Protocol would evaluate properties such as ``web3``).
+CHAIN_MEMBERS = tuple(name for name, value in vars(Chain).items()
+                      if not name.startswith("_") and (callable(value) or isinstance(value, property)))
+
+
 def open_chain(backend: str = "eth-tester", **kwargs) -> Chain:
     """A fresh chain on the named backend (UnknownPlugin, a LookupError, names the close ones)."""
-    chain = CHAIN_BACKENDS.load(backend)(**kwargs)
-    if not isinstance(chain, Chain):
-        raise TypeError(f"backend {backend!r} ({type(chain).__name__}) does not implement sandbox.chain.Chain")
-    return chain
+    cls = CHAIN_BACKENDS.load(backend)
+    missing = [name for name in CHAIN_MEMBERS if not hasattr(cls, name)]
+    if missing:
+        raise TypeError(f"backend {backend!r} ({cls.__name__}) lacks {', '.join(missing)} of sandbox.chain.Chain")
+    return cls(**kwargs)
 
 
 __all__ = [

@@ -19,7 +19,8 @@ a long-lived thread (the main thread, or a process-pool worker's).
 
 Differences from py-evm that callers may see: block hashes (anvil's headers carry other fields,
 e.g. a random prevrandao and no background-gas tag in ``extra_data``), so compare anything but
-hashes; and a snapshot taken after the one reverted to is invalidated.
+hashes; and ``revert`` goes back to an ancestor of the head only (py-evm can also return to a
+block abandoned by an earlier revert).
 """
 
 from __future__ import annotations
@@ -265,8 +266,8 @@ class AnvilChain:
         self._client_: _Client | None = None
         self._head_: _Head | None = None
         self._coinbase: str | None = None
-        self._snapshots: dict[int, tuple[str, _Head]] = {}
-        self._snapshot_counter = 0
+        self._history: list[_Head] = []  # every block of the current chain, by number
+        self._numbers: dict[bytes, int] = {}  # block hash -> number, for revert
         self._web3: Any = None
         self._clear_cache()
 
@@ -309,9 +310,14 @@ class AnvilChain:
         client.batch_ok([("anvil_setBalance", [a.address, balance]) for a in self.accounts])
         genesis = client.call("eth_getBlockByNumber", ["0x0", False])
         self._client_ = client
-        self._head_ = _Head(number=0, timestamp=int(genesis["timestamp"], 16), hash=_bytes(genesis["hash"]),
-                            base_fee=int(genesis["baseFeePerGas"], 16), gas_used=int(genesis["gasUsed"], 16),
-                            background_gas=0, gas_limit=int(genesis["gasLimit"], 16))
+        self._set_head(_Head(number=0, timestamp=int(genesis["timestamp"], 16), hash=_bytes(genesis["hash"]),
+                             base_fee=int(genesis["baseFeePerGas"], 16), gas_used=int(genesis["gasUsed"], 16),
+                             background_gas=0, gas_limit=int(genesis["gasLimit"], 16)))
+
+    def _set_head(self, head: _Head) -> None:
+        self._head_ = head
+        self._history.append(head)
+        self._numbers[head.hash] = head.number
 
     @property
     def _client(self) -> _Client:
@@ -530,8 +536,8 @@ class AnvilChain:
                 return_data=output if ok else b"",
             ))
         gas_used = int(block["gasUsed"], 16)
-        self._head_ = _Head(number=number, timestamp=timestamp, hash=_bytes(block["hash"]), base_fee=base_fee,
-                            gas_used=gas_used, background_gas=background_gas, gas_limit=self.gas_limit)
+        self._set_head(_Head(number=number, timestamp=timestamp, hash=_bytes(block["hash"]), base_fee=base_fee,
+                             gas_used=gas_used, background_gas=background_gas, gas_limit=self.gas_limit))
         return BlockResult(number=number, timestamp=timestamp, base_fee_per_gas=base_fee, gas_used=gas_used,
                            gas_limit=self.gas_limit, coinbase=coinbase, hash=self._head_.hash,
                            receipts=tuple(out), background_gas=background_gas)
@@ -547,27 +553,26 @@ class AnvilChain:
         self._abis.register(address, abi)
 
     # --- state control -----------------------------------------------------------------
-    def snapshot(self) -> int:
-        """A handle to the current state; it stays valid after being reverted to."""
-        node_id = self._client.call("evm_snapshot", [])
-        self._snapshot_counter += 1
-        self._snapshots[self._snapshot_counter] = (node_id, self._head)
-        return self._snapshot_counter
+    def snapshot(self) -> bytes:
+        """The head block's hash, as on py-evm (callers compare it with ``BlockResult.hash``
+        to tell whether the head moved); taking one costs nothing."""
+        return self._head.hash
 
-    def revert(self, snapshot_id: int) -> None:
-        try:
-            node_id, head = self._snapshots[snapshot_id]
-        except KeyError:
-            raise ChainError(f"unknown or invalidated snapshot {snapshot_id!r}") from None
-        if not self._client.call("evm_revert", [node_id]):
-            raise ChainError(f"anvil could not revert to snapshot {snapshot_id!r}")
-        # anvil forgets the snapshot reverted to and every later one: retake it, drop the later
-        for later in [k for k in self._snapshots if k > snapshot_id]:
-            del self._snapshots[later]
-        self._snapshots[snapshot_id] = (self._client.call("evm_snapshot", []), head)
-        self._head_ = head
-        self._coinbase = None
-        self._clear_cache()
+    def revert(self, snapshot_id: bytes) -> None:
+        """Back to the block ``snapshot_id`` names, which must be the head or one of its
+        ancestors (``anvil_rollback`` drops the blocks after it, state included)."""
+        head = self._head
+        number = self._numbers.get(snapshot_id)
+        if number is None or number > head.number or self._history[number].hash != snapshot_id:
+            raise ChainError(f"snapshot {snapshot_id!r} is not a block of this chain's current history")
+        if number < head.number:
+            self._client.call("anvil_rollback", [head.number - number])
+            for dropped in self._history[number + 1:]:
+                self._numbers.pop(dropped.hash, None)
+            del self._history[number + 1:]
+            self._head_ = self._history[number]
+            self._coinbase = None
+            self._clear_cache()
 
     # --- escape hatch ------------------------------------------------------------------
     @property

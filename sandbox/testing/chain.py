@@ -329,6 +329,16 @@ class ChainConformance:
             chain.revert(snap)
             assert state_fingerprint(chain, token) == before
 
+    def test_a_snapshot_names_the_head_block(self, chain, token):
+        """Callers (the position book, the mechanisms' mirrors) compare snapshot ids with block
+        hashes to tell whether the head moved."""
+        first = chain.snapshot()
+        assert chain.snapshot() == first == bytes(chain.web3.eth.get_block("latest")["hash"])
+        block = execute(chain, [], timestamp=chain.timestamp + 12)
+        assert chain.snapshot() == block.hash != first
+        chain.revert(first)
+        assert chain.snapshot() == first
+
     def test_anchor_rolls_back_everything_done_inside_it(self, chain, token):
         before = state_fingerprint(chain, token)
         with anchor(chain) as inner:
