@@ -53,6 +53,7 @@ from .genesis import (
     GENESIS_TIMESTAMP,
     HARDFORK,
     ZERO_ADDRESS,
+    derive_accounts,
 )
 from .signing import BadSignature, recover_sender, sign_dynamic_fee
 from .types import (
@@ -246,11 +247,8 @@ class AnvilChain:
                  genesis_timestamp: int = GENESIS_TIMESTAMP,
                  gas_limit: int = BLOCK_GAS_LIMIT,
                  genesis_balance_wei: int = GENESIS_BALANCE_WEI):
-        labels = [f"account-{i}" for i in range(accounts)] if isinstance(accounts, int) else list(accounts)
-        if len(set(labels)) != len(labels):
-            raise ValueError("account labels must be unique")
         self.seed = seed
-        self.accounts: tuple[Account, ...] = tuple(Account.derive(seed, label) for label in labels)
+        self.accounts: tuple[Account, ...] = derive_accounts(seed, accounts)
         self._by_label = {a.label: a for a in self.accounts}
         self._keys = {a.address: coincurve.PrivateKey(a.private_key) for a in self.accounts}
         self.chain_id: int = CHAIN_ID

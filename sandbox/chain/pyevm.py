@@ -23,7 +23,14 @@ from eth_utils import ValidationError, keccak, to_canonical_address, to_checksum
 
 from .abi import AbiBook, halt_reason
 from .gasmarket import SandboxVM, background_gas_of, encode_background_gas
-from .genesis import BLOCK_GAS_LIMIT, CHAIN_ID, GENESIS_BALANCE_WEI, GENESIS_TIMESTAMP, ZERO_ADDRESS
+from .genesis import (
+    BLOCK_GAS_LIMIT,
+    CHAIN_ID,
+    GENESIS_BALANCE_WEI,
+    GENESIS_TIMESTAMP,
+    ZERO_ADDRESS,
+    derive_accounts,
+)
 from .ordered_trie import install as _install_ordered_trie
 from .types import (
     Account,
@@ -51,11 +58,8 @@ class PyEVMChain:
                  genesis_timestamp: int = GENESIS_TIMESTAMP,
                  gas_limit: int = BLOCK_GAS_LIMIT,
                  genesis_balance_wei: int = GENESIS_BALANCE_WEI):
-        labels = [f"account-{i}" for i in range(accounts)] if isinstance(accounts, int) else list(accounts)
-        if len(set(labels)) != len(labels):
-            raise ValueError("account labels must be unique")
         self.seed = seed
-        self.accounts: tuple[Account, ...] = tuple(Account.derive(seed, label) for label in labels)
+        self.accounts: tuple[Account, ...] = derive_accounts(seed, accounts)
         self._keys = {a.address: keys.PrivateKey(a.private_key) for a in self.accounts}
         genesis_state = {
             to_canonical_address(a.address): {"balance": genesis_balance_wei, "nonce": 0,

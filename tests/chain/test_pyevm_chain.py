@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox.chain import PyEVMChain, deploy, execute
-from sandbox.testing.chain import COINBASE, LABELS, SENDERS, TOKEN_UNIT, round_robin_block
+from sandbox.testing.chain import COINBASE, LABELS, SENDERS, TOKEN_UNIT, ChainConformance, round_robin_block
 
 
 @pytest.fixture
@@ -55,26 +55,13 @@ def test_same_seed_and_transactions_give_identical_block_hashes(monkeypatch):
 
 def test_transactions_see_the_block_timestamp_not_the_wall_clock(chain, monkeypatch):
     fake_wall_clock(monkeypatch, 1_900_000_000)
-    deployer = chain.account("deployer")
-    (oracle,) = deploy(chain, deployer, [("PriceOracle", (deployer.address, 0, "t"))])
-    block = execute(chain, [oracle.tx(deployer, "submit", 1234)], timestamp=chain.timestamp + 12)
-    (event,) = block.receipts[0].events("AnswerUpdated")
-    assert event.args["updatedAt"] == block.timestamp == chain.timestamp
-    assert oracle.call("latestRoundData")[3] == block.timestamp
+    ChainConformance().test_transactions_see_the_block_timestamp_they_are_executed_in(chain)
 
 
 def test_calls_see_the_latest_block_not_the_wall_clock(chain, token, monkeypatch):
     """Views are deterministic: block.timestamp/number inside a call come from the chain."""
     fake_wall_clock(monkeypatch, 1_900_000_000)
-    deployer = chain.account("deployer")
-    (lens, oracle) = deploy(chain, deployer, [("Lens", ()),
-                                              ("PriceOracle", (deployer.address, 0, "t"))])
-    (market,) = deploy(chain, deployer, [("LendingMarket", (token.address, token.address,
-                                                            oracle.address, 8 * 10**17,
-                                                            85 * 10**16, deployer.address))])
-    view = lens.call("marketState", market.address)  # reports block.timestamp and block.number
-    assert view["timestamp"] == chain.timestamp
-    assert view["blockNumber"] == chain.block_number
+    ChainConformance().test_calls_see_the_latest_block_or_the_timestamp_asked_for(chain, token)
 
 
 def test_each_block_records_its_background_gas_in_the_header(chain):
