@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -142,8 +142,11 @@ class _Node:
     folder: str
     ipc_path: str
     sock: socket.socket | None = None
+    owner_pid: int = field(default_factory=os.getpid)
 
     def stop(self) -> None:
+        if os.getpid() != self.owner_pid:  # a forked child exiting: the node is its parent's
+            return
         if self.sock is not None:
             try:
                 self.sock.close()

@@ -157,3 +157,19 @@ def test_a_block_the_node_mined_differently_is_rolled_back_and_refused():
         assert [r.tx_hash for r in block.receipts] == [ours.hash] and block.receipts[0].succeeded
     finally:
         chain.close()
+
+
+@needs_anvil
+def test_a_forked_child_letting_go_of_the_chain_leaves_the_parents_node_running():
+    chain = AnvilChain(seed=1, accounts=["a"])
+    try:
+        chain.block_number
+        child = os.fork()
+        if child == 0:  # the child drops its copy of the chain, finaliser included, then exits
+            chain._finalizer()
+            os._exit(0)
+        os.waitpid(child, 0)
+        assert alive(chain.pid)
+        assert chain.execute_block([], timestamp=chain.timestamp + 12).number == 1
+    finally:
+        chain.close()
