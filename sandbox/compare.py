@@ -84,7 +84,11 @@ def _run_one(scenario: Scenario, mechanism: str, seed: int, backend: str,
     from sandbox.simulation import Simulation
 
     start = time.perf_counter()
-    result = Simulation(scenario, mechanism, seed, backend).run(progress=progress)
+    sim = Simulation(scenario, mechanism, seed, backend)
+    try:
+        result = sim.run(progress=progress)
+    finally:
+        sim.close()  # a node backend's process ends with its run, not with the worker
     metrics = compute_metrics(result)  # raises AccountingError if the debt does not add up
     wall = time.perf_counter() - start
     return RunRecord(mechanism=mechanism, seed=seed, mechanism_params=dict(result.mechanism_params),

@@ -288,6 +288,12 @@ class Simulation:
                          transactions=self.transactions, blocks=k, settle_blocks=self.settle_blocks,
                          agents=self.agents)
 
+    def close(self) -> None:
+        """Release the chain (a node backend's process); the run's tables and results stay."""
+        close = getattr(self.chain, "close", None)
+        if close is not None:
+            close()
+
     # --- end-of-run tables --------------------------------------------------------------------------
     def position_table(self) -> pd.DataFrame:
         from sandbox.agents.borrowers import Borrower
@@ -355,7 +361,11 @@ class Simulation:
 
 def run_once(scenario: Scenario, mechanism: str, seed: int, backend: str = "eth-tester",
              progress: Callable[[int], None] | None = None) -> RunResult:
-    return Simulation(scenario, mechanism, seed, backend).run(progress=progress)
+    sim = Simulation(scenario, mechanism, seed, backend)
+    try:
+        return sim.run(progress=progress)
+    finally:
+        sim.close()
 
 
 __all__ = ["RunResult", "Simulation", "check_scenario", "keeper_labels", "run_once"]

@@ -1,4 +1,12 @@
-"""The chain layer: one typed interface, its eth-tester/py-evm implementation, contract handles."""
+"""The chain layer: one typed interface, its backends (py-evm, anvil), contract handles.
+
+Backends are plug-ins under the entry-point group ``sandbox.backends`` (``eth-tester`` and
+``anvil`` are registered by this package), so a third-party package can add one.
+"""
+
+from collections.abc import Mapping
+
+from sandbox.plugins import Registry
 
 from .base import Chain, anchor
 from .contract import Contract, TransactionFailed, at, creation_tx, deploy, execute, execute_all
@@ -16,20 +24,45 @@ from .types import (
     TxRequest,
 )
 
-BACKENDS = {"eth-tester": PyEVMChain}
+# Chain is a Protocol with data members (issubclass() refuses those): open_chain checks instances.
+CHAIN_BACKENDS: Registry = Registry("sandbox.backends", "backend", object)
+
+
+class _BackendMap(Mapping):
+    """``BACKENDS[name]`` → backend class, read from the registry (kept for older callers)."""
+
+    def __getitem__(self, name: str) -> type:
+        if name not in CHAIN_BACKENDS.names():
+            raise KeyError(name)
+        return CHAIN_BACKENDS.load(name)
+
+    def __iter__(self):
+        return iter(CHAIN_BACKENDS.names())
+
+    def __len__(self) -> int:
+        return len(CHAIN_BACKENDS.names())
+
+
+BACKENDS = _BackendMap()
+
+
+# What a backend class must define: Chain's methods and properties (checked on the class, since
+# isinstance() on the Protocol would evaluate properties such as ``web3``).
+CHAIN_MEMBERS = tuple(name for name, value in vars(Chain).items()
+                      if not name.startswith("_") and (callable(value) or isinstance(value, property)))
 
 
 def open_chain(backend: str = "eth-tester", **kwargs) -> Chain:
-    """A fresh chain on the named backend."""
-    try:
-        cls = BACKENDS[backend]
-    except KeyError:
-        raise ValueError(f"unknown backend {backend!r} (known: {', '.join(sorted(BACKENDS))})") from None
+    """A fresh chain on the named backend (UnknownPlugin, a LookupError, names the close ones)."""
+    cls = CHAIN_BACKENDS.load(backend)
+    missing = [name for name in CHAIN_MEMBERS if not hasattr(cls, name)]
+    if missing:
+        raise TypeError(f"backend {backend!r} ({cls.__name__}) lacks {', '.join(missing)} of sandbox.chain.Chain")
     return cls(**kwargs)
 
 
 __all__ = [
-    "Account", "Address", "BACKENDS", "BlockResult", "CallReverted", "Chain", "ChainError",
+    "Account", "Address", "BACKENDS", "BlockResult", "CHAIN_BACKENDS", "CallReverted", "Chain", "ChainError",
     "Contract", "DecodedLog", "InvalidTransaction", "PyEVMChain", "Receipt", "SignedTx",
     "TransactionFailed", "TxRequest", "anchor", "at", "creation_tx", "deploy", "execute", "execute_all",
     "open_chain",

@@ -14,6 +14,8 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
+from .types import DecodedLog
+
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
 
@@ -188,3 +190,71 @@ def known_events() -> dict:
     for abi in all_artifact_abis():
         merged.update(abi.events)
     return merged
+
+
+# Why a transaction or call stopped without REVERT, in one vocabulary for every backend: py-evm's
+# exception names. Backends word their halts differently (py-evm adds gas figures, anvil's
+# traces say "Out of gas"), and results tables must not depend on the backend.
+HALTS = {
+    "out of gas": "OutOfGas",
+    "outofgas": "OutOfGas",
+    "bad instruction": "InvalidInstruction",
+    "invalid opcode": "InvalidInstruction",
+    "opcodenotfound": "InvalidInstruction",
+    "invalidfeopcode": "InvalidInstruction",
+    "bad jump destination": "InvalidJumpDestination",
+    "invalidjump": "InvalidJumpDestination",
+    "stack underflow": "InsufficientStack",
+    "stackunderflow": "InsufficientStack",
+    "out of stack": "FullStack",
+    "stack overflow": "FullStack",
+    "stackoverflow": "FullStack",
+    "mutable call in static context": "WriteProtection",
+    "statecallnotallowed": "WriteProtection",
+    "call depth": "StackDepthLimit",
+    "calltoodeep": "StackDepthLimit",
+}
+
+
+def halt_reason(kind: str) -> str:
+    """The backend-neutral name of a halt (``OutOfGas``, ``InvalidInstruction``, ...), from a
+    py-evm exception name or a node's error text; unknown kinds pass through unchanged."""
+    key = kind.strip().lower().removeprefix("evm error").strip()
+    if key in HALTS:
+        return HALTS[key]
+    for text, name in HALTS.items():
+        if key.startswith(text) or name.lower() == key:
+            return name
+    return kind.strip()
+
+
+class AbiBook:
+    """ABIs registered per address: decodes logs and revert reasons the same way on every backend.
+
+    An address without a registered ABI is decoded with every shipped contract's events and
+    errors, so logs of contracts deployed by other contracts still get names.
+    """
+
+    def __init__(self) -> None:
+        self._abis: dict[str, ContractABI] = {}
+
+    def register(self, address: str, abi: Any) -> None:
+        self._abis[checksum(address)] = abi if isinstance(abi, ContractABI) else ContractABI(abi)
+
+    def decode_log(self, address: str, topics: tuple[bytes, ...], data: bytes, index: int) -> DecodedLog:
+        """One log as a DecodedLog (``name``/``args`` empty when no known event matches)."""
+        address = checksum(address)
+        name, args = "", {}
+        if topics:
+            abi = self._abis.get(address)
+            event = abi.events.get(topics[0]) if abi else None
+            event = event or known_events().get(topics[0])
+            if event is not None:
+                name, args = event.name, event.decode(topics, data)
+        return DecodedLog(address=address, name=name, args=args, log_index=index, topics=topics, data=data)
+
+    def revert_reason(self, to: str | None, data: bytes) -> str:
+        """The reason of a REVERT with ``data``, with ``to``'s custom errors when registered."""
+        abi = self._abis.get(checksum(to)) if to else None
+        errors = {**known_errors(), **(abi.errors if abi else {})}
+        return decode_revert(data, errors)

@@ -65,9 +65,12 @@ class Chain(Protocol):
         """Decode logs and revert reasons of ``address`` with ``abi``."""
 
     # --- state control -----------------------------------------------------------------
-    def snapshot(self) -> Any: ...
+    def snapshot(self) -> Any:
+        """An id of the current state: the head block's hash (so equal to the head's
+        ``BlockResult.hash``; callers compare ids to tell whether the head moved)."""
 
-    def revert(self, snapshot_id: Any) -> None: ...
+    def revert(self, snapshot_id: Any) -> None:
+        """Make the block ``snapshot_id`` names the head again, with its state."""
 
     # --- escape hatch ------------------------------------------------------------------
     @property

@@ -42,10 +42,16 @@ def next_base_fee(parent_base_fee: int, gas_used: int, gas_limit: int) -> int:
     return max(parent_base_fee - delta, 0)
 
 
+def next_base_fee_after(base_fee: int, gas_used: int, background_gas: int, gas_limit: int) -> int:
+    """Base fee of the next block after one with ``gas_used`` executed and ``background_gas``
+    virtual gas (together capped at the limit): the rule every backend applies."""
+    return next_base_fee(base_fee, min(gas_limit, gas_used + background_gas), gas_limit)
+
+
 def base_fee_after(parent_header) -> int:
     """Base fee of the child of ``parent_header``, counting its real and virtual gas."""
-    used = min(parent_header.gas_limit, parent_header.gas_used + background_gas_of(parent_header))
-    return next_base_fee(parent_header.base_fee_per_gas, used, parent_header.gas_limit)
+    return next_base_fee_after(parent_header.base_fee_per_gas, parent_header.gas_used,
+                               background_gas_of(parent_header), parent_header.gas_limit)
 
 
 class SandboxVM(PragueVM):

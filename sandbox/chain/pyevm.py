@@ -21,27 +21,32 @@ from eth_tester.backends.pyevm.main import (
 )
 from eth_utils import ValidationError, keccak, to_canonical_address, to_checksum_address
 
-from .abi import ContractABI, decode_revert, known_errors, known_events
+from .abi import AbiBook, halt_reason
 from .gasmarket import SandboxVM, background_gas_of, encode_background_gas
+from .genesis import (
+    BLOCK_GAS_LIMIT,
+    CHAIN_ID,
+    GENESIS_BALANCE_WEI,
+    GENESIS_TIMESTAMP,
+    ZERO_ADDRESS,
+    derive_accounts,
+)
 from .ordered_trie import install as _install_ordered_trie
 from .types import (
     Account,
     Address,
     BlockResult,
     CallReverted,
-    DecodedLog,
     InvalidTransaction,
     Receipt,
     SignedTx,
     TxRequest,
 )
+from .validation import check_block
 
 _install_ordered_trie()  # same tries as py-evm's, built in one pass instead of per insert
 
-GENESIS_TIMESTAMP = 1_700_000_000  # fixed, so the same seed gives the same chain everywhere
-GENESIS_BALANCE_WEI = 10**9 * 10**18
-BLOCK_GAS_LIMIT = 30_000_000
-ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+__all__ = ["BLOCK_GAS_LIMIT", "GENESIS_BALANCE_WEI", "GENESIS_TIMESTAMP", "PyEVMChain", "ZERO_ADDRESS"]
 
 
 class PyEVMChain:
@@ -53,11 +58,8 @@ class PyEVMChain:
                  genesis_timestamp: int = GENESIS_TIMESTAMP,
                  gas_limit: int = BLOCK_GAS_LIMIT,
                  genesis_balance_wei: int = GENESIS_BALANCE_WEI):
-        labels = [f"account-{i}" for i in range(accounts)] if isinstance(accounts, int) else list(accounts)
-        if len(set(labels)) != len(labels):
-            raise ValueError("account labels must be unique")
         self.seed = seed
-        self.accounts: tuple[Account, ...] = tuple(Account.derive(seed, label) for label in labels)
+        self.accounts: tuple[Account, ...] = derive_accounts(seed, accounts)
         self._keys = {a.address: keys.PrivateKey(a.private_key) for a in self.accounts}
         genesis_state = {
             to_canonical_address(a.address): {"balance": genesis_balance_wei, "nonce": 0,
@@ -69,7 +71,8 @@ class PyEVMChain:
                                      vm_configuration=((0, SandboxVM),))
         self._backend.account_keys = tuple(self._keys.values())
         self.chain_id: int = self._backend.chain.chain_id
-        self._abis: dict[Address, ContractABI] = {}
+        assert self.chain_id == CHAIN_ID, "eth-tester changed its chain id; update genesis.CHAIN_ID"
+        self._abis = AbiBook()
         # Hash -> sender of transactions this chain signed with its own keys: their signatures
         # need no second recovery in the pre-check (py-evm recovers the sender again anyway).
         self._signed_here: dict[bytes, Address] = {}
@@ -165,44 +168,21 @@ class PyEVMChain:
                         max_fee_per_gas=request.max_fee_per_gas,
                         max_priority_fee_per_gas=request.max_priority_fee_per_gas, raw=raw)
 
+    def _signer(self, tx: SignedTx) -> Address:
+        if not isinstance(tx.raw, SignedTransactionAPI):
+            raise ValueError("not signed for this backend")
+        signer = self._signed_here.get(tx.raw.hash)
+        if signer is None:
+            try:
+                tx.raw.check_signature_validity()
+                signer = to_checksum_address(tx.raw.sender)
+            except ValidationError as exc:
+                raise ValueError(f"bad signature ({exc})") from None
+        return signer
+
     def _precheck(self, transactions: Sequence[SignedTx], timestamp: int, gas_room: int) -> None:
-        if timestamp <= self.timestamp:
-            raise InvalidTransaction(
-                f"block timestamp {timestamp} is not after the latest block's {self.timestamp}")
-        base_fee = self.next_base_fee
-        total_gas = 0
-        nonces: dict[Address, int] = {}
-        spendable: dict[Address, int] = {}
-        for i, tx in enumerate(transactions):
-            name = f"transaction {i} ({tx.hash.hex()[:10]}…, sender {tx.sender}, nonce {tx.nonce})"
-            if not isinstance(tx.raw, SignedTransactionAPI):
-                raise InvalidTransaction(f"{name}: not signed for this backend")
-            signer = self._signed_here.get(tx.raw.hash)
-            if signer is None:
-                try:
-                    tx.raw.check_signature_validity()
-                    signer = to_checksum_address(tx.raw.sender)
-                except ValidationError as exc:
-                    raise InvalidTransaction(f"{name}: bad signature ({exc})") from None
-            if signer != tx.sender:
-                raise InvalidTransaction(f"{name}: signed by {signer}, not its sender")
-            expected = nonces.get(tx.sender, self.nonce(tx.sender))
-            if tx.nonce != expected:
-                raise InvalidTransaction(f"{name}: bad nonce, expected {expected}")
-            nonces[tx.sender] = expected + 1
-            if tx.max_fee_per_gas < base_fee:
-                raise InvalidTransaction(
-                    f"{name}: max fee {tx.max_fee_per_gas} below the base fee {base_fee}")
-            cost = tx.gas * tx.max_fee_per_gas + tx.value
-            left = spendable.get(tx.sender, self.balance(tx.sender))
-            if left < cost:
-                raise InvalidTransaction(
-                    f"{name}: insufficient balance for gas and value ({left} < {cost} wei)")
-            spendable[tx.sender] = left - cost
-            total_gas += tx.gas
-            if total_gas > gas_room:
-                raise InvalidTransaction(
-                    f"{name}: the block's room of {gas_room} gas (limit less background) is exceeded")
+        check_block(transactions, timestamp, latest_timestamp=self.timestamp, base_fee=self.next_base_fee,
+                    gas_room=gas_room, nonce=self.nonce, balance=self.balance, signer=self._signer)
 
     def execute_block(self, transactions: Sequence[SignedTx], timestamp: int,
                       coinbase: Address | None = None, background_gas: int = 0) -> BlockResult:
@@ -237,7 +217,8 @@ class PyEVMChain:
             previous_cumulative = receipt.gas_used
             logs = []
             for log in receipt.logs:
-                logs.append(self._decode_log(log, log_index))
+                topics = tuple(t.to_bytes(32, "big") if isinstance(t, int) else bytes(t) for t in log.topics)
+                logs.append(self._abis.decode_log(log.address, topics, log.data, log_index))
                 log_index += 1
             created = None
             if tx.to is None and not computation.is_error:
@@ -259,29 +240,13 @@ class PyEVMChain:
 
     # --- decoding ------------------------------------------------------------------------
     def register_abi(self, address: Address, abi: Any) -> None:
-        self._abis[to_checksum_address(address)] = abi if isinstance(abi, ContractABI) else ContractABI(abi)
-
-    def _decode_log(self, log, index: int) -> DecodedLog:
-        address = to_checksum_address(log.address)
-        topics = tuple(t.to_bytes(32, "big") if isinstance(t, int) else bytes(t) for t in log.topics)
-        name, args = "", {}
-        if topics:
-            abi = self._abis.get(address)
-            event = abi.events.get(topics[0]) if abi else None
-            event = event or known_events().get(topics[0])
-            if event is not None:
-                name, args = event.name, event.decode(topics, log.data)
-        return DecodedLog(address=address, name=name, args=args, log_index=index,
-                          topics=topics, data=log.data)
+        self._abis.register(address, abi)
 
     def _revert_reason(self, to: Address | None, computation) -> str:
         error = computation.error
         if isinstance(error, Revert):
-            data = computation.output
-            abi = self._abis.get(to) if to else None
-            errors = {**known_errors(), **(abi.errors if abi else {})}
-            return decode_revert(data, errors)
-        return f"{type(error).__name__}: {error}".rstrip(": ")
+            return self._abis.revert_reason(to, computation.output)
+        return halt_reason(type(error).__name__)
 
     # --- state control -----------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -293,6 +258,9 @@ class PyEVMChain:
         chain.chaindb._set_as_canonical_chain_head(chain.chaindb.db, header, GENESIS_PARENT_HASH)
         chain.header = chain.create_header_from_parent(header)
         self._vm_cache = None
+
+    def close(self) -> None:
+        """Nothing to release (the chain lives in this process); here for symmetry with node backends."""
 
     # --- escape hatch ------------------------------------------------------------------
     @property

@@ -1,18 +1,21 @@
-"""Conformance suites for plug-ins, written once and run over every registered one.
+"""Conformance suites for plug-ins, written once and run over every registered one (as web3.py's
+``module_testing`` suites are subclassed per provider), shipped for third-party authors.
 
-``MechanismConformance`` checks what every liquidation mechanism must do on the lending market,
-whoever wrote it: a healthy position offers nothing and every action on it reverts; every action
-keeps the debt identity and conserves tokens, and encoded calls execute; the event-following
-mirror equals full reads. Subclass it in your package's tests (as web3.py's ``module_testing``
-suites are subclassed per provider)::
+- ``sandbox.testing.chain.ChainConformance``: the rules every chain backend follows (ordering,
+  nonces, reverts charged, invalid transactions leaving no partial block, the base-fee rule with
+  background gas, timestamps, calls at a timestamp, snapshots, decoding).
+- ``MechanismConformance``: what every liquidation mechanism must do on the lending market: a
+  healthy position offers nothing and every action on it reverts; every action keeps the debt
+  identity and conserves tokens, and encoded calls execute; the event-following mirror equals
+  full reads. Subclass it in your package's tests::
 
-    from sandbox.testing import MechanismConformance
+      from sandbox.testing import MechanismConformance
 
-    class TestMyMechanism(MechanismConformance):
-        mechanism = "my-mechanism"          # its entry-point name in ``sandbox.mechanisms``
+      class TestMyMechanism(MechanismConformance):
+          mechanism = "my-mechanism"          # its entry-point name in ``sandbox.mechanisms``
 
-The pytest plug-in (``sandbox.testing.plugin``, registered under ``pytest11``) only adds the
-``--sandbox-seed`` option; the suite needs nothing else.
+The pytest plug-in (``sandbox.testing.plugin``, registered under ``pytest11``) provides the
+``sandbox_chain`` and ``sandbox_market`` fixtures and the ``--sandbox-backend`` option.
 """
 
 from .mechanisms import MechanismConformance

@@ -32,9 +32,10 @@ class Env:
 
     def transfer(self, label: str, amount: int, nonce: int, tip: int,
                  max_fee: int = 100 * GWEI, gas: int = GAS):
+        """A transfer tipping ``tip`` capped at ``max_fee`` (EIP-1559 forbids a tip above the max fee)."""
         return self.chain.sign(self.token.tx(
             self.acct(label), "transfer", SINK, amount, nonce=nonce, gas=gas,
-            max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip))
+            max_fee_per_gas=max_fee, max_priority_fee_per_gas=min(tip, max_fee)))
 
     def produce(self, builder: BlockBuilder, background: BackgroundDemand | None = None):
         return builder.produce(self.chain, self.pool, self.chain.timestamp + 12, background)
