@@ -126,7 +126,8 @@ def list_mechanisms():
     from sandbox.mechanisms import MECHANISMS
 
     def notes(cls):
-        return [] if cls.default_rank is None else [f"compared by default, #{cls.default_rank}"]
+        rank = cls.own_default_rank()
+        return [] if rank is None else [f"compared by default, #{rank}"]
 
     _list_plugins(MECHANISMS, notes)
 

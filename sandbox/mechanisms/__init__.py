@@ -27,7 +27,7 @@ def default_mechanisms() -> list[str]:
     ranked = []
     for name in MECHANISMS.names():
         try:
-            rank = MECHANISMS.load(name).default_rank
+            rank = MECHANISMS.load(name).own_default_rank()
         except Exception:  # noqa: BLE001 - someone else's broken package must not break compare
             continue
         if rank is not None:

@@ -166,8 +166,14 @@ class LiquidationMechanism(ABC):
     # liquidation's bands do; arbitrageurs then fund and approve it at set-up.
     offers_arbitrage: ClassVar[bool] = False
     # Place in the default comparison (``liqsandbox compare`` without --mechanism), lowest
-    # first; None: compared only when asked for.
+    # first; None: compared only when asked for. Not inherited: a subclass (a plug-in built on
+    # a built-in) joins the default comparison only by setting its own.
     default_rank: ClassVar[int | None] = None
+
+    @classmethod
+    def own_default_rank(cls) -> int | None:
+        """``default_rank`` as set by this class itself (never a parent's)."""
+        return vars(cls).get("default_rank")
     # Class attributes every mechanism must define: a plug-in lacking one is refused when it
     # is loaded from the registry, with a message naming it.
     REQUIRED: ClassVar[tuple[str, ...]] = ("name", "Params", "contract_name", "liquidation_functions")

@@ -138,3 +138,17 @@ def test_installed_third_party_mechanism_liquidates_with_its_own_contract(plugin
     expected = repaid * 11_000 // 10_000 * 10**18 // (1_700 * 10**18)
     expected -= (expected - expected * 10_000 // 11_000) // 10
     assert abs(keeper_weth - expected) <= 10**6
+
+
+def test_the_conformance_suite_passes_for_the_installed_third_party_mechanism(plugin_path, tmp_path):
+    """What a plug-in author runs: subclass the shipped suite, name the mechanism, run pytest."""
+    (tmp_path / "test_generous.py").write_text(textwrap.dedent('''
+        from sandbox.testing import MechanismConformance
+
+        class TestGenerousBonus(MechanismConformance):
+            mechanism = "generous-bonus"
+    '''))
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                         env=_env(plugin_path), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "4 passed" in out.stdout
