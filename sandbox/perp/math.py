@@ -294,18 +294,19 @@ def dutch_price(long: bool, mark0: int, factor_wad: int) -> int:
 def soft_slice(equity_wad: int, size: int, mark: int, mmf_wad: int, buffer_bps: int, max_slice_bps: int,
                fee_bps: int, dust_usd_wad: int) -> int:
     """PerpSoftLiquidator.sliceFor: the least slice bringing equity back to MM × (1 + buffer)
-    after fees, capped at ceil(|q| × maxSlice); whole position when equity <= 0 or dust is left."""
+    after fees (all of it when equity <= 0), capped at ceil(|q| × maxSlice); the whole position
+    when the remainder would be dust."""
     s = abs(size)
     t = mmf_wad * (BPS + buffer_bps) // BPS
     f = fee_bps * WAD // BPS
-    x = s
+    wanted = s
     if equity_wad > 0 and t > f:
         target = (s * mark // WAD) * t // WAD
         need = max(target - equity_wad, 0)
         per_unit = mark * (t - f) // WAD
-        wanted = s if per_unit == 0 else div_up(need * WAD, per_unit)
-        x = min(wanted, div_up(s * max_slice_bps, BPS))
-        x = min(max(x, 1), s)
+        if per_unit:
+            wanted = div_up(need * WAD, per_unit)
+    x = min(max(min(wanted, div_up(s * max_slice_bps, BPS)), 1), s)
     if x < s and (s - x) * mark // WAD < dust_usd_wad:
         x = s
     return x

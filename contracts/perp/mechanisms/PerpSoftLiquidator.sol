@@ -64,23 +64,24 @@ contract PerpSoftLiquidator is PerpLiquidatorBase {
 
     /// @notice Size a trim closes for an account with `equity` and position `size` at `mark`
     ///         under maintenance fraction `mmfWad`: x = ceil((|q| * M * t - equity) / (M * (t - f)))
-    ///         with t = MMF * (1 + buffer) and f the fee fraction, capped at ceil(|q| * maxSlice),
-    ///         the whole position when equity <= 0, t <= f, or the remainder is worth < dust.
+    ///         with t = MMF * (1 + buffer) and f the fee fraction (the whole position when
+    ///         equity <= 0 or t <= f), then capped at ceil(|q| * maxSlice) and at least 1 wei; the
+    ///         whole position when the remainder would be worth less than dust.
     function sliceFor(int256 equity, int256 size, uint256 mark, uint256 mmfWad) public view returns (uint256 x) {
         uint256 s = size >= 0 ? uint256(size) : uint256(-size);
         uint256 t = (mmfWad * (BPS + bufferBps)) / BPS;
         uint256 f = ((keeperFeeBps + insuranceFeeBps) * WAD) / BPS;
-        x = s;
+        uint256 wanted = s;
         if (equity > 0 && t > f) {
             uint256 target = (((s * mark) / WAD) * t) / WAD;
             uint256 need = target > uint256(equity) ? target - uint256(equity) : 0;
             uint256 perUnit = (mark * (t - f)) / WAD;
-            uint256 wanted = perUnit == 0 ? s : (need * WAD + perUnit - 1) / perUnit;
-            uint256 cap = (s * maxSliceBps + BPS - 1) / BPS;
-            x = wanted < cap ? wanted : cap;
-            if (x == 0) x = 1;
-            if (x > s) x = s;
+            if (perUnit != 0) wanted = (need * WAD + perUnit - 1) / perUnit;
         }
+        uint256 cap = (s * maxSliceBps + BPS - 1) / BPS;
+        x = wanted < cap ? wanted : cap;
+        if (x == 0) x = 1;
+        if (x > s) x = s;
         if (x < s && ((s - x) * mark) / WAD < dustUsd) x = s;
     }
 }
