@@ -72,6 +72,17 @@ class Checked:
         return block
 
 
+@pytest.fixture
+def perp(make_perp):
+    """The market with default parameters (modules override it for other settings)."""
+    return make_perp()
+
+
+@pytest.fixture
+def checked(perp):
+    return Checked(perp)
+
+
 def fund(perp: Perp, accounts, usd_wei: int, approve=()) -> None:
     """Set-up: mint and approve (not checked: minting changes the supply)."""
     execute(perp.chain, [r for a in accounts for r in fund_requests(perp, a, usd_wei, approve)])

@@ -3,9 +3,7 @@ between longs and shorts summing to exactly zero with the rounding dust in the i
 
 from __future__ import annotations
 
-import pytest
-
-from conftest import Checked, events, open_position
+from conftest import events, open_position
 from sandbox.chain import execute
 from sandbox.perp.actions import settle_funding_tx, trade_tx
 from sandbox.perp.math import funding_payments, funding_rate, premium
@@ -13,16 +11,6 @@ from sandbox.perp.params import bps_wad
 from sandbox.units import WAD, to_wad
 
 HOUR = 3600
-
-
-@pytest.fixture
-def perp(make_perp):
-    return make_perp()
-
-
-@pytest.fixture
-def checked(perp):
-    return Checked(perp)
 
 
 def _settle(perp, checked, sender, at):

@@ -23,16 +23,6 @@ from sandbox.perp.math import (
 from sandbox.units import WAD, to_wad
 
 
-@pytest.fixture
-def perp(make_perp):
-    return make_perp()
-
-
-@pytest.fixture
-def checked(perp):
-    return Checked(perp)
-
-
 def test_params_are_validated_with_the_field_named():
     with pytest.raises(ValueError, match="maintenance_margin_bps"):
         PerpParams(maintenance_margin_bps=1000, initial_margin_bps=1000)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from conftest import Checked, events, fund, move_venue_to, open_position
-from sandbox.chain import execute
 from sandbox.perp import (
     PerpDutchAuctionParams,
     PerpSoftParams,
