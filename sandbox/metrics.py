@@ -146,14 +146,15 @@ PATH_END_METRICS = [
 ]
 # The comparison table: groups of rows as a researcher reads them.
 HEADLINE_GROUPS: list[tuple[str, list[str]]] = [
-    ("lenders", ["debt_at_risk_usd", "debt_recovered_usd", "debt_open_covered_usd", "shortfall_usd",
-                 "bad_debt_usd", "lender_loss_usd"]),
-    ("borrowers", ["borrower_loss_usd", "borrower_penalty_oracle_usd", "wrongful_liquidations"]),
-    ("keepers and builders", ["keeper_profit_usd", "mev_leaked_usd", "gas_spent_usd"]),
-    ("protocol", ["protocol_revenue_usd"]),
+    ("lenders (USD)", ["debt_at_risk_usd", "debt_recovered_usd", "debt_open_covered_usd", "shortfall_usd",
+                       "bad_debt_usd", "lender_loss_usd"]),
+    ("borrowers (USD)", ["borrower_loss_usd", "borrower_penalty_oracle_usd", "wrongful_liquidations"]),
+    ("keepers and builders (USD)", ["keeper_profit_usd", "mev_leaked_usd", "gas_spent_usd"]),
+    ("protocol (USD)", ["protocol_revenue_usd"]),
     ("timing", ["liquidations", "median_time_to_liquidate_s", "median_time_to_safety_s"]),
-    ("at the end of the price path", ["debt_recovered_at_path_end_usd", "debt_open_covered_at_path_end_usd",
-                                      "shortfall_at_path_end_usd", "bad_debt_at_path_end_usd"]),
+    ("at the end of the price path, before settling (USD)", [
+        "debt_recovered_at_path_end_usd", "debt_open_covered_at_path_end_usd", "shortfall_at_path_end_usd",
+        "bad_debt_at_path_end_usd"]),
 ]
 HEADLINE_METRICS = [c for _, cols in HEADLINE_GROUPS for c in cols]
 METRIC_COLUMNS = [
