@@ -1,4 +1,5 @@
-"""PNG charts of a results folder (matplotlib's Agg renderer; no display, no pyplot state).
+"""PNG charts of a results folder (matplotlib ``Figure`` objects saved directly: no display, no
+pyplot state, and no backend switch, so importing this in a notebook leaves inline plots alone).
 
 * ``outcomes.png``: per mechanism, where the debt at risk went — recovered, open but covered by
   collateral, shortfall, bad debt — stacked (means over seeds; they add up to the debt at risk),
@@ -21,14 +22,10 @@ import os
 from pathlib import Path
 from typing import Callable, Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg", force=False)
-
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from sandbox.results import Results, load  # noqa: E402
+from sandbox.results import Results, load
 
 # market events that move debt out of a position in a liquidation
 LIQUIDATION_EVENTS = ("LiquidationRepaid", "BadDebtWrittenOff")
