@@ -76,6 +76,12 @@ class Tables:
             "reference_price_usd": 0.0, "position_health_ref": self.health.get((owner, block), 0.9),
             "args": jsonable(args)})
 
+    def tx(self, block: int, agent: str, tag: str, action: str, status: int, priority_fee: float, gas: float,
+           builder_payment: float = 0.0, tx_index: int = 0) -> None:
+        self.txs.append({"block": block, "tx_index": tx_index, "agent": agent, "tag": tag, "action": action,
+                         "status": status, "priority_fee_usd": priority_fee, "gas_cost_usd": gas,
+                         "builder_payment_usd": builder_payment})
+
     def oracle(self, block: int, tx: int, price: float) -> None:
         self.ev(block, tx, "oracle", "AnswerUpdated", keeper="oracle", strategy="oracle",
                 current=w(price), roundId=len(self.events) + 1, updatedAt=1_000_000 + block * BLOCK_SECONDS)
@@ -410,18 +416,10 @@ def soft_conversion_tables() -> Tables:
          amountIn=w(950), amountOut=w("0.5"), bandFrom=1, bandTo=2, **arb)  # +25
     t.ev(11, 0, "mechanism", "Exchange", buyer=KEEPER_ADDR, to=KEEPER_ADDR, buyCollateral=False,
          amountIn=w("0.2"), amountOut=w(400), bandFrom=2, bandTo=2, **arb)  # 400 - 390 = +10
-    t.txs = [
-        {"block": 8, "tx_index": 0, "agent": "arbitrageur", "tag": "arbitrage", "action": "soft-liquidate",
-         "status": 1, "priority_fee_usd": 1.0, "gas_cost_usd": 4.0, "builder_payment_usd": 0.0},
-        {"block": 9, "tx_index": 0, "agent": "arbitrageur", "tag": "arbitrage", "action": "soft-liquidate",
-         "status": 1, "priority_fee_usd": 1.0, "gas_cost_usd": 4.0, "builder_payment_usd": 0.0},
-        {"block": 10, "tx_index": 0, "agent": "arbitrageur", "tag": "arbitrage", "action": "soft-liquidate",
-         "status": 0, "priority_fee_usd": 1.0, "gas_cost_usd": 3.0, "builder_payment_usd": 0.0},
-        {"block": 11, "tx_index": 0, "agent": "arbitrageur", "tag": "arbitrage", "action": "de-liquidate",
-         "status": 1, "priority_fee_usd": 1.0, "gas_cost_usd": 4.0, "builder_payment_usd": 0.0},
-        {"block": 12, "tx_index": 0, "agent": "arbitrageur", "tag": "arbitrage", "action": "",
-         "status": 1, "priority_fee_usd": 9.0, "gas_cost_usd": 9.0, "builder_payment_usd": 0.0},  # AMM trade
-    ]
+    for block, action, status, gas in ((8, "soft-liquidate", 1, 4.0), (9, "soft-liquidate", 1, 4.0),
+                                       (10, "soft-liquidate", 0, 3.0), (11, "de-liquidate", 1, 4.0)):
+        t.tx(block, "arbitrageur", "arbitrage", action, status, 1.0, gas)
+    t.tx(12, "arbitrageur", "arbitrage", "", 1, 9.0, 9.0)  # an AMM trade
     t.agents = [{"agent": "keeper-k-0-0", "kind": "keeper", "strategy": "naive", "pnl_usd": -5.0},
                 {"agent": "arbitrageur", "kind": "arbitrageur", "strategy": "arbitrageur", "pnl_usd": 500.0}]
     return t
@@ -485,16 +483,10 @@ def test_the_path_end_identity_is_checked_too():
 
 def test_mev_gas_failures_and_keeper_profit_come_from_liquidation_txs_and_keeper_ledgers():
     t = fixed_fee_tables()
-    t.txs = [
-        {"block": 10, "tx_index": 1, "agent": "keeper-k-0-0", "tag": "liquidation", "action": "liquidate",
-         "status": 1, "priority_fee_usd": 1.5, "gas_cost_usd": 10.0, "builder_payment_usd": 0.0},
-        {"block": 10, "tx_index": 2, "agent": "keeper-j-1-0", "tag": "liquidation", "action": "liquidate",
-         "status": 0, "priority_fee_usd": 0.5, "gas_cost_usd": 4.0, "builder_payment_usd": 0.0},
-        {"block": 10, "tx_index": 3, "agent": "keeper-j-1-0", "tag": "liquidation", "action": "builder-payment",
-         "status": 1, "priority_fee_usd": 0.0, "gas_cost_usd": 1.0, "builder_payment_usd": 20.0},
-        {"block": 10, "tx_index": 4, "agent": "arbitrageur", "tag": "arbitrage", "action": "",
-         "status": 1, "priority_fee_usd": 9.0, "gas_cost_usd": 9.0, "builder_payment_usd": 0.0},
-    ]
+    t.tx(10, "keeper-k-0-0", "liquidation", "liquidate", 1, 1.5, 10.0, tx_index=1)
+    t.tx(10, "keeper-j-1-0", "liquidation", "liquidate", 0, 0.5, 4.0, tx_index=2)
+    t.tx(10, "keeper-j-1-0", "liquidation", "builder-payment", 1, 0.0, 1.0, builder_payment=20.0, tx_index=3)
+    t.tx(10, "arbitrageur", "arbitrage", "", 1, 9.0, 9.0, tx_index=4)
     t.agents = [{"agent": "keeper-k-0-0", "kind": "keeper", "strategy": "naive", "pnl_usd": 100.0},
                 {"agent": "keeper-j-1-0", "kind": "keeper", "strategy": "pga", "pnl_usd": -30.0},
                 {"agent": "arbitrageur", "kind": "arbitrageur", "strategy": "arbitrageur", "pnl_usd": 500.0}]
