@@ -326,11 +326,18 @@ def _amounts(args_json: str) -> str:
 
 
 def _format_metric_lines(metrics: dict) -> list[str]:
+    """Every metric of one run, in the table's groups, then the ones the table leaves out."""
     from sandbox.compare import format_value, metric_label
-    from sandbox.metrics import METRIC_COLUMNS
+    from sandbox.metrics import HEADLINE_GROUPS, METRIC_COLUMNS
 
+    shown = {c for _, cols in HEADLINE_GROUPS for c in cols}
+    groups = [*HEADLINE_GROUPS, ("more", [c for c in METRIC_COLUMNS if c not in shown])]
     width = max(len(metric_label(c)) for c in METRIC_COLUMNS)
-    return [f"  {metric_label(c):<{width}}  {format_value(c, metrics.get(c, float('nan')))}" for c in METRIC_COLUMNS]
+    lines = []
+    for group, cols in groups:
+        lines.append(f"  {group}")
+        lines += [f"    {metric_label(c):<{width}}  {format_value(c, metrics.get(c, float('nan')))}" for c in cols]
+    return lines
 
 
 @main.command()
@@ -433,10 +440,10 @@ def show(directory):
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=True, dir_okay=True))
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=True, dir_okay=True),
               help="Folder for the PNGs  [default: DIR/plots]")
-@click.option("--seed", default=None, type=int, help="Seed for the price-path chart  [default: the first]")
+@click.option("--seed", default=None, type=int, help="Seed for the price-path and health charts  [default: the first]")
 @friendly_errors
 def plot(directory, out_dir, seed):
-    """Write PNG charts of a results folder: price path, recovery vs bad debt, keeper P&L."""
+    """Write PNG charts of a results folder: debt outcomes, losses by party, price paths, health, liquidators' P&L."""
     from pathlib import Path
 
     from sandbox import plots
@@ -449,11 +456,7 @@ def plot(directory, out_dir, seed):
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    steps = [
-        lambda: plots.plot_price_path(res, out / plots.PLOT_FILES[0], seed=seed),
-        lambda: plots.plot_recovery(res, out / plots.PLOT_FILES[1]),
-        lambda: plots.plot_keeper_pnl(res, out / plots.PLOT_FILES[2]),
-    ]
+    steps = [lambda name=name, draw=draw: draw(res, out / name, seed) for name, draw in plots.PLOTS.items()]
     written = []
     with _Progress(len(steps), "plotting") as bar:
         for step in steps:

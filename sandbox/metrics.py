@@ -2,103 +2,123 @@
 
 Every number below is a sum over rows of ``RunResult.tables`` — market and mechanism events
 (``events``, amounts as exact WAD integers in ``args``), transactions (``txs``), the block table
-(``blocks``), the end-of-run position reads (``positions``) and the agents' ledgers (``agents``) —
-so each can be traced back to a block, a transaction and a log.
+(``blocks``), the end-of-run and end-of-path position reads (``positions``) and the agents'
+ledgers (``agents``) — so each can be traced back to a block, a transaction and a log.
 
 Words used below
 ----------------
-- *At-risk position*: a position with ``positions.at_risk`` (it began a block with HF < 1, or a
-  back-run liquidated it inside the block that made it liquidatable); ``B`` is its
-  ``at_risk_block``. "After B" means events in blocks >= B.
+- *At risk* (``sandbox.risk``, one rule for every mechanism): collateral × liquidation threshold
+  < debt, counting collateral wherever it sits (market, bands, auction lot) and collateral held
+  in the debt asset one for one against debt. A position is at risk from the first block in
+  which that holds at the oracle price in force or at the reference (market) price, judged at
+  the block's start, or in which a mechanism liquidates it first (its own rule fired: a back-run
+  inside the block that made it liquidatable, LLAMMA's health). ``positions.at_risk``; ``B`` is
+  its ``at_risk_block``; "after B" means events in blocks >= B.
+- *Covered* (time to safety): the first block after B whose end state is at risk at neither
+  price (``positions.safe_block``, judged at the next block's start, or on the final read).
 - *Oracle price at an event*: the answer in force when the event was emitted: the newest
   ``AnswerUpdated`` round emitted earlier in the run (earlier block, or earlier in the same block)
   whose ``updatedAt + oracle.delay_seconds`` is at most the event's block timestamp; before the
-  first recorded round, the block's ``oracle_price_usd``. (This differs from the block-start price
-  only when a round lands in the same block as the event, which is exactly when back-runs fire.)
+  first recorded round, the block's ``oracle_price_usd``.
+- *Reference price at an event*: its block's ``reference_price_wad`` (the market price; held at
+  the path's last value during the settle phase). *Final* reference price: the last block's;
+  *path-end*: the last block whose ``phase`` is "path".
+- *Liquidating transactions*: tag "liquidation" (keepers' liquidations, bids and bundle
+  payments) plus band conversions (``txs.action`` in ``CONVERSION_ACTIONS``: the arbitrageur's
+  soft-liquidate / de-liquidate trades against the bands), landed or reverted.
 
-Debt (exact WAD integers)
--------------------------
+Debt outcomes (exact WAD integers)
+----------------------------------
 - ``debt_at_risk_usd`` = Σ over at-risk positions of (debt at the start of B,
   ``at_risk_debt_usd_wad``) + (``Borrow`` amounts of that position after B).
-- ``debt_recovered_usd`` = Σ over at-risk positions, after B, of ``LiquidationRepaid`` amounts
-  (whoever paid: keeper, auction or protocol reserves) + the borrower's own ``Repay`` amounts.
-  ``metric_details`` splits it into ``debt_repaid_by_liquidation_usd`` and
-  ``debt_repaid_by_borrowers_usd``.
+- ``debt_recovered_usd`` = Σ after B of ``LiquidationRepaid`` amounts (keeper, auction or
+  protocol reserves paid) + the borrower's own ``Repay`` amounts.
 - ``bad_debt_usd`` = Σ ``BadDebtWrittenOff`` amounts of at-risk positions after B.
-- ``debt_open_usd`` = Σ ``final_debt_usd_wad`` of at-risk positions.
-- Identity, checked in exact integers on every call: at_risk = recovered + bad + open; otherwise
-  ``AccountingError`` with the numbers. Also every ``LiquidationRepaid`` / ``BadDebtWrittenOff``
-  must belong to an at-risk position, in a block >= its B (else ``AccountingError``).
-- ``recovery_efficiency`` = recovered / at_risk (NaN when nothing was at risk).
+- Debt still owed at the end, D = ``final_debt_usd_wad``, against collateral worth
+  C = ``final_collateral_weth_wad`` × final reference price + ``final_held_usd_wad``:
+  ``debt_open_covered_usd`` = Σ min(D, C) (owed, but the collateral covers it: healthy leftovers
+  of partial liquidations, debt backed by stablecoin in soft bands) and ``shortfall_usd`` =
+  Σ max(0, D − C) (insolvent debt nobody liquidated or wrote off).
+- Identity, checked in exact integers on every call: at risk = recovered + bad + covered open +
+  shortfall; otherwise ``AccountingError`` with the numbers. Every ``LiquidationRepaid`` /
+  ``BadDebtWrittenOff`` must belong to an at-risk position, in a block >= its B.
+- ``lender_loss_usd`` = bad debt + shortfall. ``recovery_efficiency`` = recovered / at risk.
+- ``*_at_path_end``: the same split when the price path ended, before the settle phase:
+  positions at risk by then, events of blocks in the path, D and C from the ``path_end_*``
+  columns at the path-end reference price; the same identity is checked.
 
-Borrower penalty
-----------------
-``borrower_penalty_usd`` = value of what was taken from at-risk borrowers (WETH at the oracle
-price at the event that took it, plus USD taken, minus USD credited back) − their debt repaid by
-liquidation (``LiquidationRepaid``), plus, for the soft mechanism, the conversion loss of the
-bands. What counts as "taken" depends on the mechanism (``PENALTY_RULES``):
+Borrowers
+---------
+Value taken from at-risk borrowers (what counts as "taken" per mechanism: ``PENALTY_RULES``)
+− their debt repaid by liquidation (``LiquidationRepaid``), plus for soft the conversion loss of
+the bands (Σ over ``Exchange`` of value of what the trader took out − value of what it put in;
+pool-wide, negative when traders overpay):
+
+- ``borrower_loss_usd``: valued at the reference price (what borrowers really lost).
+- ``borrower_penalty_oracle_usd``: valued at the oracle price at each event (what the protocol
+  sees; under a faulty oracle the two differ).
+- ``wrongful_liquidations``: liquidating transactions (those counted by ``liquidations``, band
+  conversions aside) on a position that was safe at the reference price at its block's start
+  (``events.position_health_ref`` >= 1); ``wrongful_liquidation_value_usd``: the value taken in
+  them, at the reference price.
 
 ==================  ====================================================================================
 rule                collateral taken from the borrower
 ==================  ====================================================================================
 seized              fixed-fee, private: every market ``CollateralSeized`` (to the liquidator and the fee
-                    to the treasury), at the liquidation's oracle price.
+                    to the treasury).
 auction-sales       dutch-auction, english-auction: collateral seized into an auction stays the
                     borrower's (the market counts it as held collateral) until sold: dutch ``Take``
                     slices (lot before − lot after, lots from ``Kick``/``Redo``/``Take``) and english
-                    ``Deal.lot`` (to the winner), each at the sale's oracle price. Leftovers restored at
-                    ``Settle``/``Deal`` and lots unsold at the end are not taken.
-absorbed            absorb: ``AbsorbCollateral.usdValue`` (collateral × the oracle price the contract
-                    used) minus ``AbsorbDebt.excessPaid`` (USD credited back to the borrower).
-soft                soft: the market's ``CollateralSeized`` only moves collateral into the bands, so:
-                    ``HardLiquidation`` collateralOut at the oracle price + usdOut; plus the conversion
-                    loss Σ over every ``Exchange`` of (oracle value of what the trader took out of the
-                    bands − oracle value of what it put in) — LLAMMA's loss to its borrowers, pool-wide
-                    (bands are shared, so it includes positions never at risk; it is negative when
-                    traders overpay, e.g. de-liquidation above the oracle).
-seized-net          any other mechanism: ``CollateralSeized`` − ``CollateralRestored``, each at its
-                    event's oracle price (approximate if collateral sits in custody while prices move).
+                    ``Deal.lot`` (to the winner). Leftovers restored and unsold lots are not taken.
+absorbed            absorb: ``AbsorbCollateral.collateralAbsorbed`` (at the oracle: the contract's
+                    exact ``usdValue``) minus ``AbsorbDebt.excessPaid`` (USD credited back).
+soft                soft: ``HardLiquidation`` collateralOut + usdOut (the market's ``CollateralSeized``
+                    only moves collateral into the bands), plus the bands' conversion loss.
+seized-net          any other mechanism: ``CollateralSeized`` − ``CollateralRestored``.
 ==================  ====================================================================================
 
-Money flows
------------
-- ``keeper_profit_usd`` = Σ ``agents.pnl_usd`` of agents of kind "keeper" (token P&L marked at the
-  final reference price, minus gas and priority fees).
-- ``mev_leaked_usd`` = Σ ``txs.priority_fee_usd`` + Σ ``txs.builder_payment_usd`` of liquidation
-  transactions (tag "liquidation", landed or reverted): what keepers paid the block builder, as
-  priority fees and as bundle bids (ether sent to the block's coinbase). The private mechanism's operator
-  share of bids (``BidPaid.operatorAmount``) is *not* included (see ``metric_details``:
-  ``auction_operator_usd``).
+Keepers, builders, protocol
+---------------------------
+- ``keeper_profit_usd`` = Σ ``agents.pnl_usd`` of agents of kind "keeper" (token P&L marked at
+  the final reference price, minus gas and bundle payments) + the band conversions of agents
+  that are not keepers (the arbitrageur under soft: Σ over their ``Exchange`` events of value
+  taken out − value put in at the reference price, minus the gas of their conversion
+  transactions): everyone who liquidates or converts.
+- ``mev_leaked_usd`` = Σ ``txs.priority_fee_usd`` + Σ ``txs.builder_payment_usd`` of liquidating
+  transactions (the private auction operator's share of bids is not included: see
+  ``metric_details``' ``auction_operator_usd``); ``gas_spent_usd`` = Σ their ``gas_cost_usd``;
+  ``failed_liquidation_txs`` = those with status 0.
 - ``protocol_revenue_usd`` (``REVENUE_RULES``): fixed-fee: Σ ``Liquidated.protocolFee`` (WETH at
   the oracle price); private: the same + Σ ``BidPaid.protocolAmount``; dutch-auction:
-  Σ ``PenaltyPaid.amount`` − Σ ``Kick.coin`` − Σ ``Redo.coin`` (keeper incentives paid from the
-  protocol's reserve); english-auction: Σ ``Deal.penalty``; absorb: the change in the protocol's
-  reserves plus inventory: Σ ``BuyCollateral.usdAmount`` − Σ (``AbsorbDebt.reservesPaid`` +
+  Σ ``PenaltyPaid.amount`` − Σ ``Kick.coin`` − Σ ``Redo.coin``; english-auction: Σ
+  ``Deal.penalty``; absorb: Σ ``BuyCollateral.usdAmount`` − Σ (``AbsorbDebt.reservesPaid`` +
   ``excessPaid``) + (WETH absorbed − WETH sold) × the final oracle price; soft: 0 (the swap fee
-  stays in the bands, with the borrowers, as on mainnet). Another mechanism: the sum of every
-  rule above whose events it emits.
-- ``gas_spent_usd`` = Σ ``txs.gas_cost_usd`` of liquidation transactions (landed or reverted).
+  stays in the bands). Another mechanism: the sum of every rule whose events it emits.
 
 Counts and timing
 -----------------
-- ``liquidations`` = number of distinct landed transactions (block, tx_index) that emitted a
-  ``LiquidationRepaid`` or ``BadDebtWrittenOff`` (a dutch ``bark`` or english ``bite`` alone is not
-  one; the take or deal that repays is).
-- ``failed_liquidation_txs`` = liquidation transactions with status 0.
-- ``median_time_to_liquidate_s`` = median over liquidated at-risk positions of (``seconds`` of the
-  block of the position's first ``LiquidationRepaid``/``BadDebtWrittenOff`` − ``at_risk_seconds``);
-  0 for a same-block back-run; NaN when nothing was liquidated.
+- ``liquidations`` = distinct landed transactions that emitted a ``LiquidationRepaid`` or
+  ``BadDebtWrittenOff`` (a dutch ``bark`` or english ``bite`` alone is not one; the take or deal
+  that repays is) + band conversions (``soft_conversions``: landed transactions whose
+  ``Exchange`` bought collateral out of the bands, i.e. converted it into the debt asset;
+  de-liquidations back into collateral are not counted).
+- ``median_time_to_liquidate_s`` = median over liquidated at-risk positions of (seconds of the
+  block of the first ``LiquidationRepaid``/``BadDebtWrittenOff`` − ``at_risk_seconds``); 0 for a
+  same-block back-run; NaN when nothing was liquidated.
+- ``median_time_to_safety_s`` = median over at-risk positions of (``safe_seconds`` −
+  ``at_risk_seconds``), a position never covered counting as +∞ (so the median is +∞, "never",
+  when half of them stayed at risk); NaN when nothing was at risk.
 - ``max_price_impact_bps`` = the largest AMM price drop caused by one ``Swap`` that sent WETH into
   the AMM in a transaction sent by a keeper (keeper contracts included): AMM price
-  reserve1/reserve0 from the ``Sync`` before the swap (or, for the run's first swap, the reserves
-  implied by the swap) versus its own ``Sync``, in bps; 0 when keepers never sold.
+  reserve1/reserve0 from the ``Sync`` before the swap versus its own ``Sync``, in bps.
 - ``over_liquidation_usd`` (approximation) = Σ over liquidated at-risk positions, for the
   liquidations in the position's first liquidated block: with D the debt and C·p the collateral
-  value just before them (D and C replayed from the at-risk snapshot and the position's events;
-  for soft, C·p = what the hard liquidation took, since it takes everything), p the oracle price,
-  LT = ``scenario.lending.liquidation_threshold_bps`` / 10⁴, repaid the debt repaid in that block
-  and k = (value taken in that block) / repaid, the repayment that would have restored HF = 1 is
-  r* = max(0, (D − C·p·LT) / (1 − k·LT)) when 1 − k·LT > 0 (else r* = D); over = max(0, repaid − r*)·k.
+  value just before them (replayed from the at-risk snapshot and the position's events; for
+  soft, what the hard liquidation took), p the oracle price, LT the market's threshold, repaid
+  the debt repaid in that block and k = (oracle value taken in that block) / repaid, the
+  repayment restoring HF = 1 is r* = max(0, (D − C·p·LT) / (1 − k·LT)) when 1 − k·LT > 0 (else
+  r* = D); over = max(0, repaid − r*)·k.
 """
 
 from __future__ import annotations
@@ -113,29 +133,53 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sandbox import risk
 from sandbox.units import WAD
 
 if TYPE_CHECKING:  # pragma: no cover
     from sandbox.simulation import RunResult
 
+# Outcomes when the price path ended (before the settle phase), beside the final ones.
+PATH_END_METRICS = [
+    "debt_at_risk_at_path_end_usd", "debt_recovered_at_path_end_usd", "debt_open_covered_at_path_end_usd",
+    "shortfall_at_path_end_usd", "bad_debt_at_path_end_usd",
+]
+# The comparison table: groups of rows as a researcher reads them.
+HEADLINE_GROUPS: list[tuple[str, list[str]]] = [
+    ("lenders (USD)", ["debt_at_risk_usd", "debt_recovered_usd", "debt_open_covered_usd", "shortfall_usd",
+                       "bad_debt_usd", "lender_loss_usd"]),
+    ("borrowers (USD)", ["borrower_loss_usd", "borrower_penalty_oracle_usd", "wrongful_liquidations"]),
+    ("keepers and builders (USD)", ["keeper_profit_usd", "mev_leaked_usd", "gas_spent_usd"]),
+    ("protocol (USD)", ["protocol_revenue_usd"]),
+    ("timing", ["liquidations", "median_time_to_liquidate_s", "median_time_to_safety_s"]),
+    ("at the end of the price path, before settling (USD)", [
+        "debt_recovered_at_path_end_usd", "debt_open_covered_at_path_end_usd", "shortfall_at_path_end_usd",
+        "bad_debt_at_path_end_usd"]),
+]
+HEADLINE_METRICS = [c for _, cols in HEADLINE_GROUPS for c in cols]
 METRIC_COLUMNS = [
-    "debt_at_risk_usd", "debt_recovered_usd", "bad_debt_usd", "debt_open_usd", "recovery_efficiency",
-    "borrower_penalty_usd", "keeper_profit_usd", "mev_leaked_usd", "protocol_revenue_usd",
-    "gas_spent_usd", "liquidations", "failed_liquidation_txs", "median_time_to_liquidate_s",
-    "max_price_impact_bps", "over_liquidation_usd",
+    "debt_at_risk_usd", "debt_recovered_usd", "debt_open_covered_usd", "shortfall_usd", "bad_debt_usd",
+    "lender_loss_usd", "recovery_efficiency",
+    "borrower_loss_usd", "borrower_penalty_oracle_usd", "wrongful_liquidations", "wrongful_liquidation_value_usd",
+    "keeper_profit_usd", "mev_leaked_usd", "gas_spent_usd", "protocol_revenue_usd",
+    "liquidations", "soft_conversions", "failed_liquidation_txs", "median_time_to_liquidate_s",
+    "median_time_to_safety_s", "max_price_impact_bps", "over_liquidation_usd",
+    *PATH_END_METRICS,
 ]
-HEADLINE_METRICS = [
-    "debt_at_risk_usd", "debt_recovered_usd", "bad_debt_usd", "debt_open_usd", "recovery_efficiency",
-    "borrower_penalty_usd", "keeper_profit_usd", "mev_leaked_usd", "protocol_revenue_usd",
-    "median_time_to_liquidate_s",
-]
-HIGHER_IS_BETTER = {"recovery_efficiency", "debt_recovered_usd", "protocol_revenue_usd"}
+# Directions for the best marker; outcome splits (at risk, covered open, recovered), keeper
+# profit and counts have none: more or less of them is not better by itself.
+HIGHER_IS_BETTER = {"recovery_efficiency", "protocol_revenue_usd"}
 LOWER_IS_BETTER = {
-    "bad_debt_usd", "debt_open_usd", "borrower_penalty_usd", "mev_leaked_usd", "gas_spent_usd",
-    "failed_liquidation_txs", "median_time_to_liquidate_s", "max_price_impact_bps", "over_liquidation_usd",
+    "shortfall_usd", "bad_debt_usd", "lender_loss_usd", "borrower_loss_usd", "borrower_penalty_oracle_usd",
+    "wrongful_liquidations", "wrongful_liquidation_value_usd", "mev_leaked_usd", "gas_spent_usd",
+    "failed_liquidation_txs", "median_time_to_liquidate_s", "median_time_to_safety_s", "max_price_impact_bps",
+    "over_liquidation_usd", "shortfall_at_path_end_usd", "bad_debt_at_path_end_usd",
 }
 
-# How collateral taken from borrowers is found, per mechanism (see the module docstring).
+# ============================================================================ mechanism-specific rules
+# Everything below that names a mechanism lives here, so it can move onto the mechanisms later.
+
+# How collateral taken from borrowers is found (see the module docstring).
 PENALTY_RULES = {
     "fixed-fee": "seized",
     "private": "seized",
@@ -146,7 +190,7 @@ PENALTY_RULES = {
 }
 DEFAULT_PENALTY_RULE = "seized-net"
 
-# Protocol revenue components, per mechanism (see the module docstring).
+# Protocol revenue components (see the module docstring).
 REVENUE_COMPONENTS = ("liquidation-fee", "bid-share", "auction-penalty", "keeper-incentives",
                       "english-penalty", "absorb-reserves")
 REVENUE_RULES = {
@@ -158,6 +202,11 @@ REVENUE_RULES = {
     "soft": (),
 }
 DEFAULT_REVENUE_RULE = REVENUE_COMPONENTS
+
+# Band conversions (soft): the transactions' actions, and the mechanism event that trades the bands.
+CONVERSION_ACTIONS = ("soft-liquidate", "de-liquidate")
+CONVERSION_EVENT = "Exchange"
+# ============================================================================ end of mechanism-specific rules
 
 LIQUIDATION_TAG = "liquidation"
 DEBT_CLOSING_EVENTS = ("LiquidationRepaid", "BadDebtWrittenOff")
@@ -255,6 +304,7 @@ class _Event:
     keeper: str  # agent label of the transaction's sender
     strategy: str
     args: dict
+    health_ref: float = math.nan  # the position's health at the reference price at the block's start
 
 
 def _parse_events(events: pd.DataFrame | None) -> list[_Event]:
@@ -269,6 +319,7 @@ def _parse_events(events: pd.DataFrame | None) -> list[_Event]:
     ts, secs = col("timestamp", 0), col("seconds", math.nan)
     contract, name, position = col("contract", ""), col("event", ""), col("position", "")
     keeper, strategy, raw_args = col("keeper", ""), col("strategy", ""), col("args", "{}")
+    health = col("position_health_ref", math.nan)
     out = []
     for i in range(n):
         raw = raw_args[i]
@@ -277,7 +328,8 @@ def _parse_events(events: pd.DataFrame | None) -> list[_Event]:
         out.append(_Event(key=(int(block[i]), int(tx[i]), int(log[i])), block=int(block[i]),
                           timestamp=int(ts[i]), seconds=float(secs[i]), contract=str(contract[i]),
                           name=str(name[i]), owner=_addr(owner), keeper=str(keeper[i]),
-                          strategy=str(strategy[i]), args=args))
+                          strategy=str(strategy[i]), args=args,
+                          health_ref=math.nan if health[i] is None else float(health[i])))
     out.sort(key=lambda e: e.key)
     return out
 
@@ -326,6 +378,37 @@ class _OraclePrices:
         if events:
             return self.at((events[-1].block, 1 << 62, 0), events[-1].timestamp)
         raise AccountingError("no oracle price known at the end of the run")
+
+
+class _ReferencePrices:
+    """Reference price (WAD) of each block (exact ``reference_price_wad``, else the float column),
+    the final one and the one when the price path ended."""
+
+    def __init__(self, blocks: pd.DataFrame | None):
+        self.by_block: dict[int, int] = {}
+        self.path_end_block: int | None = None
+        if blocks is None or not len(blocks) or "reference_price_usd" not in blocks:
+            return
+        exact = blocks["reference_price_wad"].tolist() if "reference_price_wad" in blocks else None
+        for i, (b, p) in enumerate(zip(blocks["block"], blocks["reference_price_usd"])):
+            self.by_block[int(b)] = _int(exact[i]) if exact is not None else _wad_from_float(p)
+        phases = blocks["phase"].tolist() if "phase" in blocks else ["path"] * len(blocks)
+        path = [int(b) for b, ph in zip(blocks["block"], phases) if ph == "path"]
+        self.path_end_block = max(path) if path else None
+
+    def at(self, block: int) -> int:
+        if block in self.by_block:
+            return self.by_block[block]
+        earlier = [b for b in self.by_block if b <= block]
+        if not earlier:
+            raise AccountingError(f"no reference price known at block {block}")
+        return self.by_block[max(earlier)]
+
+    @property
+    def final(self) -> int:
+        if not self.by_block:
+            raise AccountingError("no reference price known at the end of the run")
+        return self.by_block[max(self.by_block)]
 
 
 # ----------------------------------------------------------------------------- AMM swaps
@@ -487,7 +570,9 @@ class _Position:
     seconds: float
     debt_wad: int
     collateral_weth: float
-    final_debt_wad: int
+    final: tuple[int, int, int]  # (debt, WETH, USD held) at the end of the run
+    path_end: tuple[int, int, int] | None  # the same when the price path ended (None: not recorded)
+    safe_seconds: float  # when it was covered; NaN: never (or not recorded)
     borrowed_after: int = 0
     repaid_by_borrower: int = 0
     repaid_by_liquidation: int = 0
@@ -498,16 +583,60 @@ class _Position:
 
 @dataclass
 class _Taken:
-    """Something taken from a borrower: WETH at an oracle price plus USD (negative: credited)."""
+    """Something taken from a borrower: WETH (valued at the oracle and at the reference price)
+    plus USD (negative: credited back); ``oracle_exact`` replaces the oracle value when the
+    contract reported it."""
     owner: str
     key: Key
     weth: int
     price_wad: int
+    ref_wad: int
     usd: int = 0
+    oracle_exact: int | None = None
 
     @property
     def value_wad(self) -> int:
+        """At the oracle price."""
+        if self.oracle_exact is not None:
+            return self.oracle_exact + self.usd
         return self.weth * self.price_wad // WAD + self.usd
+
+    @property
+    def value_ref_wad(self) -> int:
+        """At the reference price."""
+        return self.weth * self.ref_wad // WAD + self.usd
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where the debt at risk went (exact WAD): recovered + bad + covered open + shortfall."""
+
+    at_risk: int
+    recovered: int
+    bad: int
+    covered: int
+    shortfall: int
+
+    def check(self, what: str) -> "Outcome":
+        total = self.recovered + self.bad + self.covered + self.shortfall
+        if self.at_risk != total:
+            raise AccountingError(
+                f"{what}: debt at risk {self.at_risk} != recovered {self.recovered} + bad debt {self.bad} + "
+                f"covered open {self.covered} + shortfall {self.shortfall} (= {total}; difference "
+                f"{self.at_risk - total} wei)")
+        return self
+
+
+def outcome(at_risk: int, recovered: int, bad: int, owed: list[tuple[int, int, int]], price_wad: int,
+            what: str) -> Outcome:
+    """The debt identity for positions still owing ``owed`` = [(debt, WETH, USD held)], their
+    collateral valued at ``price_wad``; raises ``AccountingError`` when it does not add up."""
+    covered = shortfall = 0
+    for debt, weth, usd in owed:
+        c, s = risk.covered_and_shortfall(debt, weth, usd, price_wad)
+        covered += c
+        shortfall += s
+    return Outcome(at_risk, recovered, bad, covered, shortfall).check(what)
 
 
 @dataclass
@@ -515,24 +644,11 @@ class _Accounts:
     positions: dict[str, _Position]
     events: list[_Event]
     prices: _OraclePrices
+    refs: _ReferencePrices
     mechanism: str
     lt_bps: int
-
-    @property
-    def at_risk_wad(self) -> int:
-        return sum(p.debt_wad + p.borrowed_after for p in self.positions.values())
-
-    @property
-    def recovered_wad(self) -> int:
-        return sum(p.repaid_by_borrower + p.repaid_by_liquidation for p in self.positions.values())
-
-    @property
-    def bad_wad(self) -> int:
-        return sum(p.bad_debt for p in self.positions.values())
-
-    @property
-    def open_wad(self) -> int:
-        return sum(p.final_debt_wad for p in self.positions.values())
+    final: Outcome
+    path_end: Outcome | None
 
 
 def _scenario_numbers(result) -> tuple[int, int]:
@@ -542,25 +658,48 @@ def _scenario_numbers(result) -> tuple[int, int]:
     return int(lt), int(delay)
 
 
+def _wad_column(row: dict, name: str) -> int | None:
+    """An exact WAD column (string), else its float sibling without ``_wad``; None if neither."""
+    raw = row.get(name)
+    if raw is not None and raw != "" and not (isinstance(raw, float) and math.isnan(raw)):
+        return _int(raw)
+    approx = row.get(name[:-len("_wad")])
+    if approx is None or (isinstance(approx, float) and math.isnan(approx)):
+        return None
+    return _wad_from_float(approx)
+
+
+def _position(row: dict) -> _Position:
+    owner = _addr(row["position"])
+    final = (_int(row["final_debt_usd_wad"]), _wad_column(row, "final_collateral_weth_wad"),
+             _wad_column(row, "final_held_usd_wad") or 0)
+    if final[1] is None:
+        raise AccountingError(f"position {owner}: no final collateral in the positions table")
+    path = (_wad_column(row, "path_end_debt_usd_wad"), _wad_column(row, "path_end_collateral_weth_wad"),
+            _wad_column(row, "path_end_held_usd_wad") or 0)
+    safe = row.get("safe_seconds", math.nan)
+    return _Position(
+        owner=owner, block=int(row["at_risk_block"]), seconds=float(row["at_risk_seconds"]),
+        debt_wad=_int(row["at_risk_debt_usd_wad"]), collateral_weth=float(row.get("at_risk_collateral_weth", math.nan)),
+        final=final, path_end=None if None in path else path,
+        safe_seconds=math.nan if safe is None or int(row.get("safe_block", -1)) < 0 else float(safe))
+
+
 def _accounts(result) -> _Accounts:
     tables = result.tables
     events = _parse_events(tables.get("events"))
     lt_bps, delay = _scenario_numbers(result)
     prices = _OraclePrices(events, tables.get("blocks"), delay)
+    refs = _ReferencePrices(tables.get("blocks"))
     pos_table = tables.get("positions")
     positions: dict[str, _Position] = {}
     known: set[str] = set()
     if pos_table is not None and len(pos_table):
         for row in pos_table.to_dict("records"):
-            owner = _addr(row["position"])
-            known.add(owner)
-            if not bool(row["at_risk"]):
-                continue
-            positions[owner] = _Position(
-                owner=owner, block=int(row["at_risk_block"]), seconds=float(row["at_risk_seconds"]),
-                debt_wad=_int(row["at_risk_debt_usd_wad"]),
-                collateral_weth=float(row.get("at_risk_collateral_weth", math.nan)),
-                final_debt_wad=_int(row["final_debt_usd_wad"]))
+            known.add(_addr(row["position"]))
+            if bool(row["at_risk"]):
+                p = _position(row)
+                positions[p.owner] = p
     for e in events:
         if e.contract != "market":
             p = positions.get(e.owner)
@@ -591,54 +730,84 @@ def _accounts(result) -> _Accounts:
             p.bad_debt += amount
         if e.name in DEBT_CLOSING_EVENTS and p.first_closing is None:
             p.first_closing = e
-    acc = _Accounts(positions, events, prices, result.mechanism, lt_bps)
-    at_risk, recovered, bad, open_ = acc.at_risk_wad, acc.recovered_wad, acc.bad_wad, acc.open_wad
-    if at_risk != recovered + bad + open_:
-        raise AccountingError(
-            f"{result.mechanism} seed {getattr(result, 'seed', '?')}: debt at risk {at_risk} != recovered "
-            f"{recovered} + bad debt {bad} + open {open_} (= {recovered + bad + open_}; "
-            f"difference {at_risk - recovered - bad - open_} wei)")
-    return acc
+    run = f"{result.mechanism} seed {getattr(result, 'seed', '?')}"
+    ps = positions.values()
+    final = outcome(sum(p.debt_wad + p.borrowed_after for p in ps),
+                    sum(p.repaid_by_borrower + p.repaid_by_liquidation for p in ps),
+                    sum(p.bad_debt for p in ps), [p.final for p in ps], refs.final if ps else 0, run)
+    return _Accounts(positions, events, prices, refs, result.mechanism, lt_bps, final,
+                     _path_end_outcome(positions, refs, run))
+
+
+def _path_end_outcome(positions: dict[str, _Position], refs: _ReferencePrices, run: str) -> Outcome | None:
+    """The identity when the price path ended: positions at risk by then, their market events in
+    path blocks, what they owed and held then (None when the path end was not recorded)."""
+    end = refs.path_end_block
+    if end is None:
+        return None
+    at_risk = recovered = bad = 0
+    owed = []
+    for p in positions.values():
+        if p.block > end:
+            continue
+        if p.path_end is None:
+            return None
+        at_risk += p.debt_wad
+        for e in p.events:
+            if e.contract != "market" or e.block > end:
+                continue
+            amount = _int(e.args.get("amount", 0))
+            if e.name == "Borrow":
+                at_risk += amount
+            elif e.name in ("Repay", "LiquidationRepaid"):
+                recovered += amount
+            elif e.name == "BadDebtWrittenOff":
+                bad += amount
+        owed.append(p.path_end)
+    return outcome(at_risk, recovered, bad, owed, refs.at(end), f"{run} at the end of the price path")
 
 
 def _taken(acc: _Accounts) -> list[_Taken]:
     """Everything taken from at-risk borrowers, per PENALTY_RULES."""
     rule = PENALTY_RULES.get(acc.mechanism, DEFAULT_PENALTY_RULE)
-    price = acc.prices.of
     out: list[_Taken] = []
     slices = _dutch_slices(acc.events) if rule == "auction-sales" else {}
+
+    def take(p: _Position, e: _Event, weth: int, usd: int = 0, oracle_exact: int | None = None) -> None:
+        out.append(_Taken(p.owner, e.key, weth, acc.prices.of(e), acc.refs.at(e.block), usd, oracle_exact))
+
     for p in acc.positions.values():
         for e in p.events:
             a = e.args
             if rule in ("seized", "seized-net") and e.contract == "market" and e.name == "CollateralSeized":
-                out.append(_Taken(p.owner, e.key, _int(a["amount"]), price(e)))
+                take(p, e, _int(a["amount"]))
             elif rule == "seized-net" and e.contract == "market" and e.name == "CollateralRestored":
-                out.append(_Taken(p.owner, e.key, -_int(a["amount"]), price(e)))
+                take(p, e, -_int(a["amount"]))
             elif rule == "auction-sales" and e.contract == "mechanism" and e.name == "Take":
-                out.append(_Taken(p.owner, e.key, slices[e.key], price(e)))
+                take(p, e, slices[e.key])
             elif rule == "auction-sales" and e.contract == "mechanism" and e.name == "Deal":
-                out.append(_Taken(p.owner, e.key, _int(a["lot"]), price(e)))
+                take(p, e, _int(a["lot"]))
             elif rule == "absorbed" and e.contract == "mechanism" and e.name == "AbsorbCollateral":
                 # usdValue is collateral x the oracle price the contract read: exact.
-                out.append(_Taken(p.owner, e.key, 0, price(e), _int(a["usdValue"])))
+                take(p, e, _int(a["collateralAbsorbed"]), oracle_exact=_int(a["usdValue"]))
             elif rule == "absorbed" and e.contract == "mechanism" and e.name == "AbsorbDebt":
-                out.append(_Taken(p.owner, e.key, 0, price(e), -_int(a["excessPaid"])))
+                take(p, e, 0, -_int(a["excessPaid"]))
             elif rule == "soft" and e.contract == "mechanism" and e.name == "HardLiquidation":
-                out.append(_Taken(p.owner, e.key, _int(a["collateralOut"]), price(e), _int(a["usdOut"])))
+                take(p, e, _int(a["collateralOut"]), _int(a["usdOut"]))
     return out
 
 
-def _soft_conversion_loss_wad(acc: _Accounts) -> int:
-    loss = 0
-    for e in acc.events:
-        if e.contract == "mechanism" and e.name == "Exchange":
-            a_in, a_out = _int(e.args["amountIn"]), _int(e.args["amountOut"])
-            p = acc.prices.of(e)
-            if e.args.get("buyCollateral"):  # trader paid USD, took WETH out of the bands
-                loss += a_out * p // WAD - a_in
-            else:  # trader paid WETH, took USD out
-                loss += a_out - a_in * p // WAD
-    return loss
+def _conversion_gain_wad(e: _Event, price_wad: int) -> int:
+    """What the trader of one band ``Exchange`` gained at ``price_wad``: value taken out of the
+    bands − value put in (the bands' borrowers lost as much)."""
+    a_in, a_out = _int(e.args["amountIn"]), _int(e.args["amountOut"])
+    if e.args.get("buyCollateral"):  # paid USD, took WETH out
+        return a_out * price_wad // WAD - a_in
+    return a_out - a_in * price_wad // WAD  # paid WETH, took USD out
+
+
+def _conversions(acc: _Accounts) -> list[_Event]:
+    return [e for e in acc.events if e.contract == "mechanism" and e.name == CONVERSION_EVENT]
 
 
 def _revenue_wad(acc: _Accounts) -> dict[str, int]:
@@ -746,76 +915,141 @@ def _max_price_impact_bps(events: list[_Event], keepers: set[str] | None) -> flo
     return best
 
 
+
+
+def _keepers(agents: pd.DataFrame | None) -> set[str] | None:
+    """Agent labels of kind "keeper" (None without an agents table)."""
+    if agents is None or not len(agents):
+        return None
+    return set(agents.loc[agents["kind"] == "keeper", "agent"])
+
+
+def _is_keeper(label: str, strategy: str, keepers: set[str] | None) -> bool:
+    if keepers is not None:
+        return label in keepers
+    return strategy not in NOT_KEEPER_STRATEGIES and label not in NOT_KEEPER_STRATEGIES
+
+
+def _liquidating_txs(txs: pd.DataFrame | None) -> pd.DataFrame:
+    """Liquidation transactions and band conversions, landed or reverted."""
+    if txs is None or not len(txs):
+        return pd.DataFrame(columns=["agent", "strategy", "tag", "action", "status", "priority_fee_usd",
+                                     "gas_cost_usd", "builder_payment_usd"])
+    actions = txs["action"] if "action" in txs else pd.Series("", index=txs.index)
+    return txs[(txs["tag"] == LIQUIDATION_TAG) | actions.isin(CONVERSION_ACTIONS)]
+
+
+def _usd_sum(df: pd.DataFrame, *columns: str) -> float:
+    return float(sum(df[c].sum() for c in columns if c in df))
+
+
+def _median_or_nan(values: list[float]) -> float:
+    return float(np.median(values)) if values else math.nan
+
+
 def _details(result) -> tuple[dict, dict]:
     acc = _accounts(result)
     tables = result.tables
-    txs = tables.get("txs")
-    agents = tables.get("agents")
     events = acc.events
+    positions = acc.positions.values()
+    keepers = _keepers(tables.get("agents"))
+    fin = acc.final
 
-    at_risk, recovered, bad, open_ = acc.at_risk_wad, acc.recovered_wad, acc.bad_wad, acc.open_wad
-    by_liquidation = sum(p.repaid_by_liquidation for p in acc.positions.values())
+    # borrowers: value taken - debt repaid by liquidation (+ soft: conversion loss), two prices
+    by_liquidation = sum(p.repaid_by_liquidation for p in positions)
     taken = _taken(acc)
-    taken_value = sum(t.value_wad for t in taken)
-    soft_loss = _soft_conversion_loss_wad(acc) if PENALTY_RULES.get(acc.mechanism) == "soft" else 0
-    penalty = taken_value - by_liquidation + soft_loss
+    conversions = _conversions(acc)
+    soft = PENALTY_RULES.get(acc.mechanism, DEFAULT_PENALTY_RULE) == "soft"
+    conv_loss_oracle = sum(_conversion_gain_wad(e, acc.prices.of(e)) for e in conversions) if soft else 0
+    conv_loss_ref = sum(_conversion_gain_wad(e, acc.refs.at(e.block)) for e in conversions) if soft else 0
+    taken_oracle = sum(t.value_wad for t in taken)
+    taken_ref = sum(t.value_ref_wad for t in taken)
+    penalty_oracle = taken_oracle - by_liquidation + conv_loss_oracle
+    loss_ref = taken_ref - by_liquidation + conv_loss_ref
+
+    # wrongful: liquidating transactions on a position safe at the reference price at block start
+    wrongful: set[tuple[str, tuple[int, int]]] = {
+        (p.owner, e.key[:2]) for p in positions for e in p.events
+        if e.contract == "market" and e.name in DEBT_CLOSING_EVENTS and e.health_ref >= 1}
+    wrongful_value = sum(t.value_ref_wad for t in taken if (t.owner, t.key[:2]) in wrongful)
+
+    # keepers and builders: every agent that liquidates or converts
+    liq = _liquidating_txs(tables.get("txs"))
+    mev = _usd_sum(liq, "priority_fee_usd", "builder_payment_usd")
+    gas = _usd_sum(liq, "gas_cost_usd")
+    failed = int((liq["status"] == 0).sum())
+    agents = tables.get("agents")
+    keeper_ledgers = float(agents.loc[agents["kind"] == "keeper", "pnl_usd"].sum()) if keepers is not None else 0.0
+    converter_gain = sum(_conversion_gain_wad(e, acc.refs.at(e.block)) for e in conversions
+                         if not _is_keeper(e.keeper, e.strategy, keepers))
+    conv_txs = liq[liq["action"].isin(CONVERSION_ACTIONS)] if len(liq) else liq
+    conv_txs = conv_txs[[not _is_keeper(a, s, keepers) for a, s in zip(conv_txs["agent"], conv_txs.get(
+        "strategy", conv_txs["agent"]))]] if len(conv_txs) else conv_txs
+    converter_costs = _usd_sum(conv_txs, "gas_cost_usd", "builder_payment_usd")
+    converter_profit = _usd(converter_gain) - converter_costs
     revenue_parts = _revenue_wad(acc)
 
-    if txs is not None and len(txs):
-        liq = txs[txs["tag"] == LIQUIDATION_TAG]
-        mev = float(liq["priority_fee_usd"].sum())
-        if "builder_payment_usd" in liq:
-            mev += float(liq["builder_payment_usd"].sum())
-        gas = float(liq["gas_cost_usd"].sum())
-        failed = int((liq["status"] == 0).sum())
-    else:
-        mev = gas = 0.0
-        failed = 0
-
-    keepers: set[str] | None = None
-    keeper_profit = 0.0
-    if agents is not None and len(agents):
-        kmask = agents["kind"] == "keeper"
-        keeper_profit = float(agents.loc[kmask, "pnl_usd"].sum())
-        keepers = set(agents.loc[kmask, "agent"])
-
+    # counts and timing
     closing_txs = {e.key[:2] for e in events if e.contract == "market" and e.name in DEBT_CLOSING_EVENTS}
-    delays = [p.first_closing.seconds - p.seconds for p in acc.positions.values() if p.first_closing is not None]
-    median_delay = float(np.median(delays)) if delays else math.nan
+    soft_conversions = {e.key[:2] for e in conversions if e.args.get("buyCollateral")}
+    to_liquidate = [p.first_closing.seconds - p.seconds for p in positions if p.first_closing is not None]
+    to_safety = [p.safe_seconds - p.seconds if math.isfinite(p.safe_seconds) else math.inf for p in positions]
+    pos_table = tables.get("positions")
+    safety_recorded = pos_table is not None and "safe_seconds" in pos_table
 
+    path = acc.path_end
     metrics = {
-        "debt_at_risk_usd": _usd(at_risk),
-        "debt_recovered_usd": _usd(recovered),
-        "bad_debt_usd": _usd(bad),
-        "debt_open_usd": _usd(open_),
-        "recovery_efficiency": (recovered / at_risk) if at_risk else math.nan,
-        "borrower_penalty_usd": _usd(penalty),
-        "keeper_profit_usd": keeper_profit,
+        "debt_at_risk_usd": _usd(fin.at_risk),
+        "debt_recovered_usd": _usd(fin.recovered),
+        "debt_open_covered_usd": _usd(fin.covered),
+        "shortfall_usd": _usd(fin.shortfall),
+        "bad_debt_usd": _usd(fin.bad),
+        "lender_loss_usd": _usd(fin.bad + fin.shortfall),
+        "recovery_efficiency": (fin.recovered / fin.at_risk) if fin.at_risk else math.nan,
+        "borrower_loss_usd": _usd(loss_ref),
+        "borrower_penalty_oracle_usd": _usd(penalty_oracle),
+        "wrongful_liquidations": len({key for _, key in wrongful}),
+        "wrongful_liquidation_value_usd": _usd(wrongful_value),
+        "keeper_profit_usd": keeper_ledgers + converter_profit,
         "mev_leaked_usd": mev,
-        "protocol_revenue_usd": _usd(sum(revenue_parts.values())),
         "gas_spent_usd": gas,
-        "liquidations": len(closing_txs),
+        "protocol_revenue_usd": _usd(sum(revenue_parts.values())),
+        "liquidations": len(closing_txs | soft_conversions),
+        "soft_conversions": len(soft_conversions),
         "failed_liquidation_txs": failed,
-        "median_time_to_liquidate_s": median_delay,
+        "median_time_to_liquidate_s": _median_or_nan(to_liquidate),
+        "median_time_to_safety_s": _median_or_nan(to_safety) if safety_recorded else math.nan,
         "max_price_impact_bps": _max_price_impact_bps(events, keepers),
         "over_liquidation_usd": _over_liquidation(acc, taken),
+        "debt_at_risk_at_path_end_usd": _usd(path.at_risk) if path else math.nan,
+        "debt_recovered_at_path_end_usd": _usd(path.recovered) if path else math.nan,
+        "debt_open_covered_at_path_end_usd": _usd(path.covered) if path else math.nan,
+        "shortfall_at_path_end_usd": _usd(path.shortfall) if path else math.nan,
+        "bad_debt_at_path_end_usd": _usd(path.bad) if path else math.nan,
     }
     operator = sum(_int(e.args["operatorAmount"]) for e in events
                    if e.contract == "mechanism" and e.name == "BidPaid")
     details = {
-        "debt_at_risk_wad": at_risk,
-        "debt_recovered_wad": recovered,
-        "bad_debt_wad": bad,
-        "debt_open_wad": open_,
-        "debt_at_risk_at_detection_usd": _usd(sum(p.debt_wad for p in acc.positions.values())),
-        "debt_borrowed_after_at_risk_usd": _usd(sum(p.borrowed_after for p in acc.positions.values())),
+        "outcome_wad": fin,
+        "outcome_at_path_end_wad": path,
+        "debt_at_risk_at_detection_usd": _usd(sum(p.debt_wad for p in positions)),
+        "debt_borrowed_after_at_risk_usd": _usd(sum(p.borrowed_after for p in positions)),
         "debt_repaid_by_liquidation_usd": _usd(by_liquidation),
-        "debt_repaid_by_borrowers_usd": _usd(sum(p.repaid_by_borrower for p in acc.positions.values())),
-        "collateral_taken_value_usd": _usd(taken_value),
-        "soft_conversion_loss_usd": _usd(soft_loss),
+        "debt_repaid_by_borrowers_usd": _usd(sum(p.repaid_by_borrower for p in positions)),
+        "collateral_taken_oracle_usd": _usd(taken_oracle),
+        "collateral_taken_reference_usd": _usd(taken_ref),
+        "soft_conversion_loss_oracle_usd": _usd(conv_loss_oracle),
+        "soft_conversion_loss_reference_usd": _usd(conv_loss_ref),
+        "soft_deconversions": len({e.key[:2] for e in conversions if not e.args.get("buyCollateral")}),
+        "keeper_ledgers_usd": keeper_ledgers,
+        "converter_profit_usd": converter_profit,
+        "converter_costs_usd": converter_costs,
         "auction_operator_usd": _usd(operator),
         "positions_at_risk": len(acc.positions),
-        "positions_liquidated": sum(1 for p in acc.positions.values() if p.first_closing is not None),
+        "positions_liquidated": sum(1 for p in positions if p.first_closing is not None),
+        "positions_never_safe": sum(1 for t in to_safety if math.isinf(t)),
+        "positions_short": sum(1 for p in positions
+                               if risk.covered_and_shortfall(*p.final, acc.refs.final)[1] > 0),
         "penalty_rule": PENALTY_RULES.get(acc.mechanism, DEFAULT_PENALTY_RULE),
         **{f"revenue_{k.replace('-', '_')}_usd": _usd(v) for k, v in revenue_parts.items()},
     }
@@ -824,19 +1058,22 @@ def _details(result) -> tuple[dict, dict]:
 
 def compute_metrics(result: "RunResult") -> dict:
     """The metrics of one run, keys exactly METRIC_COLUMNS (floats in USD, ints for counts, NaN
-    where undefined). Raises AccountingError when the debt does not add up."""
+    where undefined). Raises AccountingError when the debt does not add up, at the end of the run
+    or at the end of the price path."""
     metrics, _ = _details(result)
     return {c: metrics[c] for c in METRIC_COLUMNS}
 
 
 def metric_details(result: "RunResult") -> dict:
-    """Extras behind the metrics: exact WAD totals of the identity, recovered debt split by who
-    repaid, the value taken from borrowers, soft conversion loss, revenue by component, the
-    private auction operator's share, and position counts."""
+    """Extras behind the metrics: the exact WAD outcomes (final and at the path end, ``Outcome``),
+    recovered debt split by who repaid, the value taken from borrowers at both prices, soft
+    conversion losses, liquidators' P&L split, revenue by component, the private auction
+    operator's share, and position counts."""
     return _details(result)[1]
 
 
 __all__ = [
-    "METRIC_COLUMNS", "HEADLINE_METRICS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "PENALTY_RULES",
-    "REVENUE_RULES", "AccountingError", "compute_metrics", "metric_details", "enrich_events",
+    "HEADLINE_GROUPS", "HEADLINE_METRICS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "METRIC_COLUMNS",
+    "PATH_END_METRICS", "PENALTY_RULES", "REVENUE_RULES", "AccountingError", "Outcome", "compute_metrics",
+    "enrich_events", "metric_details", "outcome",
 ]

@@ -7,11 +7,14 @@ transaction, so every number a report prints can be traced back to a block and a
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from sandbox import risk
 from sandbox.chain.builder import ProducedBlock
 from sandbox.units import GWEI, WAD
 
@@ -36,27 +39,80 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass
 class Recorder:
-    """Collects rows during one run; ``tables()`` returns DataFrames with stable column order."""
+    """Collects rows during one run; ``tables()`` returns DataFrames with stable column order.
+
+    At-risk detection, time to safety and the health numbers follow ``sandbox.risk`` (one rule
+    for every mechanism), from the positions the block view already read in one batched call."""
 
     mechanism: str
     seed: int
     contract_names: dict[str, str]  # address -> role ("market", "mechanism", "amm", ...)
     strategies: dict[str, str]  # agent label -> strategy
+    liquidation_threshold_bps: int = 8500
     blocks: list[dict] = field(default_factory=list)
     txs: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
     first_at_risk: dict[str, dict] = field(default_factory=dict)  # position -> when first at risk
+    first_safe: dict[str, dict] = field(default_factory=dict)  # position -> when first covered after
     _block_start: dict = field(default_factory=dict)  # position -> its view at this block's start
+    _block_health: dict = field(default_factory=dict)  # position -> health at the reference price
+    _block_stats: dict = field(default_factory=dict)  # this block's health distribution
     _view: object = None
 
+    def _risk(self, p, price_wad: int) -> bool:
+        return risk.at_risk(p.collateral + p.held_collateral, p.held_debt_asset, p.debt, price_wad,
+                            self.liquidation_threshold_bps)
+
     def observe_positions(self, view, elapsed_seconds: int) -> None:
-        """At the start of block ``view.number``: note positions the market reports liquidatable
-        (HF < 1) for the first time; the block "at risk" is the first that began so."""
+        """At the start of block ``view.number``: positions at risk for the first time (at the
+        oracle price in force or at the block's reference price, ``sandbox.risk``); positions
+        at risk earlier that are now safe at both prices were covered in the previous block;
+        and the block's health distribution at the reference price."""
         self._view = view
         self._block_start = {p.owner: p for p in view.positions}
+        oracle, ref, lt = view.market.price, view.reference_price_wad, self.liquidation_threshold_bps
+        healths, below_oracle, below_ref, with_debt = {}, 0, 0, 0
         for p in view.positions:
-            if p.owner not in self.first_at_risk and p.is_liquidatable:
-                self._mark(p, view, elapsed_seconds, "view")
+            healths[p.owner] = risk.health(p.collateral + p.held_collateral, p.held_debt_asset, p.debt, ref, lt)
+            if p.debt <= 0:
+                continue
+            with_debt += 1
+            by_oracle, by_ref = self._risk(p, oracle), self._risk(p, ref)
+            below_oracle += by_oracle
+            below_ref += by_ref
+            if p.owner not in self.first_at_risk and (by_oracle or by_ref):
+                how = "oracle+reference" if by_oracle and by_ref else "oracle" if by_oracle else "reference"
+                self._mark(p, view, elapsed_seconds, how)
+        self._block_health = healths
+        previous = self.blocks[-1] if self.blocks else None
+        if previous is not None:
+            for owner, first in self.first_at_risk.items():
+                if owner in self.first_safe or first["at_risk_block"] >= view.number:
+                    continue
+                p = self._block_start.get(owner)
+                if p is not None and not self._risk(p, oracle) and not self._risk(p, ref):
+                    self.first_safe[owner] = {"safe_block": previous["block"], "safe_seconds": previous["seconds"]}
+        values = np.array(list(healths.values()), dtype=float)
+        finite = values[np.isfinite(values)]
+        q = np.quantile(finite, [0.1, 0.5, 0.9]) if len(finite) else [math.nan] * 3
+        self._block_stats = {
+            "positions_with_debt": with_debt,
+            "health_below_1_oracle": below_oracle,
+            "health_below_1_reference": below_ref,
+            "health_ref_min": float(finite.min()) if len(finite) else math.nan,
+            "health_ref_p10": float(q[0]), "health_ref_p50": float(q[1]), "health_ref_p90": float(q[2]),
+        }
+
+    def observe_end(self, positions, oracle_price_wad: int, reference_price_wad: int) -> None:
+        """After the last block: positions at risk and never covered whose final state is safe
+        at both prices were covered in the last block."""
+        if not self.blocks:
+            return
+        last = self.blocks[-1]
+        for p in positions:
+            if p.owner in self.first_at_risk and p.owner not in self.first_safe \
+                    and not self._risk(p, oracle_price_wad) and not self._risk(p, reference_price_wad):
+                self.first_safe[p.owner] = {"safe_block": last["block"], "safe_seconds": last["seconds"]}
 
     def _mark(self, p, view, elapsed_seconds: int, how: str) -> None:
         self.first_at_risk[p.owner] = {
@@ -67,8 +123,11 @@ class Recorder:
             "at_risk_collateral_weth_wad": p.collateral + p.held_collateral,
             "at_risk_held_usd_wad": p.held_debt_asset,
             "at_risk_oracle_price_wad": view.market.price,
-            "at_risk_detected_by": how,  # "view": HF < 1 at a block start; "event": liquidated
-        }                                # within the block that made it liquidatable (a back-run)
+            "at_risk_reference_price_wad": view.reference_price_wad,
+            # "oracle" / "reference" / "oracle+reference": at risk at that price at a block's start;
+            # "event": a mechanism liquidated it first, inside the block (e.g. a back-run)
+            "at_risk_detected_by": how,
+        }
 
     def _mark_from_events(self, block_logs, elapsed_seconds: int) -> None:
         """A liquidation inside the block that made a position liquidatable (e.g. right after
@@ -95,6 +154,7 @@ class Recorder:
             "seconds": elapsed_seconds,
             "phase": phase,
             "reference_price_usd": reference_price_wad / WAD,
+            "reference_price_wad": str(reference_price_wad),
             "oracle_price_usd": oracle_price_wad / WAD,
             "oracle_price_wad": str(oracle_price_wad),
             "amm_price_usd": (usd / weth) if weth else float("nan"),
@@ -102,6 +162,7 @@ class Recorder:
             "gas_used": result.gas_used,
             "background_gas": result.background_gas,
             "transactions": len(result.receipts),
+            **self._block_stats,
         })
         for pending, receipt in produced.entries():
             meta = pending.meta or {}
@@ -144,6 +205,9 @@ class Recorder:
                     "keeper": pending.agent,
                     "strategy": self.strategies.get(pending.agent, pending.agent),
                     "reference_price_usd": reference_price_wad / WAD,
+                    # the named position's health at the reference price at this block's start
+                    "position_health_ref": self._block_health.get(args.get("owner", args.get("borrower")),
+                                                                  math.nan),
                     "args": json.dumps(_jsonable(args), sort_keys=True),
                 })
 
@@ -152,7 +216,8 @@ class Recorder:
         txs = pd.DataFrame(self.txs)
         events = pd.DataFrame(self.events, columns=[
             "block", "timestamp", "seconds", "phase", "mechanism", "tx_index", "log_index", "contract",
-            "address", "event", "position", "keeper", "strategy", "reference_price_usd", "args"])
+            "address", "event", "position", "keeper", "strategy", "reference_price_usd", "position_health_ref",
+            "args"])
         for df in (blocks, txs):
             df.insert(0, "mechanism", self.mechanism)
             df.insert(1, "seed", self.seed)

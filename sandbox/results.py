@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -123,22 +122,6 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     df.to_parquet(path, index=False, engine="pyarrow", compression="snappy")
 
 
-def _git_commit() -> str | None:
-    """HEAD of the checkout the package runs from (None when unknown; never fails)."""
-    try:
-        import sandbox
-
-        root = Path(sandbox.__file__).resolve().parent.parent
-        if not (root / ".git").exists():
-            return None
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=False)
-        commit = out.stdout.strip()
-        return commit if out.returncode == 0 and len(commit) >= 40 else None
-    except Exception:
-        return None
-
-
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
@@ -163,6 +146,14 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _provenance() -> dict:
+    """The package's source commit (``sandbox.provenance``: the checkout, else the build record)."""
+    from sandbox.provenance import source_info
+
+    info = source_info()
+    return {"git_commit": info["commit"], "git_dirty": info["dirty"], "git_commit_source": info["source"]}
+
+
 def build_manifest(comparison: "Comparison", scenario: "Scenario") -> dict:
     return {
         "format": FORMAT,
@@ -173,7 +164,7 @@ def build_manifest(comparison: "Comparison", scenario: "Scenario") -> dict:
         "seeds": [int(s) for s in comparison.seeds],
         "backend": comparison.backend,
         "package_version": _version("liquidation-sandbox"),
-        "git_commit": _git_commit(),
+        **_provenance(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "libraries": {name: _version(name) for name in LIBRARIES},

@@ -156,7 +156,8 @@ class Simulation:
         self.recorder = Recorder(
             mechanism=self.mechanism_name, seed=self.seed,
             contract_names=self._contract_roles(),
-            strategies={a.label: a.strategy for a in agents})
+            strategies={a.label: a.strategy for a in agents},
+            liquidation_threshold_bps=sc.lending.liquidation_threshold_bps)
         self.start_timestamp = chain.timestamp
         self.last_active_block = 0
         self.path_end_positions: dict = {}
@@ -300,6 +301,7 @@ class Simulation:
 
         borrowers = [a for a in self.agents if isinstance(a, Borrower)]
         final = {p.owner: p for p in self.market.positions([b.account.address for b in borrowers])}
+        self.recorder.observe_end(final.values(), self.market.price(), self.prices_wad[-1])
         rows = []
         for b in borrowers:
             p = final[b.account.address]
@@ -308,7 +310,9 @@ class Simulation:
                 "borrower": b.label,
                 "initial_collateral_weth": b.collateral_wei / WAD, "initial_debt_usd": b.debt_wei / WAD,
                 "final_collateral_weth": (p.collateral + p.held_collateral) / WAD,
+                "final_collateral_weth_wad": str(p.collateral + p.held_collateral),
                 "final_held_usd": p.held_debt_asset / WAD,
+                "final_held_usd_wad": str(p.held_debt_asset),
                 "final_debt_usd": p.debt / WAD, "final_debt_usd_wad": str(p.debt),
                 "final_locked": p.locked,
                 "final_health_factor": min(p.health_factor_wad / WAD, 1e9),
@@ -321,20 +325,25 @@ class Simulation:
         """The position when the price path ended (before the settle phase)."""
         p = self.path_end_positions.get(owner)
         if p is None:
-            return {"path_end_collateral_weth": float("nan"), "path_end_held_usd": float("nan"),
+            return {"path_end_collateral_weth": float("nan"), "path_end_collateral_weth_wad": "",
+                    "path_end_held_usd": float("nan"), "path_end_held_usd_wad": "",
                     "path_end_debt_usd": float("nan"), "path_end_debt_usd_wad": ""}
         return {"path_end_collateral_weth": (p.collateral + p.held_collateral) / WAD,
-                "path_end_held_usd": p.held_debt_asset / WAD,
+                "path_end_collateral_weth_wad": str(p.collateral + p.held_collateral),
+                "path_end_held_usd": p.held_debt_asset / WAD, "path_end_held_usd_wad": str(p.held_debt_asset),
                 "path_end_debt_usd": p.debt / WAD, "path_end_debt_usd_wad": str(p.debt)}
 
     def _at_risk_columns(self, owner: str) -> dict:
+        """When the position first became at risk (``sandbox.risk``) and when it was covered."""
         first = self.recorder.first_at_risk.get(owner)
         if first is None:
             return {"at_risk": False, "at_risk_block": -1, "at_risk_seconds": float("nan"),
                     "at_risk_debt_usd": 0.0, "at_risk_debt_usd_wad": "0",
                     "at_risk_collateral_weth": 0.0, "at_risk_collateral_weth_wad": "0",
-                    "at_risk_held_usd": 0.0, "at_risk_oracle_price_usd": float("nan"),
-                    "at_risk_detected_by": ""}
+                    "at_risk_held_usd": 0.0, "at_risk_held_usd_wad": "0",
+                    "at_risk_oracle_price_usd": float("nan"), "at_risk_reference_price_usd": float("nan"),
+                    "at_risk_detected_by": "", "safe_block": -1, "safe_seconds": float("nan")}
+        safe = self.recorder.first_safe.get(owner, {"safe_block": -1, "safe_seconds": float("nan")})
         return {"at_risk": True, "at_risk_block": first["at_risk_block"],
                 "at_risk_detected_by": first["at_risk_detected_by"],
                 "at_risk_seconds": float(first["at_risk_seconds"]),
@@ -343,7 +352,10 @@ class Simulation:
                 "at_risk_collateral_weth": first["at_risk_collateral_weth_wad"] / WAD,
                 "at_risk_collateral_weth_wad": str(first["at_risk_collateral_weth_wad"]),
                 "at_risk_held_usd": first["at_risk_held_usd_wad"] / WAD,
-                "at_risk_oracle_price_usd": first["at_risk_oracle_price_wad"] / WAD}
+                "at_risk_held_usd_wad": str(first["at_risk_held_usd_wad"]),
+                "at_risk_oracle_price_usd": first["at_risk_oracle_price_wad"] / WAD,
+                "at_risk_reference_price_usd": first["at_risk_reference_price_wad"] / WAD,
+                "safe_block": int(safe["safe_block"]), "safe_seconds": float(safe["safe_seconds"])}
 
     def agent_table(self) -> pd.DataFrame:
         rows = []

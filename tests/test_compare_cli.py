@@ -110,17 +110,17 @@ def test_compare_writes_every_results_file(compared):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary folders left
 
 
-def test_compare_table_shows_interval_and_marks_best(compared):
+def test_compare_table_groups_rows_and_shows_the_seeds_range_below_five_seeds(compared):
     _, result = compared[2]
     lines = result.stdout.splitlines()
     header = next(line for line in lines if line.startswith("metric"))
     assert header.split()[1:] == MECHS
-    rows = {line[:26].strip(): line for line in lines if line[:26].strip() in (
-        "debt at risk (USD)", "recovery efficiency", "bad debt (USD)")}
-    assert len(rows) == 3
-    assert "±" in rows["debt at risk (USD)"]  # two seeds: mean ± 95% interval
-    assert "%" in rows["recovery efficiency"]
-    assert "mean over 2 seeds ± 95% t-interval" in result.stdout
+    for group in ("lenders (USD)", "borrowers (USD)", "keepers and builders (USD)", "protocol (USD)", "timing"):
+        assert group in lines, group
+    rows = {line[:40].strip(): line for line in lines}
+    assert "±" not in result.stdout  # two seeds: no t-interval
+    assert "mean over 2 seeds [range of the seeds]" in result.stdout
+    assert "loss at the market price" in rows and "penalty at the oracle price" in rows
 
 
 def test_same_seeds_give_identical_files_whatever_the_job_count(compared):
@@ -152,15 +152,15 @@ def test_show_prints_the_saved_table(compared):
     out, result = compared[2]
     shown = invoke(["show", str(out)])
     assert shown.exit_code == 0, shown.stderr
-    table = result.stdout[result.stdout.index("metric"):result.stdout.index("* best per metric")]
+    table = result.stdout[result.stdout.index("metric"):result.stdout.index("values at the market price")]
     assert table in shown.stdout
 
 
-def test_plot_writes_the_three_pngs(compared, tmp_path):
+def test_plot_writes_outcomes_losses_price_paths_health_and_pnl(compared, tmp_path):
     out, _ = compared[2]
     result = invoke(["plot", str(out), "--out", str(tmp_path / "png")])
     assert result.exit_code == 0, result.stderr
-    names = ["price_path.png", "recovery_vs_bad_debt.png", "keeper_pnl.png"]
+    names = ["outcomes.png", "losses_by_party.png", "price_path.png", "health.png", "keeper_pnl.png"]
     assert result.stdout.split() == [str(tmp_path / "png" / n) for n in names]
     for n in names:
         data = (tmp_path / "png" / n).read_bytes()
@@ -172,7 +172,7 @@ def test_plot_defaults_to_a_plots_folder_inside_the_results(compared):
     result = invoke(["plot", str(out)])
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
-        "keeper_pnl.png", "price_path.png", "recovery_vs_bad_debt.png"]
+        "health.png", "keeper_pnl.png", "losses_by_party.png", "outcomes.png", "price_path.png"]
 
 
 # --------------------------------------------------------------------------- run / list
@@ -184,7 +184,7 @@ def test_run_logs_liquidation_events_then_metrics(tiny, tmp_path):
     log = [line for line in result.stdout.splitlines() if " Liquidated " in line]
     assert log, result.stdout  # -40% in 10 min liquidates someone
     assert "debtRepaid=" in log[0] and "keeper-" in log[0]
-    assert "debt at risk (USD)" in result.stdout and "recovery efficiency" in result.stdout
+    assert "debt at risk" in result.stdout and "open, shortfall (uncovered)" in result.stdout
     assert {p.name for p in (tmp_path / "r").iterdir()} == RESULT_FILES
 
 

@@ -137,7 +137,7 @@ def test_compare_notebook_runs_on_the_results_named_by_the_environment(kernel, t
     out = stdout_of(nb)
     assert f"results: {tiny_results}" in out
     assert "fixed-fee, dutch-auction" in out
-    assert images_in(nb) >= 5  # price path, distributions, keepers, time to liquidate, impact
+    assert images_in(nb) >= 9  # the five charts of `liqsandbox plot`, per-seed outcomes, keepers, timing, impact
 
 
 def test_compare_notebook_defaults_to_the_newest_results_folder(kernel, tiny_results, tmp_path, monkeypatch):

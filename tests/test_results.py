@@ -164,33 +164,69 @@ def _summary(rows: dict[str, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["mechanism", "seed", *METRIC_COLUMNS])
 
 
+def _rows(text: str) -> dict[str, str]:
+    """Table lines by their label (group headers and rows)."""
+    return {line[:40].strip(): line for line in text.splitlines() if line.strip()}
+
+
 def test_best_value_follows_each_metrics_direction():
     s = _summary({
-        "a": [{"bad_debt_usd": 100.0, "recovery_efficiency": 0.90, "debt_at_risk_usd": 1000.0}],
-        "b": [{"bad_debt_usd": 50.0, "recovery_efficiency": 0.80, "debt_at_risk_usd": 2000.0}],
+        "a": [{"bad_debt_usd": 100.0, "protocol_revenue_usd": 90.0, "debt_at_risk_usd": 1000.0}],
+        "b": [{"bad_debt_usd": 50.0, "protocol_revenue_usd": 80.0, "debt_at_risk_usd": 2000.0}],
     })
     agg = aggregate(s, ["a", "b"])
     assert best_mechanisms(agg, "bad_debt_usd") == {"b"}  # lower is better
-    assert best_mechanisms(agg, "recovery_efficiency") == {"a"}  # higher is better
+    assert best_mechanisms(agg, "protocol_revenue_usd") == {"a"}  # higher is better
     assert best_mechanisms(agg, "debt_at_risk_usd") == set()  # no direction
-    assert best_mechanisms(agg, "borrower_penalty_usd") == set()  # all tied: nothing to mark
-    text = format_table(s, ["a", "b"])
-    lines = {line[:26].strip(): line for line in text.splitlines()}
-    assert lines["bad debt (USD)"].split()[-2:] == ["50", "*"]
-    assert lines["recovery efficiency"].split()[-3:] == ["90.0%", "*", "80.0%"]
-    assert "1,000" in lines["debt at risk (USD)"] and "*" not in lines["debt at risk (USD)"]
-    assert len([line for line in text.splitlines() if line[:26].strip() in
-                {"debt at risk (USD)", "median time to liquidate"}]) == 2
-    assert "1 seed" in text and "±" not in text
+    assert best_mechanisms(agg, "borrower_loss_usd") == set()  # all tied: nothing to mark
+    lines = _rows(format_table(s, ["a", "b"]))
+    assert lines["bad debt (written off)"].split()[-2:] == ["50", "*"]
+    assert lines["revenue"].split()[-3:] == ["90", "*", "80"]
+    assert "1,000" in lines["debt at risk"] and "*" not in lines["debt at risk"]
 
 
-def test_table_shows_mean_and_interval_with_two_seeds():
-    s = _summary({"a": [{"debt_recovered_usd": 1000.0}, {"debt_recovered_usd": 3000.0}],
-                  "b": [{"debt_recovered_usd": 500.0}, {"debt_recovered_usd": 500.0}]})
-    row = next(line for line in format_table(s).splitlines() if line.startswith("debt recovered"))
-    # mean 2000, sd 1414.2, half = 12.706 * 1414.2 / sqrt(2) = 12,706
-    assert "2,000 ± 12,706 *" in row and "500 ± 0" in row
-    assert len(HEADLINE_METRICS) + 4 == len(format_table(s).splitlines())
+def test_rows_are_grouped_by_who_is_affected_with_the_path_end_outcomes_last():
+    text = format_table(_summary({"a": [{}], "b": [{}]}), ["a", "b"])
+    headers = [line for line in text.splitlines()[2:] if line and not line.startswith((" ", "-"))][:-1]
+    assert headers == ["lenders (USD)", "borrowers (USD)", "keepers and builders (USD)", "protocol (USD)",
+                       "timing", "at the end of the price path, before settling (USD)"]
+    assert len(text.splitlines()) == 2 + len(headers) + len(HEADLINE_METRICS) + 2  # + blank + legend
+
+
+def test_fewer_than_five_seeds_show_the_seeds_range_not_an_interval():
+    s = _summary({"a": [{"bad_debt_usd": 1000.0}, {"bad_debt_usd": 3000.0}],
+                  "b": [{"bad_debt_usd": 500.0}, {"bad_debt_usd": 500.0}]})
+    text = format_table(s)
+    row = _rows(text)["bad debt (written off)"]
+    assert "2,000 [1,000–3,000]" in row and "±" not in text
+    assert "500 *" in row  # b's range [500, 500] lies below a's [1,000, 3,000]
+    assert "mean over 2 seeds [range of the seeds]; no intervals below 5 seeds" in text
+
+
+def test_two_overlapping_seed_ranges_get_no_best_marker():
+    """Regression: 382,960 ± 550,628 over 2 seeds was crowned although the intervals overlapped."""
+    s = _summary({"a": [{"bad_debt_usd": 0.0}, {"bad_debt_usd": 765_920.0}],
+                  "b": [{"bad_debt_usd": 400_000.0}, {"bad_debt_usd": 420_000.0}]})
+    assert best_mechanisms(aggregate(s), "bad_debt_usd") == set()
+    assert "*" not in _rows(format_table(s))["bad debt (written off)"]
+
+
+def test_five_seeds_show_the_95_percent_interval_and_mark_only_a_clear_best():
+    a = [1000.0, 1100.0, 900.0, 1000.0, 1000.0]  # mean 1000, sd 70.7: half = 2.776 x 70.7 / sqrt(5)
+    s = _summary({"a": [{"bad_debt_usd": v, "gas_spent_usd": v} for v in a],
+                  "b": [{"bad_debt_usd": v + 1000, "gas_spent_usd": v + 50} for v in a]})
+    text = format_table(s)
+    rows = _rows(text)
+    assert "1,000 ± 88 *" in rows["bad debt (written off)"]  # [912, 1088] clear of [1912, 2088]
+    assert "*" not in rows["gas spent"]  # [912, 1088] overlaps [962, 1138]
+    assert "mean over 5 seeds ± 95% t-interval half-width" in text
+
+
+def test_a_time_that_never_came_prints_never_and_is_not_averaged_away():
+    s = _summary({"a": [{"median_time_to_safety_s": 36.0}], "b": [{"median_time_to_safety_s": math.inf}]})
+    assert mean_interval([36.0, math.inf])[0] == math.inf
+    row = _rows(format_table(s))["median time to safety"]
+    assert row.split()[-3:] == ["s", "*", "never"]
 
 
 def test_summary_frame_has_one_row_per_run(comparison):

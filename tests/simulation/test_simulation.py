@@ -187,4 +187,4 @@ def test_positions_first_at_risk_carry_the_debt_they_had_then():
     for _, row in at_risk.iterrows():
         assert int(row["at_risk_debt_usd_wad"]) > 0
         assert int(row["at_risk_debt_usd_wad"]) / WAD == pytest.approx(row["at_risk_debt_usd"], rel=1e-12)
-        assert row["at_risk_detected_by"] in {"view", "event"}
+        assert row["at_risk_detected_by"] in {"oracle", "reference", "oracle+reference", "event"}
