@@ -30,9 +30,9 @@ only in *when* they send and *how much tip* they pay; this module holds the rest
   ``sell_per_block_weth`` per block on the AMM (``swapExactIn`` with a slippage floor, tag
   ``"inventory-sale"``), never below ``max_sale_discount_bps`` under the reference price and
   only when the sale's gas is small against its proceeds.
-* **Private auctions**: ``private_bid`` simulates the lot's oracle update (``ctx.hypothetically``),
-  prices the ``private`` opportunities it creates and bids ``bid_share_bps`` of the profit above
-  ``min_profit_usd``.
+* **Private auctions**: ``private_bid`` simulates the lot's oracle update (one simulation shared
+  by every bidder: ``ctx.what_if_opportunities``), prices the ``private`` opportunities it
+  creates and bids ``bid_share_bps`` of the profit above ``min_profit_usd``.
 * **Searching the mempool**: public calls of the mechanism's ``liquidation_functions`` are what
   front-runners recognise and copy.
 
@@ -691,8 +691,7 @@ class Keeper(Agent):
         "liquidate-with-bid" opportunities it opens, sized to the capital left after paying
         the bid."""
         try:
-            with ctx.hypothetically(list(lot.txs)):
-                opps = ctx.mechanism.opportunities(ctx.owners)
+            opps = ctx.what_if_opportunities(list(lot.txs))
         except ChainError:
             return None
         opps = [o for o in opps if o.private]
