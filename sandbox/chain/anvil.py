@@ -8,9 +8,10 @@ same EIP-1559 rule with virtual background gas as the reference backend (``gasma
 imposed with ``anvil_setNextBlockBaseFeePerGas``; the background gas of each block is kept here.
 
 Everything that is not a state change reads through a small JSON-RPC client on the socket
-(web3's middleware stack costs more than anvil's EVM does), and reads are cached until the
-head changes. Transactions are signed in Python (``sandbox.chain.signing``): the hashes equal
-py-evm's for the same request.
+(web3's middleware stack costs more than anvil's EVM does), and reads are cached per head
+block (set aside while a what-if block sits on top, found again when it is reverted).
+Transactions are signed in Python (``sandbox.chain.signing``): the hashes equal py-evm's for
+the same request.
 
 The node is started on first use and stopped by ``close()``, when the chain is garbage
 collected, at interpreter exit, and by the kernel when the thread that started it dies
@@ -71,6 +72,7 @@ from .validation import check_block, describe
 
 ENV_BINARY = "LIQSANDBOX_ANVIL"
 START_TIMEOUT_SECONDS = 30.0
+STASHED_HEADS = 8  # reads kept for recent heads, found again when a what-if block is reverted
 PR_SET_PDEATHSIG = 1
 _NPM_PLATFORMS = {("Linux", "x86_64"): "linux-amd64", ("Linux", "aarch64"): "linux-arm64",
                   ("Darwin", "arm64"): "darwin-arm64", ("Darwin", "x86_64"): "darwin-amd64"}
@@ -270,6 +272,7 @@ class AnvilChain:
         self._history: list[_Head] = []  # every block of the current chain, by number
         self._numbers: dict[bytes, int] = {}  # block hash -> number, for revert
         self._web3: Any = None
+        self._stashed: dict[bytes, tuple] = {}
         self._clear_cache()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -359,12 +362,29 @@ class AnvilChain:
         except KeyError:
             raise KeyError(f"no account labelled {label!r}") from None
 
-    # --- reading (cached until the head changes) -------------------------------------------
+    # --- reading (cached per head: a block's state never changes) ------------------------------
     def _clear_cache(self) -> None:
         self._nonces: dict[Address, int] = {}
         self._balances: dict[Address, int] = {}
         self._codes: dict[Address, bytes] = {}
         self._calls: dict[tuple, bytes | CallReverted] = {}
+
+    def _leave_head(self) -> None:
+        """Set the head's reads aside before the head moves: after a what-if block is reverted
+        (``revert``), or a block is refused, the same state is read from them again."""
+        stash = self._stashed
+        stash[self._head.hash] = (self._nonces, self._balances, self._codes, self._calls)
+        while len(stash) > STASHED_HEADS:
+            stash.pop(next(iter(stash)))
+        self._clear_cache()
+
+    def _return_to_head(self) -> None:
+        """The reads of the head as set aside by ``_leave_head``, if they were."""
+        cached = self._stashed.get(self._head.hash)
+        if cached is None:
+            self._clear_cache()
+        else:
+            self._nonces, self._balances, self._codes, self._calls = cached
 
     @property
     def block_number(self) -> int:
@@ -486,11 +506,12 @@ class AnvilChain:
             except RpcError as exc:
                 client.call("anvil_dropAllTransactions", [])
                 raise InvalidTransaction(f"{describe(i, tx)}: refused by anvil ({exc.message})") from None
-        self._clear_cache()
+        self._leave_head()
         try:
             client.call("evm_mine", [timestamp])
         except RpcError as exc:
             client.call("anvil_dropAllTransactions", [])
+            self._return_to_head()
             raise InvalidTransaction(f"block rejected by anvil: {exc.message}") from None
         return self._read_block(transactions, timestamp, coinbase, base_fee, background_gas)
 
@@ -547,7 +568,7 @@ class AnvilChain:
         """Undo the block just mined (the head this object knows is still its parent)."""
         self._client.call("anvil_rollback", [1])
         self._client.call("anvil_dropAllTransactions", [])
-        self._clear_cache()
+        self._return_to_head()
 
     # --- decoding ------------------------------------------------------------------------
     def register_abi(self, address: Address, abi: Any) -> None:
@@ -573,7 +594,7 @@ class AnvilChain:
             del self._history[number + 1:]
             self._head_ = self._history[number]
             self._coinbase = None
-            self._clear_cache()
+            self._return_to_head()
 
     # --- escape hatch ------------------------------------------------------------------
     @property
