@@ -50,7 +50,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 
 import numpy as np
-from eth_abi import decode as abi_decode
 
 from sandbox.agents.base import Agent, BlockView, GasPolicy, OrderFlowLot, PrivateBid
 from sandbox.chain import Account, ChainError, TxRequest
@@ -581,7 +580,7 @@ class Keeper(Agent):
                 return pending.meta["action"], ()
             return None
         try:
-            args = abi_decode(list(fn.input_types), bytes(pending.tx.data[4:]))
+            args = fn.decode_input(pending.tx.data)
         except Exception:
             return None
         args = tuple(checksum(a) if t == "address" else a for t, a in zip(fn.input_types, args))

@@ -1,20 +1,25 @@
-"""The fast calldata path of ``Function.encode`` gives eth_abi's bytes, or eth_abi's error."""
+"""The fast paths of the ABI codec give eth_abi's bytes and values, or eth_abi's error."""
 
 from __future__ import annotations
 
 import pytest
+from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox.chain.abi import Function, all_artifact_abis
+from sandbox.chain.abi import Function, _decode, _decode_plans, all_artifact_abis, canonical_type
 
 ADDRESSES = st.binary(min_size=20, max_size=20).map(to_checksum_address)
 LOWER = ADDRESSES.map(str.lower)
 
 
 def value_for(abi_type: str) -> st.SearchStrategy:
+    if abi_type.startswith("(") and abi_type.endswith(")"):
+        return st.tuples(*(value_for(t) for t in abi_type[1:-1].split(",")))
+    if abi_type.startswith("bytes") and abi_type != "bytes":
+        return st.binary(min_size=int(abi_type[5:]), max_size=int(abi_type[5:]))
     if abi_type.endswith("[]"):
         return st.lists(value_for(abi_type[:-2]), max_size=4)
     if abi_type == "address":
@@ -71,3 +76,45 @@ def test_numpy_integers_and_bytes_arguments_go_through_eth_abi():
         abi_encode(["uint256"], (np.int64(5),))
     with pytest.raises(Exception):
         function.encode(raw, np.int64(5))
+
+
+OUTPUTS = sorted({t for abi in all_artifact_abis() for f in abi.functions.values() for t in f.output_types}
+                 | {canonical_type(p) for abi in all_artifact_abis() for e in abi.events.values()
+                    for p in e.data_params} | {"bytes", "string", "bytes4", "int8", "uint8[]"})
+
+
+@pytest.mark.parametrize("abi_type", OUTPUTS)
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_fast_decoding_equals_eth_abi(abi_type, data):
+    types = (abi_type, "uint256", abi_type)
+    values = tuple(data.draw(value_for(t)) for t in types)
+    encoded = abi_encode(list(types), values)
+    plans = _decode_plans(types)
+    assert plans is not None
+    assert _decode(types, plans, encoded) == abi_decode(list(types), encoded)
+
+
+@pytest.mark.parametrize("abi_type,word", [
+    ("address", b"\1" + bytes(31)), ("bool", bytes(31) + b"\2"), ("uint8", bytes(30) + b"\1\0"),
+    ("int8", bytes(31) + b"\x80"), ("bytes4", bytes(31) + b"\1"),
+])
+def test_words_eth_abi_refuses_are_refused_the_same_way(abi_type, word):
+    with pytest.raises(Exception) as expected:
+        abi_decode([abi_type], word)
+    with pytest.raises(type(expected.value)):
+        _decode((abi_type,), _decode_plans((abi_type,)), word)
+
+
+def test_non_canonical_or_short_data_goes_to_eth_abi():
+    types = ("uint256[]",)
+    plans = _decode_plans(types)
+    canonical = abi_encode(list(types), ([1, 2],))
+    for data in (canonical[:-1], canonical + bytes(32), bytes(31) + b"\x40" + canonical[32:]):
+        try:
+            expected = abi_decode(list(types), data)
+        except Exception as exc:
+            with pytest.raises(type(exc)):
+                _decode(types, plans, data)
+        else:
+            assert _decode(types, plans, data) == expected
