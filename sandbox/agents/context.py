@@ -54,8 +54,15 @@ class AgentContext:
 
     # --- observing -------------------------------------------------------------------------
     def observe(self) -> BlockView:
-        """Chain state as of the latest block, in a handful of batched calls."""
+        """Chain state as of the latest block, in a handful of batched calls (one round trip
+        where the backend takes several reads at once)."""
         market = self.market
+        prefetch = getattr(self.chain, "prefetch_calls", None)
+        if prefetch is not None:
+            prefetch([(market.oracle.address, market.oracle.encode("latestSubmitted")),
+                      (market.oracle.address, market.oracle.encode("price")),
+                      (market.lens.address, market.lens.encode("marketState", market.lending.address)),
+                      (market.amm.address, market.amm.encode("getReserves"))])
         _, answer, updated_at = market.oracle.call("latestSubmitted")
         return BlockView(
             number=self.block_number,

@@ -421,17 +421,32 @@ class AnvilChain:
             value = self._codes[address] = _bytes(self._client.call("eth_getCode", [address, "latest"]))
         return value
 
-    def _prefetch(self, addresses: set[Address]) -> None:
-        """Nonces and balances of several accounts in one round trip."""
+    def _prefetch(self, addresses: set[Address], also: Sequence[tuple[str, list]] = ()) -> None:
+        """Nonces and balances of several accounts in one round trip, with ``also`` (calls
+        whose order relative to these reads does not matter, e.g. the next block's settings)."""
         missing = [a for a in addresses if a not in self._nonces or a not in self._balances]
-        if not missing:
+        if not missing and not also:
             return
         calls = [c for a in missing for c in (("eth_getTransactionCount", [a, "latest"]),
                                               ("eth_getBalance", [a, "latest"]))]
-        results = self._client.batch_ok(calls)
+        results = self._client.batch_ok(calls + list(also))
         for i, a in enumerate(missing):
             self._nonces[a] = int(results[2 * i], 16)
             self._balances[a] = int(results[2 * i + 1], 16)
+
+    def prefetch_calls(self, calls: Sequence[tuple[Address, bytes]]) -> None:
+        """Read-only calls (``to``, ``data``) on the latest block in one round trip, into the
+        cache ``call`` reads (reads commute, so a batch may run them in any order)."""
+        keys = [(to, data, None, 0, 30_000_000, None) for to, data in calls]
+        keys = [k for k in dict.fromkeys(keys) if k not in self._calls]
+        if not keys:
+            return
+        results = self._client.batch([("eth_call", [self._call_request(k[0], k[1], None, 0, k[4]), "latest"])
+                                      for k in keys])
+        for key, result in zip(keys, results):
+            if isinstance(result, RpcError):
+                continue  # ``call`` asks again and reports it as it would have
+            self._calls[key] = _bytes(result)
 
     def call(self, to: Address, data: bytes, sender: Address | None = None,
              value: int = 0, gas: int = 30_000_000, timestamp: int | None = None) -> bytes:
@@ -443,12 +458,16 @@ class AnvilChain:
             raise CallReverted(cached.reason)
         return cached
 
-    def _call(self, to: Address, data: bytes, sender: Address | None, value: int, gas: int,
-              timestamp: int | None) -> bytes | CallReverted:
+    def _call_request(self, to: Address, data: bytes, sender: Address | None, value: int, gas: int) -> dict:
         request = {"from": sender or ZERO_ADDRESS, "to": to, "data": _hex(data),
                    "gas": hex(min(gas, self._gas_limit))}  # anvil refuses more than a block's gas
         if value:
             request["value"] = hex(value)
+        return request
+
+    def _call(self, to: Address, data: bytes, sender: Address | None, value: int, gas: int,
+              timestamp: int | None) -> bytes | CallReverted:
+        request = self._call_request(to, data, sender, value, gas)
         # Under the latest block's header, as py-evm; at ``timestamp``, only the time changes.
         params: list = [request, "latest"] if timestamp is None else [request, "latest", {}, {"time": hex(timestamp)}]
         try:
@@ -490,16 +509,17 @@ class AnvilChain:
             raise InvalidTransaction(f"background gas {background_gas} outside [0, {self.gas_limit}]")
         head, client = self._head, self._client
         base_fee = head.next_base_fee
-        self._prefetch({tx.sender for tx in transactions})
-        check_block(transactions, timestamp, latest_timestamp=head.timestamp, base_fee=base_fee,
-                    gas_room=self.gas_limit - background_gas, nonce=self.nonce, balance=self.balance,
-                    signer=self._signer)
         coinbase = coinbase or ZERO_ADDRESS
         settings = [("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])]
         if coinbase != self._coinbase:
             settings.append(("anvil_setCoinbase", [coinbase]))
-        client.batch_ok(settings)
+        # the next block's settings travel with the senders' reads (they do not affect them); a
+        # block refused below leaves them set, and the next block sets its own
+        self._prefetch({tx.sender for tx in transactions}, also=settings)
         self._coinbase = coinbase
+        check_block(transactions, timestamp, latest_timestamp=head.timestamp, base_fee=base_fee,
+                    gas_room=self.gas_limit - background_gas, nonce=self.nonce, balance=self.balance,
+                    signer=self._signer)
         for i, tx in enumerate(transactions):  # one at a time: the order of arrival is the block's
             try:
                 client.call("eth_sendRawTransaction", [_hex(tx.raw)])
