@@ -52,6 +52,7 @@ class PositionBook:
         # (version, price, owners) -> views: observing a block, finding opportunities and the
         # what-ifs of a block all ask for the same thousand views
         self._views: dict[tuple, tuple["PositionView", ...]] = {}
+        self._last_views: dict[Address, tuple[_Raw, int, "PositionView"]] = {}  # owner -> (raw, price, view)
         self.lens_reads = 0  # positions read through the lens (for benchmarks)
         self.refresh(self.owners)
 
@@ -135,16 +136,25 @@ class PositionBook:
         return list(cached)
 
     def _build_views(self, owners: Sequence[Address], price: int) -> list["PositionView"]:
+        """Views of ``owners``; a position whose raw state and price did not change since its
+        last view keeps that view (a block re-reads a handful of positions, not all)."""
         from .deploy import PositionView
 
         out = []
+        last = self._last_views
         for owner in owners:
             r = self._raw[owner]
+            seen = last.get(owner)
+            if seen is not None and seen[1] == price and (seen[0] is r or seen[0] == r):
+                out.append(seen[2])
+                continue
             hf = health_factor_wad(r.collateral, r.debt, price, self.liquidation_threshold_wad,
                                    r.held_collateral, r.held_debt_asset)
-            out.append(PositionView(owner=owner, collateral=r.collateral, held_collateral=r.held_collateral,
-                                    held_debt_asset=r.held_debt_asset, debt=r.debt,
-                                    health_factor_wad=hf, locked=r.locked))
+            view = PositionView(owner=owner, collateral=r.collateral, held_collateral=r.held_collateral,
+                                held_debt_asset=r.held_debt_asset, debt=r.debt,
+                                health_factor_wad=hf, locked=r.locked)
+            last[owner] = (r, price, view)
+            out.append(view)
         return out
 
     def covers(self, owners: Sequence[Address]) -> bool:
