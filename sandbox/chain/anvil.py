@@ -40,7 +40,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import coincurve
 
@@ -434,6 +434,11 @@ class AnvilChain:
             self._nonces[a] = int(results[2 * i], 16)
             self._balances[a] = int(results[2 * i + 1], 16)
 
+    def prefetch_accounts(self, addresses: Iterable[Address]) -> None:
+        """Nonces and balances of ``addresses`` on the latest block in one round trip, into the
+        cache ``nonce`` and ``balance`` read."""
+        self._prefetch(set(addresses))
+
     def prefetch_calls(self, calls: Sequence[tuple[Address, bytes]]) -> None:
         """Read-only calls (``to``, ``data``) on the latest block in one round trip, into the
         cache ``call`` reads (reads commute, so a batch may run them in any order)."""
@@ -526,6 +531,7 @@ class AnvilChain:
             except RpcError as exc:
                 client.call("anvil_dropAllTransactions", [])
                 raise InvalidTransaction(f"{describe(i, tx)}: refused by anvil ({exc.message})") from None
+        nonces = self._own_nonces_after(transactions)
         self._leave_head()
         try:
             client.call("evm_mine", [timestamp])
@@ -533,7 +539,19 @@ class AnvilChain:
             client.call("anvil_dropAllTransactions", [])
             self._return_to_head()
             raise InvalidTransaction(f"block rejected by anvil: {exc.message}") from None
-        return self._read_block(transactions, timestamp, coinbase, base_fee, background_gas)
+        block = self._read_block(transactions, timestamp, coinbase, base_fee, background_gas)
+        self._nonces = nonces
+        return block
+
+    def _own_nonces_after(self, transactions: Sequence[SignedTx]) -> dict[Address, int]:
+        """The known nonces of the sandbox's own accounts once ``transactions`` are mined: each
+        included transaction uses one of its sender's (reverted or not), and nothing else moves
+        an externally owned account's nonce; so agents need not ask again every block."""
+        nonces = {a: n for a, n in self._nonces.items() if a in self._keys}
+        for tx in transactions:
+            if tx.sender in nonces:
+                nonces[tx.sender] += 1
+        return nonces
 
     def _read_block(self, transactions: Sequence[SignedTx], timestamp: int, coinbase: Address,
                     base_fee: int, background_gas: int) -> BlockResult:

@@ -43,6 +43,14 @@ from .types import Address, BlockResult, Receipt
 POLICIES = ("priority-fee", "fifo")
 
 
+def prefetch_accounts(chain: Chain, addresses: Sequence[Address]) -> None:
+    """Read the nonces and balances of ``addresses`` in one go where the backend can (a node's
+    round trips add up); nothing otherwise."""
+    prefetch = getattr(chain, "prefetch_accounts", None)
+    if prefetch is not None and addresses:
+        prefetch(addresses)
+
+
 @dataclass(frozen=True)
 class BackgroundDemand:
     """Other users' demand for block space: ``gas_per_block`` of virtual gas tipping ``tip_wei``."""
@@ -206,6 +214,7 @@ class BlockBuilder:
         limit = chain.gas_limit
         state = _BlockState(chain, base_fee)
         public = mempool.pending()
+        prefetch_accounts(chain, [p.sender for p in public] + [p.sender for b in mempool.bundles() for p in b.txs])
         bundles, lost = self.auction([b for b in mempool.bundles() if b.seq not in exclude],
                                      base_fee, coinbase)
 

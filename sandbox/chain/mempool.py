@@ -214,6 +214,9 @@ class Mempool:
     def drop_stale(self, chain: Chain) -> list[PendingTx]:
         """Drop transactions whose nonce the chain has already used (and bundles holding one)."""
         self._head = chain.block_number
+        prefetch = getattr(chain, "prefetch_accounts", None)  # one round trip on a node
+        if prefetch is not None and (self._public or self._bundles):
+            prefetch([p.sender for p in self._public.values()] + [p.sender for b in self._bundles for p in b.txs])
         nonces: dict[Address, int] = {}
 
         def used(p: PendingTx) -> bool:
