@@ -11,7 +11,9 @@ For each mechanism and backend one full run (set-up and block loop) of ``benchma
 - the ratio anvil ÷ eth-tester of the same run's wall time, measured in this invocation;
 - a ceiling: the very blocks the anvil run produced (its signed transactions, timestamps,
   coinbase and background gas) replayed on a fresh anvil chain with no agents; the sandbox's
-  rate as a share of the replay's.
+  rate as a share of the replay's, by wall time and by CPU time (Python + node: on a machine
+  shared with other jobs, the CPU share is the steadier figure);
+- the load average before and after, since wall times on a busy machine stretch.
 
 ``--profile FILE`` writes a cProfile of each anvil run and prints its top Python functions.
 Figures are printed, never asserted.
@@ -26,6 +28,7 @@ import argparse
 import cProfile
 import functools
 import io
+import os
 import pstats
 import resource
 import sys
@@ -134,6 +137,11 @@ class Figures:
         return self.backend_seconds / self.wall
 
 
+def load() -> str:
+    """The 1, 5 and 15-minute load averages (2 cores: above 2, jobs wait for a processor)."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -166,21 +174,24 @@ def run(scenario, mechanism: str, backend: str, seed: int, profile: cProfile.Pro
                    blocks=meter.blocks)
 
 
-def replay(blocks: list, scenario, seed: int, labels: list[str]) -> tuple[float, int]:
-    """The recorded blocks on a fresh anvil chain, no agents: (wall seconds, transactions)."""
+def replay(blocks: list, scenario, seed: int, labels: list[str]) -> tuple[float, float, int]:
+    """The recorded blocks on a fresh anvil chain, no agents: (wall seconds, CPU seconds of
+    Python and node, transactions)."""
     from sandbox.chain.anvil import AnvilChain
 
     chain = AnvilChain(seed=seed, accounts=labels)
+    node0 = children_cpu()
     try:
         chain.block_number  # start the node outside the timing
         for txs, *_ in blocks:  # signatures were checked when the run executed them
             chain._signed_here.update({tx.hash: tx.sender for tx in txs})
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for txs, timestamp, coinbase, background in blocks:
             chain.execute_block(txs, timestamp, coinbase, background)
-        return time.perf_counter() - start, sum(len(b[0]) for b in blocks)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
-        chain.close()
+        chain.close()  # reaps the node: its CPU shows in RUSAGE_CHILDREN
+    return wall, cpu + children_cpu() - node0, sum(len(b[0]) for b in blocks)
 
 
 def account_labels(scenario) -> list[str]:
@@ -210,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     mechanisms = args.mechanism or DEFAULT_MECHANISMS
     profile = cProfile.Profile() if args.profile else None
     print(f"scenario {scenario.name}: {scenario.borrowers.count} borrowers, {scenario.blocks} blocks of "
-          f"{scenario.block_time_seconds} s, {sum(k.count for k in scenario.keepers)} keepers; seed {args.seed}")
+          f"{scenario.block_time_seconds} s, {sum(k.count for k in scenario.keepers)} keepers; seed {args.seed}; "
+          f"load average {load()}")
     header = (f"{'mechanism':<14} {'backend':<11} {'wall s':>8} {'setup':>7} {'loop':>7} {'py CPU':>7} "
               f"{'node CPU':>8} {'txs':>6} {'tx/s':>7} {'backend':>8} {'python':>7}")
     print(header)
@@ -235,9 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         labels = account_labels(scenario)
         for mechanism in mechanisms:
             f = results[(mechanism, "anvil")]
-            seconds, txs = replay(f.blocks, scenario, args.seed, labels)
+            seconds, cpu, txs = replay(f.blocks, scenario, args.seed, labels)
             print(f"  {mechanism:<14} {len(f.blocks)} blocks, {txs} txs in {seconds:.1f} s = {txs / seconds:.0f} tx/s; "
-                  f"the sandbox's {f.tps:.0f} tx/s is {f.tps / (txs / seconds):.0%} of it")
+                  f"the sandbox's {f.tps:.0f} tx/s is {f.tps / (txs / seconds):.0%} of it; by CPU time "
+                  f"({cpu:.1f} s against {f.python_cpu + f.node_cpu:.1f} s) {cpu / (f.python_cpu + f.node_cpu):.0%}")
+    print(f"\nload average {load()}")
     if profile is not None:
         profile.dump_stats(args.profile)
         out = io.StringIO()

@@ -189,6 +189,12 @@ class Simulation:
     def _record_balances(self, when: str) -> None:
         market = self.market
         price = self.prices_wad[-1] if when == "end" else self.prices_wad[0]
+        prefetch = getattr(self.chain, "prefetch_calls", None)
+        if prefetch is not None:  # a thousand balance reads in one round trip
+            holders = [a.account.address for a in self.agents] + [
+                a.contract.address for a in self.agents if getattr(a, "contract", None) is not None]
+            prefetch([(token.address, token.encode("balanceOf", h)) for h in holders
+                      for token in (market.usd, market.weth)])
         for agent in self.agents:
             usd = market.usd.call("balanceOf", agent.account.address)
             weth = market.weth.call("balanceOf", agent.account.address)

@@ -106,6 +106,17 @@ class BlockView:
         """The price in force on-chain (what the market uses)."""
         return self.market.price
 
+    def position_of(self, owner: str) -> PositionView | None:
+        """``owner``'s position (any letter case; the first listed), None when not listed. The
+        index is built once per view, so a thousand borrowers look themselves up in O(1)."""
+        index = self.__dict__.get("_by_owner")
+        if index is None:
+            index = {}
+            for p in self.positions:
+                index.setdefault(p.owner.lower(), p)
+            object.__setattr__(self, "_by_owner", index)  # a cache, not a field
+        return index.get(owner.lower())
+
     def gas_cost_usd_wad(self, gas: int, tip_wei: int) -> int:
         """USD (WAD) cost of ``gas`` at the next base fee plus ``tip_wei``, ETH at the reference price."""
         return gas * (self.base_fee + tip_wei) * self.reference_price_wad // WAD

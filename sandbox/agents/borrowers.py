@@ -95,8 +95,7 @@ class Borrower(Agent):
                 + fund_requests(market, self.account, usd_wei=self.reserve_usd, weth_wei=self.reserve_weth))
 
     def position(self, view: BlockView):
-        me = self.account.address.lower()
-        return next((p for p in view.positions if p.owner.lower() == me), None)
+        return view.position_of(self.account.address)
 
     def _has_pending(self, ctx: "AgentContext") -> bool:
         me = self.account.address

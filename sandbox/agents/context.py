@@ -9,10 +9,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Hashable, Iterable, Iterator, Sequence
 
-from sandbox.chain import Address, Chain, SignedTx, TxRequest
+from sandbox.chain import Address, Chain, ChainError, SignedTx, TxRequest
 from sandbox.chain.mempool import Bundle, Mempool, PendingTx
 from sandbox.market import Market
-from sandbox.mechanisms import LiquidationMechanism
+from sandbox.mechanisms import LiquidationMechanism, Opportunity
 
 from .base import BlockView
 
@@ -37,6 +37,8 @@ class AgentContext:
         self.reference_price_wad = market.price()
         self.elapsed_seconds = 0
         self.view: BlockView | None = None
+        # what-if results of this block: (head, time, tx hashes) -> (opportunities, error)
+        self._what_ifs: dict[tuple, tuple[tuple[Opportunity, ...] | None, ChainError | None]] = {}
 
     # --- time ----------------------------------------------------------------------------
     def begin_block(self, number: int, timestamp: int, reference_price_wad: int,
@@ -46,13 +48,21 @@ class AgentContext:
         self.timestamp = timestamp
         self.reference_price_wad = reference_price_wad
         self.elapsed_seconds = elapsed_seconds
+        self._what_ifs.clear()
         self.view = self.observe()
         return self.view
 
     # --- observing -------------------------------------------------------------------------
     def observe(self) -> BlockView:
-        """Chain state as of the latest block, in a handful of batched calls."""
+        """Chain state as of the latest block, in a handful of batched calls (one round trip
+        where the backend takes several reads at once)."""
         market = self.market
+        prefetch = getattr(self.chain, "prefetch_calls", None)
+        if prefetch is not None:
+            prefetch([(market.oracle.address, market.oracle.encode("latestSubmitted")),
+                      (market.oracle.address, market.oracle.encode("price")),
+                      (market.lens.address, market.lens.encode("marketState", market.lending.address)),
+                      (market.amm.address, market.amm.encode("getReserves"))])
         _, answer, updated_at = market.oracle.call("latestSubmitted")
         return BlockView(
             number=self.block_number,
@@ -151,3 +161,23 @@ class AgentContext:
             self.mechanism.restore_follow_state(saved[1])
             if book is not None:
                 book.restore(saved[0])
+
+    def what_if_opportunities(self, signed: Sequence[SignedTx]) -> list[Opportunity]:
+        """The mechanism's opportunities on every owner once ``signed`` has run in a scratch
+        block at this block's time (``hypothetically``). Simulated once per head, time and
+        transactions and shared: each keeper asking gets exactly the list its own simulation
+        would give (the same state, read the same way), and a ChainError (the transactions
+        cannot run) is raised to each alike."""
+        key = (self.chain.snapshot(), self.timestamp, tuple(tx.hash for tx in signed))
+        entry = self._what_ifs.get(key)
+        if entry is None:
+            try:
+                with self.hypothetically(signed):
+                    entry = (tuple(self.mechanism.opportunities(self.owners)), None)
+            except ChainError as exc:
+                entry = (None, exc)
+            self._what_ifs[key] = entry
+        opps, error = entry
+        if error is not None:
+            raise error
+        return list(opps)

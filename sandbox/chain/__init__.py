@@ -10,7 +10,6 @@ from sandbox.plugins import Registry
 
 from .base import Chain, anchor
 from .contract import Contract, TransactionFailed, at, creation_tx, deploy, execute, execute_all
-from .pyevm import PyEVMChain
 from .types import (
     Account,
     Address,
@@ -23,6 +22,16 @@ from .types import (
     SignedTx,
     TxRequest,
 )
+
+def __getattr__(name: str):
+    """``PyEVMChain`` is imported on first use: py-evm takes about a second to import, which a
+    run on another backend (and each of its worker processes) need not pay."""
+    if name == "PyEVMChain":
+        from .pyevm import PyEVMChain
+
+        return PyEVMChain
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Chain is a Protocol with data members (issubclass() refuses those): open_chain checks instances.
 CHAIN_BACKENDS: Registry = Registry("sandbox.backends", "backend", object)

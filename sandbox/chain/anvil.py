@@ -8,9 +8,10 @@ same EIP-1559 rule with virtual background gas as the reference backend (``gasma
 imposed with ``anvil_setNextBlockBaseFeePerGas``; the background gas of each block is kept here.
 
 Everything that is not a state change reads through a small JSON-RPC client on the socket
-(web3's middleware stack costs more than anvil's EVM does), and reads are cached until the
-head changes. Transactions are signed in Python (``sandbox.chain.signing``): the hashes equal
-py-evm's for the same request.
+(web3's middleware stack costs more than anvil's EVM does), and reads are cached per head
+block (set aside while a what-if block sits on top, found again when it is reverted).
+Transactions are signed in Python (``sandbox.chain.signing``): the hashes equal py-evm's for
+the same request.
 
 The node is started on first use and stopped by ``close()``, when the chain is garbage
 collected, at interpreter exit, and by the kernel when the thread that started it dies
@@ -39,7 +40,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import coincurve
 
@@ -71,6 +72,7 @@ from .validation import check_block, describe
 
 ENV_BINARY = "LIQSANDBOX_ANVIL"
 START_TIMEOUT_SECONDS = 30.0
+STASHED_HEADS = 8  # reads kept for recent heads, found again when a what-if block is reverted
 PR_SET_PDEATHSIG = 1
 _NPM_PLATFORMS = {("Linux", "x86_64"): "linux-amd64", ("Linux", "aarch64"): "linux-arm64",
                   ("Darwin", "arm64"): "darwin-arm64", ("Darwin", "x86_64"): "darwin-amd64"}
@@ -270,6 +272,7 @@ class AnvilChain:
         self._history: list[_Head] = []  # every block of the current chain, by number
         self._numbers: dict[bytes, int] = {}  # block hash -> number, for revert
         self._web3: Any = None
+        self._stashed: dict[bytes, tuple] = {}
         self._clear_cache()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -359,12 +362,29 @@ class AnvilChain:
         except KeyError:
             raise KeyError(f"no account labelled {label!r}") from None
 
-    # --- reading (cached until the head changes) -------------------------------------------
+    # --- reading (cached per head: a block's state never changes) ------------------------------
     def _clear_cache(self) -> None:
         self._nonces: dict[Address, int] = {}
         self._balances: dict[Address, int] = {}
         self._codes: dict[Address, bytes] = {}
         self._calls: dict[tuple, bytes | CallReverted] = {}
+
+    def _leave_head(self) -> None:
+        """Set the head's reads aside before the head moves: after a what-if block is reverted
+        (``revert``), or a block is refused, the same state is read from them again."""
+        stash = self._stashed
+        stash[self._head.hash] = (self._nonces, self._balances, self._codes, self._calls)
+        while len(stash) > STASHED_HEADS:
+            stash.pop(next(iter(stash)))
+        self._clear_cache()
+
+    def _return_to_head(self) -> None:
+        """The reads of the head as set aside by ``_leave_head``, if they were."""
+        cached = self._stashed.get(self._head.hash)
+        if cached is None:
+            self._clear_cache()
+        else:
+            self._nonces, self._balances, self._codes, self._calls = cached
 
     @property
     def block_number(self) -> int:
@@ -401,17 +421,37 @@ class AnvilChain:
             value = self._codes[address] = _bytes(self._client.call("eth_getCode", [address, "latest"]))
         return value
 
-    def _prefetch(self, addresses: set[Address]) -> None:
-        """Nonces and balances of several accounts in one round trip."""
+    def _prefetch(self, addresses: set[Address], also: Sequence[tuple[str, list]] = ()) -> None:
+        """Nonces and balances of several accounts in one round trip, with ``also`` (calls
+        whose order relative to these reads does not matter, e.g. the next block's settings)."""
         missing = [a for a in addresses if a not in self._nonces or a not in self._balances]
-        if not missing:
+        if not missing and not also:
             return
         calls = [c for a in missing for c in (("eth_getTransactionCount", [a, "latest"]),
                                               ("eth_getBalance", [a, "latest"]))]
-        results = self._client.batch_ok(calls)
+        results = self._client.batch_ok(calls + list(also))
         for i, a in enumerate(missing):
             self._nonces[a] = int(results[2 * i], 16)
             self._balances[a] = int(results[2 * i + 1], 16)
+
+    def prefetch_accounts(self, addresses: Iterable[Address]) -> None:
+        """Nonces and balances of ``addresses`` on the latest block in one round trip, into the
+        cache ``nonce`` and ``balance`` read."""
+        self._prefetch(set(addresses))
+
+    def prefetch_calls(self, calls: Sequence[tuple[Address, bytes]]) -> None:
+        """Read-only calls (``to``, ``data``) on the latest block in one round trip, into the
+        cache ``call`` reads (reads commute, so a batch may run them in any order)."""
+        keys = [(to, data, None, 0, 30_000_000, None) for to, data in calls]
+        keys = [k for k in dict.fromkeys(keys) if k not in self._calls]
+        if not keys:
+            return
+        results = self._client.batch([("eth_call", [self._call_request(k[0], k[1], None, 0, k[4]), "latest"])
+                                      for k in keys])
+        for key, result in zip(keys, results):
+            if isinstance(result, RpcError):
+                continue  # ``call`` asks again and reports it as it would have
+            self._calls[key] = _bytes(result)
 
     def call(self, to: Address, data: bytes, sender: Address | None = None,
              value: int = 0, gas: int = 30_000_000, timestamp: int | None = None) -> bytes:
@@ -423,12 +463,16 @@ class AnvilChain:
             raise CallReverted(cached.reason)
         return cached
 
-    def _call(self, to: Address, data: bytes, sender: Address | None, value: int, gas: int,
-              timestamp: int | None) -> bytes | CallReverted:
+    def _call_request(self, to: Address, data: bytes, sender: Address | None, value: int, gas: int) -> dict:
         request = {"from": sender or ZERO_ADDRESS, "to": to, "data": _hex(data),
                    "gas": hex(min(gas, self._gas_limit))}  # anvil refuses more than a block's gas
         if value:
             request["value"] = hex(value)
+        return request
+
+    def _call(self, to: Address, data: bytes, sender: Address | None, value: int, gas: int,
+              timestamp: int | None) -> bytes | CallReverted:
+        request = self._call_request(to, data, sender, value, gas)
         # Under the latest block's header, as py-evm; at ``timestamp``, only the time changes.
         params: list = [request, "latest"] if timestamp is None else [request, "latest", {}, {"time": hex(timestamp)}]
         try:
@@ -470,29 +514,44 @@ class AnvilChain:
             raise InvalidTransaction(f"background gas {background_gas} outside [0, {self.gas_limit}]")
         head, client = self._head, self._client
         base_fee = head.next_base_fee
-        self._prefetch({tx.sender for tx in transactions})
-        check_block(transactions, timestamp, latest_timestamp=head.timestamp, base_fee=base_fee,
-                    gas_room=self.gas_limit - background_gas, nonce=self.nonce, balance=self.balance,
-                    signer=self._signer)
         coinbase = coinbase or ZERO_ADDRESS
         settings = [("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])]
         if coinbase != self._coinbase:
             settings.append(("anvil_setCoinbase", [coinbase]))
-        client.batch_ok(settings)
+        # the next block's settings travel with the senders' reads (they do not affect them); a
+        # block refused below leaves them set, and the next block sets its own
+        self._prefetch({tx.sender for tx in transactions}, also=settings)
         self._coinbase = coinbase
+        check_block(transactions, timestamp, latest_timestamp=head.timestamp, base_fee=base_fee,
+                    gas_room=self.gas_limit - background_gas, nonce=self.nonce, balance=self.balance,
+                    signer=self._signer)
         for i, tx in enumerate(transactions):  # one at a time: the order of arrival is the block's
             try:
                 client.call("eth_sendRawTransaction", [_hex(tx.raw)])
             except RpcError as exc:
                 client.call("anvil_dropAllTransactions", [])
                 raise InvalidTransaction(f"{describe(i, tx)}: refused by anvil ({exc.message})") from None
-        self._clear_cache()
+        nonces = self._own_nonces_after(transactions)
+        self._leave_head()
         try:
             client.call("evm_mine", [timestamp])
         except RpcError as exc:
             client.call("anvil_dropAllTransactions", [])
+            self._return_to_head()
             raise InvalidTransaction(f"block rejected by anvil: {exc.message}") from None
-        return self._read_block(transactions, timestamp, coinbase, base_fee, background_gas)
+        block = self._read_block(transactions, timestamp, coinbase, base_fee, background_gas)
+        self._nonces = nonces
+        return block
+
+    def _own_nonces_after(self, transactions: Sequence[SignedTx]) -> dict[Address, int]:
+        """The known nonces of the sandbox's own accounts once ``transactions`` are mined: each
+        included transaction uses one of its sender's (reverted or not), and nothing else moves
+        an externally owned account's nonce; so agents need not ask again every block."""
+        nonces = {a: n for a, n in self._nonces.items() if a in self._keys}
+        for tx in transactions:
+            if tx.sender in nonces:
+                nonces[tx.sender] += 1
+        return nonces
 
     def _read_block(self, transactions: Sequence[SignedTx], timestamp: int, coinbase: Address,
                     base_fee: int, background_gas: int) -> BlockResult:
@@ -547,7 +606,7 @@ class AnvilChain:
         """Undo the block just mined (the head this object knows is still its parent)."""
         self._client.call("anvil_rollback", [1])
         self._client.call("anvil_dropAllTransactions", [])
-        self._clear_cache()
+        self._return_to_head()
 
     # --- decoding ------------------------------------------------------------------------
     def register_abi(self, address: Address, abi: Any) -> None:
@@ -573,7 +632,7 @@ class AnvilChain:
             del self._history[number + 1:]
             self._head_ = self._history[number]
             self._coinbase = None
-            self._clear_cache()
+            self._return_to_head()
 
     # --- escape hatch ------------------------------------------------------------------
     @property

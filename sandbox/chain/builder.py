@@ -43,6 +43,14 @@ from .types import Address, BlockResult, Receipt
 POLICIES = ("priority-fee", "fifo")
 
 
+def prefetch_accounts(chain: Chain, addresses: Sequence[Address]) -> None:
+    """Read the nonces and balances of ``addresses`` in one go where the backend can (a node's
+    round trips add up); nothing otherwise."""
+    prefetch = getattr(chain, "prefetch_accounts", None)
+    if prefetch is not None and addresses:
+        prefetch(addresses)
+
+
 @dataclass(frozen=True)
 class BackgroundDemand:
     """Other users' demand for block space: ``gas_per_block`` of virtual gas tipping ``tip_wei``."""
@@ -117,7 +125,15 @@ class ProducedBlock:
         return [(p, r) for p, r in self.entries() if p.tag == tag]
 
     def by_agent(self, agent: str) -> list[tuple[PendingTx, Receipt]]:
-        return [(p, r) for p, r in self.entries() if p.agent == agent]
+        """The entries ``agent`` sent, in block order (an index built once per block: a
+        thousand agents ask every block)."""
+        index = self.__dict__.get("_by_agent")
+        if index is None:
+            index = {}
+            for p, r in self.entries():
+                index.setdefault(p.agent, []).append((p, r))
+            object.__setattr__(self, "_by_agent", index)  # a cache, not a field
+        return list(index.get(agent, ()))
 
 
 class _BlockState:
@@ -206,6 +222,7 @@ class BlockBuilder:
         limit = chain.gas_limit
         state = _BlockState(chain, base_fee)
         public = mempool.pending()
+        prefetch_accounts(chain, [p.sender for p in public] + [p.sender for b in mempool.bundles() for p in b.txs])
         bundles, lost = self.auction([b for b in mempool.bundles() if b.seq not in exclude],
                                      base_fee, coinbase)
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from eth.vm.forks.london.constants import INITIAL_BASE_FEE
-
 from .types import Account
 
 CHAIN_ID = 131_277_322_940_537  # eth-tester's chain id, kept by every backend
 GENESIS_TIMESTAMP = 1_700_000_000  # fixed, so the same seed gives the same chain everywhere
 GENESIS_BALANCE_WEI = 10**9 * 10**18
-GENESIS_BASE_FEE = INITIAL_BASE_FEE  # py-evm's London genesis base fee (1 gwei)
+GENESIS_BASE_FEE = 10**9  # EIP-1559's initial base fee (py-evm's INITIAL_BASE_FEE; a test checks)
 BLOCK_GAS_LIMIT = 30_000_000
 HARDFORK = "prague"  # py-evm's PragueVM (sandbox.chain.gasmarket.SandboxVM); anvil --hardfork
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

@@ -100,6 +100,7 @@ class Mempool:
         self._head = 0
         self._seq = 0
         self._public: dict[tuple[Address, int], PendingTx] = {}
+        self._ordered: tuple[PendingTx, ...] | None = None  # pending() until the pool changes
         self._bundles: list[Bundle] = []
         self.evicted: list[tuple[PendingTx, str]] = []  # (transaction, "replaced" | "stale")
 
@@ -133,6 +134,7 @@ class Mempool:
         pending = PendingTx(tx=tx, agent=agent, tag=tag, seen_block=self._block(),
                             seq=self._next_seq(), meta=dict(meta or {}))
         self._public[key] = pending
+        self._ordered = None
         return pending
 
     def submit_bundle(self, txs: Sequence[SignedTx], agent: str, tag: str,
@@ -170,8 +172,11 @@ class Mempool:
 
     # --- reading -------------------------------------------------------------------------
     def pending(self) -> list[PendingTx]:
-        """The public pool in submission order: what every agent can see."""
-        return sorted(self._public.values(), key=lambda p: p.seq)
+        """The public pool in submission order: what every agent can see (sorted once per
+        change of the pool: every agent reads it several times a block)."""
+        if self._ordered is None:
+            self._ordered = tuple(sorted(self._public.values(), key=lambda p: p.seq))
+        return list(self._ordered)
 
     def bundles(self) -> list[Bundle]:
         """Private bundles in submission order (the builder's view, not the agents')."""
@@ -192,6 +197,7 @@ class Mempool:
         """Forget transactions that landed (a bundle goes as soon as one of its own did)."""
         done = set(hashes)
         self._public = {k: p for k, p in self._public.items() if p.hash not in done}
+        self._ordered = None
         self._bundles = [b for b in self._bundles if not done.intersection(b.hashes)]
 
     def discard_bundles(self, bundles: Iterable[Bundle]) -> None:
@@ -208,6 +214,9 @@ class Mempool:
     def drop_stale(self, chain: Chain) -> list[PendingTx]:
         """Drop transactions whose nonce the chain has already used (and bundles holding one)."""
         self._head = chain.block_number
+        prefetch = getattr(chain, "prefetch_accounts", None)  # one round trip on a node
+        if prefetch is not None and (self._public or self._bundles):
+            prefetch([p.sender for p in self._public.values()] + [p.sender for b in self._bundles for p in b.txs])
         nonces: dict[Address, int] = {}
 
         def used(p: PendingTx) -> bool:
@@ -218,6 +227,7 @@ class Mempool:
         dropped = [p for p in self.pending() if used(p)]
         for p in dropped:
             del self._public[(p.sender, p.nonce)]
+        self._ordered = None
         keep = []
         for b in self._bundles:
             if any(used(p) for p in b.txs):

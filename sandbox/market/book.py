@@ -11,6 +11,7 @@ mechanism declares that event position-neutral.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -21,6 +22,8 @@ from .math import health_factor_wad
 if TYPE_CHECKING:
     from .deploy import Market, PositionView
 
+_VERSIONS = itertools.count(1)  # never reused, so a version names one content of the book
+VIEW_CACHE_SIZE = 4
 
 @dataclass(frozen=True)
 class _Raw:
@@ -45,6 +48,11 @@ class PositionBook:
         self._raw: dict[Address, _Raw] = {}
         self._synced: bytes | None = None
         self._price: tuple[bytes, int] | None = None
+        self._version = 0
+        # (version, price, owners) -> views: observing a block, finding opportunities and the
+        # what-ifs of a block all ask for the same thousand views
+        self._views: dict[tuple, tuple["PositionView", ...]] = {}
+        self._last_views: dict[Address, tuple[_Raw, int, "PositionView"]] = {}  # owner -> (raw, price, view)
         self.lens_reads = 0  # positions read through the lens (for benchmarks)
         self.refresh(self.owners)
 
@@ -76,6 +84,7 @@ class PositionBook:
                 r = self._raw[owner]
                 self._raw[owner] = _Raw(r.collateral, weth, usd, r.debt, r.locked)
         self._synced = self.market.chain.snapshot()
+        self._version = next(_VERSIONS)
 
     def dirty_owners(self, block: BlockResult) -> tuple[list[Address], bool]:
         """Owners a block's events named, and whether some event may have moved every position."""
@@ -102,10 +111,10 @@ class PositionBook:
         return self._synced == self.market.chain.snapshot()
 
     def state(self) -> tuple:
-        return dict(self._raw), self._synced
+        return dict(self._raw), self._synced, self._version
 
     def restore(self, state: tuple) -> None:
-        self._raw, self._synced = dict(state[0]), state[1]
+        self._raw, self._synced, self._version = dict(state[0]), state[1], state[2]
 
     # --- reading -----------------------------------------------------------------------------
     def price(self) -> int:
@@ -115,17 +124,37 @@ class PositionBook:
         return self._price[1]
 
     def views(self, owners: Sequence[Address]) -> list["PositionView"]:
+        """The listed positions at the oracle price; built once per content of the book and
+        price (views are frozen, so callers share them)."""
+        price = self.price()
+        key = (self._version, price, tuple(owners))
+        cached = self._views.get(key)
+        if cached is None:
+            if len(self._views) >= VIEW_CACHE_SIZE:
+                self._views.clear()
+            cached = self._views[key] = tuple(self._build_views(key[2], price))
+        return list(cached)
+
+    def _build_views(self, owners: Sequence[Address], price: int) -> list["PositionView"]:
+        """Views of ``owners``; a position whose raw state and price did not change since its
+        last view keeps that view (a block re-reads a handful of positions, not all)."""
         from .deploy import PositionView
 
-        price = self.price()
         out = []
+        last = self._last_views
         for owner in owners:
             r = self._raw[owner]
+            seen = last.get(owner)
+            if seen is not None and seen[1] == price and (seen[0] is r or seen[0] == r):
+                out.append(seen[2])
+                continue
             hf = health_factor_wad(r.collateral, r.debt, price, self.liquidation_threshold_wad,
                                    r.held_collateral, r.held_debt_asset)
-            out.append(PositionView(owner=owner, collateral=r.collateral, held_collateral=r.held_collateral,
-                                    held_debt_asset=r.held_debt_asset, debt=r.debt,
-                                    health_factor_wad=hf, locked=r.locked))
+            view = PositionView(owner=owner, collateral=r.collateral, held_collateral=r.held_collateral,
+                                held_debt_asset=r.held_debt_asset, debt=r.debt,
+                                health_factor_wad=hf, locked=r.locked)
+            last[owner] = (r, price, view)
+            out.append(view)
         return out
 
     def covers(self, owners: Sequence[Address]) -> bool:

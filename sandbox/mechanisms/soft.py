@@ -79,6 +79,7 @@ MIN_BAND = -1024
 MAX_BAND = 1024
 MAX_BANDS_CROSSED = 128
 PREWARM_CHUNK = 150
+HEALTH_CACHE_SIZE = 4  # heads whose healths are kept (the block's and its what-ifs')
 
 
 @dataclass(frozen=True)
@@ -407,20 +408,28 @@ class SoftLiquidationMechanism(LiquidationMechanism):
         return self.contract.call("activeBand")
 
     def healths(self, owners: Sequence[Address]) -> list[int]:
-        """health() of each owner: from the band mirror when it follows the head, else one call."""
+        """health() of each owner: from the band mirror when it follows the head (computed once
+        per head: bands, positions and price are the head's), else one call."""
         if not owners:
             return []
         mirror = self._mirror
         if mirror is not None and mirror.in_sync():
-            price = self.market.price()
-            return [mirror.health(p.owner, p.collateral, p.debt, price)
-                    for p in self.market.positions(owners)]
+            key = (mirror.synced, tuple(owners))
+            cached = self._healths.get(key)
+            if cached is None:
+                if len(self._healths) >= HEALTH_CACHE_SIZE:
+                    self._healths.clear()
+                price = self.market.price()
+                cached = self._healths[key] = tuple(mirror.health(p.owner, p.collateral, p.debt, price)
+                                                    for p in self.market.positions(owners))
+            return list(cached)
         return list(self.contract.call("healths", list(owners)))
 
     # --- following the chain ---------------------------------------------------------------
     def follow(self, owners: Sequence[Address]) -> None:
         self._mirror = BandMirror(self.contract, self.math, self.params.liquidation_discount_wad)
         self._mirror.load(owners)
+        self._healths: dict[tuple, tuple[int, ...]] = {}  # (head, owners) -> healths
 
     def held_collateral_of(self, owners: Sequence[Address]) -> list[tuple[int, int]] | None:
         mirror = self._mirror

@@ -24,7 +24,7 @@ from sandbox.agents.keepers.flash import FlashKeeper, create_address
 from sandbox.agents.keepers.frontrunner import FrontrunnerKeeper
 from sandbox.agents.keepers.naive import NaiveKeeper
 from sandbox.agents.keepers.pga import PgaKeeper, PgaParams
-from sandbox.chain import PyEVMChain, execute, execute_all
+from sandbox.chain import ChainError, PyEVMChain, execute, execute_all
 from sandbox.chain.builder import BackgroundDemand, BlockBuilder
 from sandbox.chain.mempool import Mempool, PendingTx
 from sandbox.market import MarketParams, deploy_market
@@ -274,6 +274,31 @@ def test_backrunner_lands_right_after_the_oracle_update_in_the_same_block():
     assert all(r.succeeded for _, r in liqs) and all(p.private for p, _ in liqs)
     assert naive.ledger.txs_sent == 0
     assert h.market.price() == CRASH
+
+
+def test_a_shared_what_if_gives_every_keeper_what_its_own_simulation_gives():
+    """One simulation per update and block serves every keeper: the same opportunities a
+    private ``hypothetically`` run finds, the chain and the book back at the head after it."""
+    h = Harness([(NaiveKeeper, {}), (BackrunnerKeeper, {})], borrowers=2)
+    ctx = h.ctx
+    ctx.begin_block(h.chain.block_number + 1, h.chain.timestamp + 12, h.market.price())
+    update = h.oracle.update(ctx, CRASH)
+    head = h.chain.snapshot()
+    with ctx.hypothetically([update.tx]):
+        own = h.mech.opportunities(ctx.owners)
+    shared = [ctx.what_if_opportunities([update.tx]) for _ in range(3)]
+    assert own and all(s == own for s in shared)
+    assert [o.extra for o in shared[0]] == [o.extra for o in own]
+    assert h.chain.snapshot() == head and h.market.price() > CRASH  # the update did not land
+    assert h.mech.opportunities(ctx.owners) == []
+    request = h.market.oracle.tx(h.oracle.account, "submit", CRASH, gas=100_000)
+    bad = ctx.sign(h.oracle, request, nonce=update.nonce + 5)  # a nonce gap: the same error for all
+    errors = []
+    for _ in range(2):
+        with pytest.raises(ChainError) as caught:
+            ctx.what_if_opportunities([bad])
+        errors.append(type(caught.value))
+    assert errors[0] is errors[1] and h.chain.snapshot() == head
 
 
 def test_a_backrunner_pays_the_builder_its_bid_share_of_the_expected_profit():

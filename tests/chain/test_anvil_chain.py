@@ -173,3 +173,37 @@ def test_a_forked_child_letting_go_of_the_chain_leaves_the_parents_node_running(
         assert chain.execute_block([], timestamp=chain.timestamp + 12).number == 1
     finally:
         chain.close()
+
+
+# --- reads kept across blocks ---------------------------------------------------------------
+
+@needs_anvil
+def test_carried_nonces_prefetched_reads_and_reads_found_again_after_a_revert_are_the_nodes():
+    """What the backend keeps instead of asking (own nonces carried from block to block, reads of
+    a head set aside while a what-if block sits on top, batched reads) equals a fresh read."""
+    from sandbox.chain import deploy
+
+    with AnvilChain(seed=3, accounts=LABELS) as chain:
+        (token,) = deploy(chain, chain.account("deployer"), [("Token", ("T", "T"))])
+        mint = [chain.sign(token.tx(chain.account("deployer"), "mint", chain.account(s).address, 10**21,
+                                    nonce=i + 1, gas=100_000)) for i, s in enumerate(SENDERS)]
+        chain.execute_block(mint, chain.timestamp + 1)
+        senders = [chain.account(s).address for s in SENDERS]
+
+        def fresh_nonces():
+            return [int(chain._client.call("eth_getTransactionCount", [a, "latest"]), 16) for a in senders]
+
+        chain.prefetch_accounts(senders)
+        before = [chain.nonce(a) for a in senders]
+        balance_call = (token.address, token.encode("balanceOf", senders[0]))
+        chain.prefetch_calls([balance_call])
+        assert token.call("balanceOf", senders[0]) == 10**21
+        head = chain.snapshot()
+        chain.execute_block([transfer(chain, token, SENDERS[0], before[0], 5),
+                             transfer(chain, token, SENDERS[0], before[0] + 1, 5),
+                             transfer(chain, token, SENDERS[1], before[1], 5)], chain.timestamp + 1)
+        assert [chain.nonce(a) for a in senders] == fresh_nonces() == [before[0] + 2, before[1] + 1, *before[2:]]
+        assert token.call("balanceOf", senders[0]) == 10**21 - 10
+        chain.revert(head)
+        assert [chain.nonce(a) for a in senders] == fresh_nonces() == before
+        assert token.call("balanceOf", senders[0]) == 10**21

@@ -69,3 +69,29 @@ def test_each_block_records_its_background_gas_in_the_header(chain):
     header = chain.web3.eth.get_block(block.number)
     # (eth-tester left-pads extraData to 32 bytes)
     assert bytes(header["extraData"]).lstrip(b"\0") == b"virtual-gas:" + (12_345_678).to_bytes(8, "big")
+
+
+def test_eip1559_constants_written_out_are_py_evms():
+    from eth.vm.forks.london.constants import (
+        BASE_FEE_MAX_CHANGE_DENOMINATOR,
+        ELASTICITY_MULTIPLIER,
+        INITIAL_BASE_FEE,
+    )
+
+    from sandbox.chain import gasmarket, genesis
+
+    assert gasmarket.ELASTICITY_MULTIPLIER == ELASTICITY_MULTIPLIER
+    assert gasmarket.BASE_FEE_MAX_CHANGE_DENOMINATOR == BASE_FEE_MAX_CHANGE_DENOMINATOR
+    assert genesis.GENESIS_BASE_FEE == INITIAL_BASE_FEE
+
+
+def test_a_run_on_another_backend_does_not_import_py_evm():
+    """py-evm costs about a second to import: the comparison's workers on anvil skip it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sandbox.compare, sandbox.simulation, sandbox.chain.anvil, sandbox.cli; "
+            "print('eth' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -1,8 +1,8 @@
 """Back-running keeper: liquidates in the same block, right after a pending oracle update.
 
 In the reaction phase it looks for a public pending oracle update (tag "oracle-update", or a
-call of the oracle's ``submit``), executes it hypothetically (``ctx.hypothetically``) to list
-the opportunities it creates, and sends the profitable liquidations as a private bundle placed
+call of the oracle's ``submit``), executes it hypothetically (``ctx.what_if_opportunities``,
+shared with every other keeper asking) to list the opportunities it creates, and sends the profitable liquidations as a private bundle placed
 right after the update (``ctx.submit_bundle(..., after=update.hash)``), paying the block
 builder a share of the expected profit (``Keeper.send_bundle``): other back-runners bid for the
 same positions, and only the best bid lands. A bundle is valid for one block, so while the
@@ -48,8 +48,7 @@ class BackrunnerKeeper(Keeper):
             if update.hash in live or not self.is_oracle_update(ctx, update):
                 continue
             try:
-                with ctx.hypothetically([update.tx]):
-                    opps = ctx.mechanism.opportunities(ctx.owners)
+                opps = ctx.what_if_opportunities([update.tx])
             except ChainError:
                 continue  # not executable on its own (nonce gap, fees): nothing to learn
             plans = self.plan(view, ctx, opps)

@@ -30,9 +30,9 @@ only in *when* they send and *how much tip* they pay; this module holds the rest
   ``sell_per_block_weth`` per block on the AMM (``swapExactIn`` with a slippage floor, tag
   ``"inventory-sale"``), never below ``max_sale_discount_bps`` under the reference price and
   only when the sale's gas is small against its proceeds.
-* **Private auctions**: ``private_bid`` simulates the lot's oracle update (``ctx.hypothetically``),
-  prices the ``private`` opportunities it creates and bids ``bid_share_bps`` of the profit above
-  ``min_profit_usd``.
+* **Private auctions**: ``private_bid`` simulates the lot's oracle update (one simulation shared
+  by every bidder: ``ctx.what_if_opportunities``), prices the ``private`` opportunities it
+  creates and bids ``bid_share_bps`` of the profit above ``min_profit_usd``.
 * **Searching the mempool**: public calls of the mechanism's ``liquidation_functions`` are what
   front-runners recognise and copy.
 
@@ -50,7 +50,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 
 import numpy as np
-from eth_abi import decode as abi_decode
 
 from sandbox.agents.base import Agent, BlockView, GasPolicy, OrderFlowLot, PrivateBid
 from sandbox.chain import Account, ChainError, TxRequest
@@ -581,7 +580,7 @@ class Keeper(Agent):
                 return pending.meta["action"], ()
             return None
         try:
-            args = abi_decode(list(fn.input_types), bytes(pending.tx.data[4:]))
+            args = fn.decode_input(pending.tx.data)
         except Exception:
             return None
         args = tuple(checksum(a) if t == "address" else a for t, a in zip(fn.input_types, args))
@@ -691,8 +690,7 @@ class Keeper(Agent):
         "liquidate-with-bid" opportunities it opens, sized to the capital left after paying
         the bid."""
         try:
-            with ctx.hypothetically(list(lot.txs)):
-                opps = ctx.mechanism.opportunities(ctx.owners)
+            opps = ctx.what_if_opportunities(list(lot.txs))
         except ChainError:
             return None
         opps = [o for o in opps if o.private]

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import rlp
-from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 
 from sandbox.agents.base import BlockView, GasPolicy, OrderFlowLot, PrivateBid
@@ -114,7 +113,7 @@ class FlashKeeper(Keeper):
         if self.contract is None or call.to != self.contract.address:
             return call.request(self.account)
         fn = self.contract.abi.function("liquidate")
-        target, data, amount, _ = abi_decode(list(fn.input_types), bytes(call.data[4:]))
+        target, data, amount, _ = fn.decode_input(call.data)
         gas_cost = max(0, plan.gross_usd - plan.profit_usd)
         return self.contract.tx(self.account, "liquidate", to_checksum_address(target), data, amount,
                                 gas_cost, gas=call.gas)
