@@ -6,10 +6,12 @@ import difflib
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
+from sandbox.errors import SandboxError
+
 T = TypeVar("T")
 
 
-class UnknownPlugin(LookupError):
+class UnknownPlugin(SandboxError, LookupError):
     """A name that no installed package registers; the message suggests the closest ones."""
 
 

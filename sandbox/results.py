@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from sandbox.errors import SandboxError
+
 if TYPE_CHECKING:
     from sandbox.compare import Comparison
     from sandbox.scenarios import Scenario
@@ -55,7 +57,7 @@ _SOURCES = {
 LIBRARIES = ("numpy", "pandas", "pyarrow", "click", "matplotlib", "py-evm", "eth-tester", "web3", "eth-abi")
 
 
-class ResultsError(ValueError):
+class ResultsError(SandboxError, ValueError):
     """A results folder that cannot be written or read; one line naming the folder."""
 
 

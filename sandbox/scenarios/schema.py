@@ -10,13 +10,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.errors import SandboxError
 from sandbox.market import MarketParams
 
 PRICE_MODELS = ("gbm", "jump", "path", "bridge", "csv")
 BUILDER_POLICIES = ("priority-fee", "fifo")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(SandboxError, ValueError):
     """A scenario is invalid; the message starts with the offending field's path."""
 
 
