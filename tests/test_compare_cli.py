@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from sandbox.cli import main
+from sandbox.results import leftovers
 
 MECHS = ["fixed-fee", "dutch-auction"]
 RESULT_FILES = {"summary.csv", "events.parquet", "positions.parquet", "prices.parquet", "txs.parquet",
@@ -107,7 +108,7 @@ def test_compare_writes_every_results_file(compared):
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary[["mechanism", "seed"]].itertuples(index=False, name=None)) == [
         ("fixed-fee", 0), ("fixed-fee", 1), ("dutch-auction", 0), ("dutch-auction", 1)]
-    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary folders left
+    assert leftovers(out) == []  # no temporary folders left
 
 
 def test_compare_table_shows_interval_and_marks_best(compared):
