@@ -23,6 +23,7 @@ from sandbox.chain import Account, Address, Contract, TxRequest, deploy, execute
 if TYPE_CHECKING:
     from sandbox.contracts import Artifact
     from sandbox.market import Market
+    from sandbox.scenarios import Scenario
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,12 @@ class LiquidationMechanism(ABC):
         requests = [market.lending.tx(market.deployer, "installMechanism", contract.address)]
         execute_all(market.chain, requests + cls.setup_requests(market, params, contract))
         return cls(market, params, contract)
+
+    @classmethod
+    def check_scenario(cls, scenario: "Scenario", params: MechanismParams) -> None:
+        """Raise ``ScenarioError`` (naming the scenario field) if this mechanism cannot serve
+        ``scenario`` with ``params``, e.g. loans it cannot hold; run before any run starts, so a
+        comparison is refused up front instead of failing in set-up. Accepts everything by default."""
 
     @classmethod
     def checked_params(cls, params: MechanismParams | None) -> MechanismParams:
