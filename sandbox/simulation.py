@@ -103,6 +103,7 @@ class Simulation:
 
         population = draw_population(sc.borrowers, self.population_rng, self.prices_wad[0],
                                      sc.lending.max_ltv_bps)
+        self._lend_enough(sum(debt for _, debt in population))
         agents: list[Agent] = [
             OracleUpdater(market.oracle_updater, self._agent_rng("oracle"), sc.oracle),
         ]
@@ -146,6 +147,15 @@ class Simulation:
             strategies={a.label: a.strategy for a in agents})
         self.start_timestamp = chain.timestamp
         return self
+
+    def _lend_enough(self, debt_wei: int) -> None:
+        """Supply what the population borrows when the market's default liquidity falls short
+        (many, large or expensive positions); other scenarios are left exactly as they were."""
+        market = self.market
+        short = debt_wei - market.lending.call("liquidity")
+        if short > 0:
+            execute_all(self.chain, [market.usd.tx(market.deployer, "mint", market.deployer.address, short),
+                                     market.lending.tx(market.deployer, "supplyLiquidity", short)])
 
     def _contract_roles(self) -> dict[str, str]:
         m = self.market
