@@ -21,8 +21,9 @@ two renames, leaves no folder between them, and needs recovery on the next start
 the link work unchanged (``load``, ``show``, ``plot``, ``pandas.read_csv("results/x/summary.csv")``).
 Leftovers of a killed write (version folders nothing links to, temporary links, and the
 ``.<name>.tmp-*`` / ``.<name>.old-*`` folders of the previous scheme) are removed by the next
-write to the same name. A results folder written before this scheme (a real folder) is moved into
-the versions folder by its first rewrite: that one replacement takes two renames.
+write to the same name (two writers of one name at the same time are not supported). A results
+folder written before this scheme (a real folder) is moved into the versions folder by its first
+rewrite: that one replacement takes two renames.
 """
 
 from __future__ import annotations
@@ -118,6 +119,11 @@ def is_results_folder(path: str | os.PathLike) -> bool:
     return isinstance(data, dict) and data.get("format") == FORMAT
 
 
+def _present(path: Path) -> bool:
+    """True if anything is at ``path``, a link to nothing included."""
+    return path.exists() or path.is_symlink()
+
+
 def _versions_dir(out: Path) -> Path:
     """The stable parent of ``out``'s version folders: ``.<name>.versions`` next to it."""
     return out.parent / f".{out.name}.versions"
@@ -141,7 +147,7 @@ def check_writable(path: str | os.PathLike, option: str = "--out") -> Path:
     if out.name in ("", ".", "..") and not out.is_dir():
         raise ResultsError(f"{option} {text}: not a folder name")
     existing = out.absolute().parent
-    while not existing.exists() and not existing.is_symlink():
+    while not _present(existing):
         existing = existing.parent
     if not existing.is_dir():
         raise ResultsError(f"{text}: cannot be created under {existing} (a file, not a folder)")
@@ -158,7 +164,7 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
     out = check_writable(out_dir)
     if _is_our_link(out):
         return out
-    if out.exists() or out.is_symlink():
+    if _present(out):
         if not out.is_dir():
             raise ResultsError(f"{out}: exists and is not a results folder (a file); choose another --out")
         if not is_results_folder(out):
@@ -346,17 +352,15 @@ def write_results(comparison: "Comparison", scenario: "Scenario", out_dir: str |
         _write_all(comparison, scenario, version)
         os.symlink(Path(versions.name) / version.name, link)
         _checkpoint("new link")
-        if previous is None and (out.exists() or out.is_symlink()):
+        if previous is None and _present(out):
             check_out_dir(out)  # still ours?
-            if out.is_symlink():  # a link of the user's to results: replaced, its target kept
-                out.unlink()
-            else:  # a results folder from before links: into the versions folder
-                legacy = versions / f"legacy-{version.name}"
+            if not out.is_symlink():  # a results folder from before links (a link of the user's
+                legacy = versions / f"legacy-{version.name}"  # is replaced like ours, target kept)
                 os.replace(out, legacy)
-            _checkpoint("old results moved")
+                _checkpoint("old results moved")
         os.replace(link, out)
     except BaseException as exc:
-        if legacy is not None and not (out.exists() or out.is_symlink()):
+        if legacy is not None and not _present(out):
             os.replace(legacy, out)  # put the previous results back
         _remove(link)
         _remove(version)
