@@ -61,6 +61,9 @@ BAD_SCENARIOS = [
     ("soft bands overflow", "[borrowers]\ncount = 1000\ncollateral_weth_median = 1e5\n", ["--mechanism", "soft"],
      "above what soft's bands hold"),
     ("too many blocks in all", "blocks = 100000\n", ["--seeds", "100"], "blocks in all, above the 5,000,000"),
+    ("zero knot price", '[price]\nmodel = "path"\nknots = [[0, 0.0], [60, 100.0]]\n', [], "price must be > 0"),
+    ("negative price", GBM + "start_price_usd = -5.0\n", [], "price.start_price_usd: must be > 0"),
+    ("csv without its columns", '[price]\nmodel = "csv"\ncsv_file = "prices.csv"\n', [], "timestamp,price"),
 ]
 
 # (id, arguments, expected fragment); {tiny} is a valid scenario file, {tmp} the work folder
@@ -91,10 +94,15 @@ BAD_ARGUMENTS = [
      "cannot be created under"),
     ("run soft cannot band", ["run", "--mechanism", "soft", "--scenario", "{tmp}/highltv.toml"],
      "borrowers.ltv_max_bps: 9200 is above what soft can band"),
+    ("run unknown mechanism", ["run", "--mechanism", "sof", "--scenario", "{tiny}"], "did you mean 'soft'"),
+    ("run out not results", ["run", "--mechanism", "soft", "--scenario", "{tiny}", "--out", "{tmp}/notresults"],
+     "not a results folder"),
     ("show a file", ["show", "{tmp}/afile"], "not a results folder (a file)"),
+    ("show not results", ["show", "{tmp}/notresults"], "not a results folder"),
     ("show missing", ["show", "{tmp}/nothere"], "no such results folder"),
     ("plot not results", ["plot", "{tmp}/notresults"], "not a results folder"),
     ("demo seed negative", ["demo", "--seed", "-1"], "'--seed': -1"),
+    ("list unknown", ["list", "gadgets"], "No such command"),
 ]
 
 
@@ -116,6 +124,7 @@ def work(tmp_path: Path) -> Path:
     (tmp_path / "notresults").mkdir()
     (tmp_path / "notresults" / "keep.txt").write_text("mine")
     (tmp_path / "afile").write_text("x")
+    (tmp_path / "prices.csv").write_text("time,usd\n0,2000\n600,1500\n")
     (tmp_path / "latin1.toml").write_bytes("name = 'caf\u00e9'\n".encode("latin-1"))
     (tmp_path / "highltv.toml").write_text(BAD_SCENARIOS[[c[0] for c in BAD_SCENARIOS].index(
         "soft cannot band the loans")][1])
