@@ -183,12 +183,15 @@ def run_comparison(scenario: Scenario, mechanisms: Sequence[str], seeds: Sequenc
 
 
 def _outcome(future, mechanism: str, seed: int) -> RunRecord | RunFailure:
-    """A finished future's run; a worker that died (killed, out of memory) fails only its run."""
+    """A finished future's run; a worker that died (killed, out of memory) or a result that could
+    not come back fails only its run."""
     try:
         return future.result()
     except BrokenProcessPool as exc:
         return RunFailure(mechanism=mechanism, seed=int(seed), internal=False,
                           error=f"worker process died ({one_line(exc)}); killed or out of memory?")
+    except Exception as exc:  # noqa: BLE001 - e.g. a result that does not pickle: that run's failure
+        return RunFailure.from_exception(mechanism, seed, exc)
 
 
 # --------------------------------------------------------------------------- summary & table
