@@ -555,28 +555,32 @@ def test_reference_prices_has_one_price_per_block_plus_the_start():
 
 
 def _numeric_fields(cls, prefix: str) -> list[str]:
-    """Paths of every int/float field of a spec dataclass, as LIMITS spells them."""
+    """Paths of every int/float field of a spec dataclass as LIMITS spells them; rows of numbers
+    (knots, spikes) as ``path[]``, whose columns LIMITS names through _ROW_COLUMNS."""
     import dataclasses
     import typing
+
+    from sandbox.scenarios.schema import _ROW_COLUMNS
 
     out = []
     for f in dataclasses.fields(cls):
         hint = typing.get_type_hints(cls)[f.name]
         if hint in (int, float):
             out.append(f"{prefix}{f.name}")
+        elif typing.get_origin(hint) is tuple and typing.get_origin(typing.get_args(hint)[0]) is tuple:
+            rows = f"{prefix}{f.name}"
+            out += [f"{rows}[].{column}" for column in _ROW_COLUMNS.get(rows, ("?",))]
     return out
 
 
 def test_every_number_a_scenario_sets_has_a_limit():
     from sandbox.scenarios import LIMITS
-    from sandbox.scenarios.schema import _ROW_COLUMNS
 
     fields = _numeric_fields(Scenario, "")
     for section, cls in (("price", PriceSpec), ("gas", GasSpec), ("oracle", OracleSpec), ("amm", AmmSpec),
                          ("lending", LendingSpec), ("borrowers", BorrowerSpec), ("arbitrageur", ArbitrageurSpec)):
         fields += _numeric_fields(cls, f"{section}.")
     fields += _numeric_fields(KeeperSpec, "keepers[].")
-    fields += [f"{rows}[].{column}" for rows, columns in _ROW_COLUMNS.items() for column in columns]
     assert sorted(set(fields) - set(LIMITS)) == []
 
 
