@@ -403,9 +403,10 @@ class SoftLiquidationMechanism(LiquidationMechanism):
         weth = b.count * b.collateral_weth_median * math.exp(b.collateral_weth_sigma ** 2 / 2) / params.bands_n
         usd = weth * scenario.price.start_price_usd  # a band converts at prices below the start
         if weth > BAND_MAX_WETH or usd > BAND_MAX_USD:
-            raise ScenarioError(f"borrowers.collateral_weth_median: {b.collateral_weth_median:g} WETH × {b.count} "
-                                f"borrowers is about {weth:.3g} WETH ({usd:.3g} USD) per band, above what soft's bands "
-                                f"hold ({BAND_MAX_WETH:.3g} WETH, {BAND_MAX_USD:.3g} USD); lower it or leave soft out")
+            raise ScenarioError(f"borrowers.collateral_weth_median: {b.collateral_weth_median:g} WETH for {b.count} "
+                                f"borrowers puts about {weth:.3g} WETH ({usd:.3g} USD) in a band, above what soft's "
+                                f"bands hold ({BAND_MAX_WETH:.3g} WETH, {BAND_MAX_USD:.3g} USD); lower it or leave "
+                                "soft out")
 
     @classmethod
     def setup_requests(cls, market: "Market", params: SoftParams, contract) -> list:
