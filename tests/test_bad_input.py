@@ -58,7 +58,7 @@ BAD_SCENARIOS = [
      "borrowers.ltv_max_bps: 9200 is above what soft can band (max 8528"),
     ("soft bound by the market's max", "[lending]\nmax_ltv_bps = 9000\nliquidation_threshold_bps = 9500\n"
      "[borrowers]\nltv_max_bps = 9500\n", ["--mechanism", "soft"], "lending.max_ltv_bps: 9000 is above what soft"),
-    ("soft bands overflow", "[borrowers]\ncount = 1000\ncollateral_weth_median = 1e5\n", ["--mechanism", "soft"],
+    ("soft bands overflow", "[borrowers]\ncount = 750\ncollateral_weth_median = 1e5\n", ["--mechanism", "soft"],
      "above what soft's bands hold"),
     ("too many blocks in all", "blocks = 100000\n", ["--seeds", "100"], "blocks in all, above the 5,000,000"),
     ("zero knot price", '[price]\nmodel = "path"\nknots = [[0, 0.0], [60, 100.0]]\n', [], "price must be > 0"),

@@ -294,9 +294,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     "amm.fee_bps": (0, 9_999),
     "lending.max_ltv_bps": (1, 9_999),
     "lending.liquidation_threshold_bps": (1, 9_999),
-    # Every position is read in one batched lens call, capped at 30M gas: ~18k gas a position
-    # (measured, dutch-auction) fits ~1,600; 1,000 leaves room. Set-up takes ~60 ms a borrower.
-    "borrowers.count": (1, 1_000),
+    # Every position is read in one batched call, capped at 30M gas: up to ~23k gas a position
+    # (measured over a crash, english-auction; 15-18k for the others), more when every position is
+    # at auction; 750 keeps the call near 17M. Set-up takes ~60 ms a borrower.
+    "borrowers.count": (1, 750),
     "borrowers.collateral_weth_median": (1e-3, 1e6),
     "borrowers.collateral_weth_sigma": (0.0, 3.0),  # a 5-sigma draw is then 3e6 × the median
     "borrowers.ltv_min_bps": (1, 9_999),
