@@ -1,39 +1,93 @@
-"""The ``liqsandbox`` command line: parsing and printing only; the work lives in the package."""
+"""The ``liqsandbox`` command line: parsing and printing only; the work lives in the package.
+
+Exit codes: 0 done; 2 bad input (one line on stderr, nothing written); 3 internal error (a bug:
+a short traceback and how to report it); 4 some runs failed (the others' results were written,
+the failures are in the table and the manifest); 130 interrupted (Ctrl-C; nothing half written).
+"""
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
 import sys
+import traceback
 
 import click
 
+from sandbox.errors import SandboxError, one_line
 
-class UserError(click.ClickException):
-    """A problem with the user's input: one line on stderr, exit code 2, no traceback."""
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL_ERROR = 3
+EXIT_RUNS_FAILED = 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+TRACEBACK_FRAMES = 6  # of an internal error: where it happened, not the whole stack
+MAX_SEED = 2**32 - 1  # seeds are numpy SeedSequence entropy; one 32-bit word is plenty
 
-    exit_code = 2
+
+class OneLineError(click.ClickException):
+    """An error shown as one line on stderr, without a traceback."""
 
     def show(self, file=None):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+class UserError(OneLineError):
+    """A problem with the user's input: nothing was run or written (exit code 2)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class RunsFailed(OneLineError):
+    """Some runs of a comparison failed; the others' results were written (exit code 4)."""
+
+    exit_code = EXIT_RUNS_FAILED
+
+
+class Interrupted(OneLineError):
+    """Ctrl-C: whatever was being written has been removed (exit code 130)."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self):
+        super().__init__("interrupted")
+
+
+class InternalError(click.ClickException):
+    """An exception that is not one of the sandbox's own errors: a bug, shown as one."""
+
+    exit_code = EXIT_INTERNAL_ERROR
+
+    def __init__(self, exc: BaseException):
+        super().__init__(one_line(exc))
+        self.exc = exc
+
+    def show(self, file=None):
+        frames = traceback.format_exception(self.exc, limit=-TRACEBACK_FRAMES, chain=False)
+        click.echo("".join(frames).rstrip(), err=True)
+        click.echo(f"internal error: {type(self.exc).__name__}: {self.format_message()} — this is a bug in "
+                   "liquidation-sandbox, not a problem with your input; please report it with the command, "
+                   "the scenario file and the lines above", err=True)
+
+
 def friendly_errors(fn):
-    """Turn the package's expected failures into one-line errors instead of tracebacks."""
+    """The sandbox's own errors become one line (exit 2), Ctrl-C one line (exit 130), and
+    anything else an internal error with a short traceback (exit 3)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from sandbox.chain import ChainError
-        from sandbox.contracts.build import BuildError
-
         try:
             return fn(*args, **kwargs)
         except BrokenPipeError:  # output piped into e.g. `head`: not an error of ours
             sys.stderr.close()
             sys.exit(0)
-        except (BuildError, ChainError, ValueError, LookupError, OSError) as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(message) from None
+        except click.ClickException:
+            raise
+        except SandboxError as exc:
+            raise UserError(one_line(exc)) from None
+        except KeyboardInterrupt:
+            raise Interrupted() from None
+        except Exception as exc:  # noqa: BLE001 - every other exception is a bug, reported as one
+            raise InternalError(exc) from None
 
     return wrapper
 
@@ -47,11 +101,14 @@ class OneLineErrors(click.Group):
             result = super().main(*args, **kwargs)
         except click.UsageError as exc:
             click.echo(f"error: {exc.format_message()}", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_BAD_INPUT)
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except click.Abort:
+        except click.Abort as exc:  # click turns Ctrl-C outside a command into Abort
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                Interrupted().show()
+                sys.exit(EXIT_INTERRUPTED)
             click.echo("aborted", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
@@ -83,7 +140,7 @@ def build(check: bool, solcjs: bool):
 
 
 @main.command()
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED))
 @click.option("--borrowers", default=8, show_default=True, type=click.IntRange(1, 200))
 @click.option("--steps", default=6, show_default=True, type=click.IntRange(1, 100))
 @click.option("--drop", default=0.30, show_default=True, type=click.FloatRange(0.0, 0.99),
@@ -196,22 +253,26 @@ def _check_mechanisms(names) -> list[str]:
     return out
 
 
-def _load_scenario(name_or_path: str):
-    from sandbox.scenarios import load_scenario
+def _load_scenario(name_or_path: str, mechanisms=()):
+    """The scenario, refused here if one of ``mechanisms`` cannot serve it (before any run)."""
+    from sandbox.scenarios import check_mechanisms_serve, load_scenario
 
-    return load_scenario(name_or_path)
+    scenario = load_scenario(name_or_path)
+    check_mechanisms_serve(scenario, mechanisms)
+    return scenario
 
 
-def _default_out(scenario) -> "Path":
-    from pathlib import Path
-
+def _default_out(scenario) -> Path:
     safe = "".join(c if (c.isalnum() or c in "-_.") else "-" for c in scenario.name).strip(".") or "scenario"
     return Path("results") / safe
 
 
-def _positive(value: int | None, option: str) -> None:
-    if value is not None and value <= 0:
-        raise UserError(f"{option} must be >= 1, got {value}")
+def _in_range(value: int | None, option: str, limits: tuple[int, int]) -> None:
+    lo, hi = limits
+    if value is not None and value < lo:
+        raise UserError(f"{option} must be >= {lo}, got {value}")
+    if value is not None and value > hi:
+        raise UserError(f"{option} must be <= {hi:,} (the sandbox's limit), got {value:,}")
 
 
 class _Progress:
@@ -250,20 +311,20 @@ class _Progress:
 def compare(scenario_name, mechanisms, seeds, backend, out_dir, jobs):
     """Run mechanisms on the same scenario and seeds; print the table and write the results."""
     import time
-    from pathlib import Path
 
-    from sandbox.compare import effective_jobs, format_table, progress_total, run_comparison
+    from sandbox.compare import effective_jobs, progress_total, run_comparison
     from sandbox.mechanisms import default_mechanisms
     from sandbox.results import check_out_dir, write_results
-    from sandbox.scenarios import DEFAULT_SCENARIO
+    from sandbox.scenarios import DEFAULT_SCENARIO, RUN_LIMITS, check_run_size
 
     # everything is checked before anything runs or is written
-    _positive(seeds, "--seeds")
-    _positive(jobs, "--jobs")
+    _in_range(seeds, "--seeds", RUN_LIMITS["seeds"])
+    _in_range(jobs, "--jobs", RUN_LIMITS["jobs"])
     _check_backend(backend)
     mechs = _check_mechanisms(mechanisms or default_mechanisms())
-    scenario = _load_scenario(scenario_name or DEFAULT_SCENARIO)
-    out = check_out_dir(Path(out_dir) if out_dir else _default_out(scenario))
+    scenario = _load_scenario(scenario_name or DEFAULT_SCENARIO, mechs)
+    check_run_size(scenario, runs=len(mechs) * seeds)
+    out = check_out_dir(_default_out(scenario) if out_dir is None else out_dir)
 
     seed_list = list(range(seeds))
     n_runs = len(mechs) * len(seed_list)
@@ -278,10 +339,16 @@ def compare(scenario_name, mechanisms, seeds, backend, out_dir, jobs):
                                     progress=bar.advance)
     elapsed = time.perf_counter() - start
     click.echo("")
-    click.echo(format_table(comparison.summary, mechs))
+    click.echo(comparison.format_table())
     click.echo("")
+    failed = len(comparison.failures)
+    if failed == n_runs:
+        raise RunsFailed(f"every run failed (see above); nothing written, {out} left as it was")
     path = write_results(comparison, scenario, out)
     click.echo(f"{n_runs} run{'s' * (n_runs != 1)} in {elapsed:.1f} s; results written to {path}")
+    if failed:
+        raise RunsFailed(f"{failed} of {n_runs} runs failed (see the table; tracebacks in {path / 'manifest.json'}); "
+                         "the other runs' results were written")
 
 
 _LOG_MARKET = {"LiquidationRepaid", "BadDebtWrittenOff"}
@@ -344,7 +411,7 @@ def _format_metric_lines(metrics: dict) -> list[str]:
 @click.option("--mechanism", required=True, metavar="NAME", help="Mechanism to run.")
 @click.option("--scenario", "scenario_name", default=None, metavar="NAME|PATH",
               help="Built-in scenario name or a scenario .toml file  [default: crash]")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED))
 @click.option("--backend", default="eth-tester", show_default=True, help="Chain backend.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=True, dir_okay=True),
               help="Also write a results folder here.")
@@ -352,7 +419,6 @@ def _format_metric_lines(metrics: dict) -> list[str]:
 def run(mechanism, scenario_name, seed, backend, out_dir):
     """One run with a live log of liquidation events, then its metrics."""
     import time
-    from pathlib import Path
 
     from sandbox.compare import Comparison, RunRecord
     from sandbox.metrics import compute_metrics
@@ -362,8 +428,8 @@ def run(mechanism, scenario_name, seed, backend, out_dir):
 
     _check_backend(backend)
     (mechanism,) = _check_mechanisms([mechanism])
-    scenario = _load_scenario(scenario_name or DEFAULT_SCENARIO)
-    out = check_out_dir(Path(out_dir)) if out_dir else None
+    scenario = _load_scenario(scenario_name or DEFAULT_SCENARIO, [mechanism])
+    out = check_out_dir(out_dir) if out_dir is not None else None
 
     click.echo(f"scenario {scenario.name!r}, mechanism {mechanism}, seed {seed} on {backend}: "
                f"{scenario.blocks} blocks × {scenario.block_time_seconds} s")
@@ -433,7 +499,7 @@ def show(directory):
                f"seed{'s' * (n != 1)} on {m.get('backend', '?')} (liquidation-sandbox {m.get('package_version')}"
                f"{', commit ' + m['git_commit'][:10] if m.get('git_commit') else ''})")
     click.echo("")
-    click.echo(format_table(res.summary, res.mechanisms))
+    click.echo(format_table(res.summary, res.mechanisms, failures=res.failures))
 
 
 @main.command()
@@ -444,15 +510,13 @@ def show(directory):
 @friendly_errors
 def plot(directory, out_dir, seed):
     """Write PNG charts of a results folder: debt outcomes, losses by party, price paths, health, liquidators' P&L."""
-    from pathlib import Path
-
     from sandbox import plots
-    from sandbox.results import load
+    from sandbox.results import check_writable, load
 
     res = load(directory)
     if seed is not None and seed not in res.seeds:
         raise UserError(f"--seed {seed}: not in this results folder (seeds: {', '.join(map(str, res.seeds))})")
-    out = Path(out_dir) if out_dir else res.path / "plots"
+    out = check_writable(out_dir) if out_dir is not None else res.path / "plots"
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)

@@ -1,24 +1,31 @@
 """Several mechanisms on the same scenario and seeds: the runs, their metrics and the table.
 
 Each (mechanism, seed) run is independent (a run holds no global state), so with ``jobs > 1``
-they go to a ``ProcessPoolExecutor`` ("spawn" context: a fresh interpreter per worker, nothing
-inherited). Results come back in (mechanism order given, seed) order whatever the job count,
-so the tables are identical for ``jobs=1`` and ``jobs=N``. Wall time is measured per run and
-goes into the results manifest only, never into a table.
+they go to a process pool (``sandbox.pool.worker_pool``: spawned workers that die with the
+parent). Results come back in (mechanism order given, seed) order whatever the job count, so
+the tables are identical for ``jobs=1`` and ``jobs=N``. Wall time is measured per run and goes
+into the results manifest only, never into a table.
+
+A run that raises is recorded as a ``RunFailure`` (its error line and traceback) and the other
+runs go on: one mechanism that breaks never discards the others' results. The table marks the
+failure and the manifest keeps it; the command line exits non-zero.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import traceback
+from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import pandas as pd
 
+from sandbox.errors import SandboxError, one_line
+from sandbox.pool import worker_pool
 from sandbox.scenarios import Scenario
 
 TABLE_NAMES = ("blocks", "txs", "events", "positions", "agents")
@@ -39,13 +46,32 @@ class RunRecord:
     settle_blocks: int = 0
 
 
+@dataclass(frozen=True)
+class RunFailure:
+    """A (mechanism, seed) run that raised: what to show (``error``, one line) and what to
+    report (``traceback``); ``internal`` when the error is not one of the sandbox's own (a bug)."""
+
+    mechanism: str
+    seed: int
+    error: str
+    traceback: str = ""
+    internal: bool = True
+
+    @classmethod
+    def from_exception(cls, mechanism: str, seed: int, exc: BaseException) -> "RunFailure":
+        return cls(mechanism=mechanism, seed=int(seed), error=f"{type(exc).__name__}: {one_line(exc)}",
+                   traceback="".join(traceback.format_exception(exc)),
+                   internal=not isinstance(exc, SandboxError))
+
+
 @dataclass
 class Comparison:
     scenario: Scenario
     mechanisms: list[str]
     seeds: list[int]
     backend: str
-    runs: list[RunRecord] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)  # the runs that finished
+    failures: list[RunFailure] = field(default_factory=list)  # the runs that raised
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -71,7 +97,7 @@ class Comparison:
         return pd.concat(nonempty, ignore_index=True)
 
     def format_table(self) -> str:
-        return format_table(self.summary, self.mechanisms)
+        return format_table(self.summary, self.mechanisms, failures=self.failures)
 
 
 # --------------------------------------------------------------------------- running
@@ -97,8 +123,17 @@ def _run_one(scenario: Scenario, mechanism: str, seed: int, backend: str,
                      wall_seconds=wall, settle_blocks=int(result.settle_blocks))
 
 
-def _worker(scenario: Scenario, mechanism: str, seed: int, backend: str) -> RunRecord:
-    return _run_one(scenario, mechanism, seed, backend)
+def _attempt(scenario: Scenario, mechanism: str, seed: int, backend: str,
+             progress: Callable[[int], None] | None = None) -> RunRecord | RunFailure:
+    """One run, or its failure: an exception in one run must not end the others."""
+    try:
+        return _run_one(scenario, mechanism, seed, backend, progress=progress)
+    except Exception as exc:  # noqa: BLE001 - recorded with its traceback, reported by the caller
+        return RunFailure.from_exception(mechanism, seed, exc)
+
+
+def _worker(scenario: Scenario, mechanism: str, seed: int, backend: str) -> RunRecord | RunFailure:
+    return _attempt(scenario, mechanism, seed, backend)
 
 
 def effective_jobs(jobs: int | None, runs: int) -> int:
@@ -135,28 +170,36 @@ def run_comparison(scenario: Scenario, mechanisms: Sequence[str], seeds: Sequenc
         check_scenario(scenario, m)
     keys = [(m, s) for m in mechanisms for s in seeds]
     n_jobs = effective_jobs(jobs, len(keys))
-    done: dict[tuple[str, int], RunRecord] = {}
+    done: dict[tuple[str, int], RunRecord | RunFailure] = {}
     if n_jobs == 1:
         for m, s in keys:
-            done[(m, s)] = _run_one(scenario, m, s, backend, progress=progress)
+            done[(m, s)] = _attempt(scenario, m, s, backend, progress=progress)
     else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
+        with worker_pool(n_jobs) as pool:
             futures = {pool.submit(_worker, scenario, m, s, backend): (m, s) for m, s in keys}
             pending = set(futures)
-            try:
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        done[futures[fut]] = fut.result()  # re-raises a worker's exception
-                        if progress is not None:
-                            progress(1)
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    done[futures[fut]] = _outcome(fut, *futures[fut])
+                    if progress is not None:
+                        progress(1)
+    outcomes = [done[k] for k in keys]
     return Comparison(scenario=scenario, mechanisms=mechanisms, seeds=seeds, backend=backend,
-                      runs=[done[k] for k in keys])
+                      runs=[o for o in outcomes if isinstance(o, RunRecord)],
+                      failures=[o for o in outcomes if isinstance(o, RunFailure)])
+
+
+def _outcome(future, mechanism: str, seed: int) -> RunRecord | RunFailure:
+    """A finished future's run; a worker that died (killed, out of memory) or a result that could
+    not come back fails only its run."""
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        return RunFailure(mechanism=mechanism, seed=int(seed), internal=False,
+                          error=f"worker process died ({one_line(exc)}); killed or out of memory?")
+    except Exception as exc:  # noqa: BLE001 - e.g. a result that does not pickle: that run's failure
+        return RunFailure.from_exception(mechanism, seed, exc)
 
 
 # --------------------------------------------------------------------------- summary & table
@@ -362,22 +405,26 @@ def table_legend(n_seeds: Sequence[int]) -> str:
 
 
 def format_table(summary: pd.DataFrame, mechanisms: Sequence[str] | None = None,
-                 groups: Sequence[tuple[str, Sequence[str]]] | None = None) -> str:
+                 groups: Sequence[tuple[str, Sequence[str]]] | None = None,
+                 failures: Sequence[RunFailure] = ()) -> str:
     """The comparison as text: rows grouped by who is affected (``HEADLINE_GROUPS``: lenders,
     borrowers, keepers and builders, protocol, timing, and the outcomes at the end of the price
     path), one column per mechanism; cells as ``format_value`` (intervals only from
     ``MIN_SEEDS_FOR_INTERVAL`` seeds, ranges below); the best mechanism for a metric with a
     direction marked '*' only where it is clear of the others (``best_mechanisms``); a one-line
-    legend."""
+    legend. A mechanism whose every run failed shows "failed" in its column; every failure gets a
+    line under the table."""
     from sandbox.metrics import HEADLINE_GROUPS
 
     groups = [(g, list(cols)) for g, cols in (groups or HEADLINE_GROUPS)]
     columns = [c for _, cols in groups for c in cols]
     if mechanisms is None:
-        mechanisms = list(dict.fromkeys(summary["mechanism"]))
+        mechanisms = list(dict.fromkeys([*summary["mechanism"], *(f.mechanism for f in failures)]))
     mechanisms = list(mechanisms)
     agg = aggregate(summary, mechanisms, columns)
-    n_seeds = sorted(set(int(n) for n in agg["seeds"])) if len(agg) else [0]
+    failed = {f.mechanism for f in failures}
+    all_failed = {m for m, n in zip(mechanisms, agg["seeds"]) if n == 0 and m in failed}
+    n_seeds = sorted(set(int(n) for n in agg["seeds"] if n)) or [0]
     body: list[list[str] | str] = []
     for group, cols in groups:
         body.append(group)
@@ -385,7 +432,8 @@ def format_table(summary: pd.DataFrame, mechanisms: Sequence[str] | None = None,
             best = best_mechanisms(agg, c)
             cells = ["  " + metric_label(c)]
             for m, (_, row) in zip(mechanisms, agg.iterrows()):
-                cell = format_value(c, row[c], row[f"{c}_ci95"], row[f"{c}_min"], row[f"{c}_max"])
+                cell = ("failed" if m in all_failed
+                        else format_value(c, row[c], row[f"{c}_ci95"], row[f"{c}_min"], row[f"{c}_max"]))
                 cells.append(cell + (" *" if m in best else "  "))
             body.append(cells)
     header = ["metric", *mechanisms]
@@ -401,9 +449,20 @@ def format_table(summary: pd.DataFrame, mechanisms: Sequence[str] | None = None,
             lines.append("  ".join([r[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(r[1:], widths[1:])]).rstrip())
     lines.append("")
     lines.append(table_legend(n_seeds))
+    lines += failure_lines(failures, mechanisms)
     return "\n".join(lines)
 
 
-__all__ = ["Comparison", "MIN_SEEDS_FOR_INTERVAL", "RunRecord", "aggregate", "best_mechanisms",
-           "effective_jobs", "format_table", "format_value", "mean_interval", "progress_total", "run_comparison",
-           "summary_frame", "t975", "table_legend"]
+def failure_lines(failures: Sequence[RunFailure], mechanisms: Sequence[str]) -> list[str]:
+    """One line per mechanism and error: which seeds failed and why (same order whatever the jobs)."""
+    rank = {m: i for i, m in enumerate(mechanisms)}
+    grouped: dict[tuple[str, str], list[int]] = {}
+    for f in sorted(failures, key=lambda f: (rank.get(f.mechanism, len(rank)), f.mechanism, f.seed)):
+        grouped.setdefault((f.mechanism, f.error), []).append(f.seed)
+    return [f"FAILED {m} (seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}): {error}"
+            for (m, error), seeds in grouped.items()]
+
+
+__all__ = ["Comparison", "MIN_SEEDS_FOR_INTERVAL", "RunFailure", "RunRecord", "aggregate", "best_mechanisms",
+           "effective_jobs", "failure_lines", "format_table", "format_value", "mean_interval", "progress_total",
+           "run_comparison", "summary_frame", "t975", "table_legend"]

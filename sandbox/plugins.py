@@ -7,13 +7,15 @@ import sys
 from importlib.metadata import entry_points
 from typing import Callable, Generic, TypeVar
 
+from sandbox.errors import SandboxError
+
 T = TypeVar("T")
 
 
 _SCANNED: dict[tuple, dict] = {}  # (group, sys.path) -> {name: entry point}
 
 
-class UnknownPlugin(LookupError):
+class UnknownPlugin(SandboxError, LookupError):
     """A name that no installed package registers; the message suggests the closest ones."""
 
 

@@ -24,7 +24,7 @@ from sandbox.market import Market, deploy_market
 from sandbox.market.book import PositionBook
 from sandbox.mechanisms import LiquidationMechanism, MechanismParams, get_mechanism
 from sandbox.recorder import Recorder
-from sandbox.scenarios import Scenario, ScenarioError, reference_prices, to_wad_prices
+from sandbox.scenarios import Scenario, check_mechanisms_serve, reference_prices, to_wad_prices
 from sandbox.units import GWEI, WAD, to_wad
 
 ROLE_LABELS = ["deployer", "oracle", "treasury", "builder", "arbitrageur"]
@@ -48,13 +48,7 @@ class RunResult:
 def check_scenario(scenario: Scenario, mechanism: str) -> MechanismParams:
     """``mechanism``'s parameters for ``scenario`` (defaults plus the scenario's overrides),
     after the mechanism has accepted the scenario; ScenarioError naming the field otherwise."""
-    cls = get_mechanism(mechanism)
-    params = cls.default_params().replace(**scenario.mechanism_overrides(mechanism))
-    try:
-        cls.check_scenario(scenario, params)
-    except ValueError as exc:
-        raise ScenarioError(str(exc)) from None
-    return params
+    return check_mechanisms_serve(scenario, [mechanism])[mechanism]
 
 
 def keeper_labels(scenario: Scenario) -> list[tuple[str, int, str]]:
@@ -115,6 +109,7 @@ class Simulation:
 
         population = draw_population(sc.borrowers, self.population_rng, self.prices_wad[0],
                                      sc.lending.max_ltv_bps, to_wad(sc.lending.min_borrow_usd))
+        self._lend_enough(sum(debt for _, debt in population))
         agents: list[Agent] = [
             OracleUpdater(market.oracle_updater, self._agent_rng("oracle"), sc.oracle),
         ]
@@ -163,6 +158,15 @@ class Simulation:
         self.path_end_positions: dict = {}
         self.settle_blocks = 0
         return self
+
+    def _lend_enough(self, debt_wei: int) -> None:
+        """Supply what the population borrows when the market's default liquidity falls short
+        (many, large or expensive positions); other scenarios are left exactly as they were."""
+        market = self.market
+        short = debt_wei - market.lending.call("liquidity")
+        if short > 0:
+            execute_all(self.chain, [market.usd.tx(market.deployer, "mint", market.deployer.address, short),
+                                     market.lending.tx(market.deployer, "supplyLiquidity", short)])
 
     def _contract_roles(self) -> dict[str, str]:
         m = self.market

@@ -14,7 +14,7 @@ from sandbox import results as results_mod
 from sandbox.compare import (aggregate, best_mechanisms, format_table, mean_interval, run_comparison,
                              summary_frame, t975)
 from sandbox.metrics import HEADLINE_METRICS, METRIC_COLUMNS
-from sandbox.results import ResultsError, load, write_results
+from sandbox.results import ResultsError, leftovers, load, write_results
 from sandbox.scenarios import parse_scenario
 
 from test_compare_cli import tiny_scenario_text
@@ -82,7 +82,8 @@ def test_writing_again_replaces_a_results_folder(comparison, scenario, tmp_path)
     out2 = write_results(comparison, scenario, tmp_path / "res")
     assert out2 == out and not (out / "plots").exists()
     assert (out / "summary.csv").read_bytes() == first
-    assert [p.name for p in tmp_path.iterdir()] == ["res"]  # no temporary or old folders left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".res.versions", "res"]
+    assert leftovers(out) == []  # no temporary or old folders left
 
 
 def test_refuses_a_folder_that_is_not_results(comparison, scenario, tmp_path):
@@ -111,12 +112,12 @@ def test_failure_midway_leaves_no_partial_folder(comparison, scenario, tmp_path,
         real(df, path)
 
     monkeypatch.setattr(results_mod, "_write_parquet", failing)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ResultsError, match="res: cannot write results .disk full"):
         write_results(comparison, scenario, out)
     assert len(calls) == 3
     if existing:  # the previous results are untouched
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-        assert [p.name for p in tmp_path.iterdir()] == ["res"]
+        assert leftovers(out) == []
     else:
         assert list(tmp_path.iterdir()) == []
 
@@ -232,3 +233,106 @@ def test_a_time_that_never_came_prints_never_and_is_not_averaged_away():
 def test_summary_frame_has_one_row_per_run(comparison):
     s = summary_frame(comparison.runs)
     assert len(s) == 2 and s["seed"].tolist() == [3, 3]
+
+
+# --------------------------------------------------------------------------- atomic replacement
+
+
+def _snapshot(folder, into):
+    """A copy of ``folder`` as a kill at this moment would leave it (links copied as links)."""
+    import shutil
+
+    shutil.copytree(folder, into, symlinks=True)
+    return into
+
+
+def _content(out):
+    """What a reader of ``out`` gets: the summary's bytes and the runs, or None when nothing is there."""
+    if not (out.exists() or out.is_symlink()):
+        return None
+    res = load(out)  # raises if the folder is incomplete
+    return (res.summary.to_csv(index=False), [(r["mechanism"], r["seed"]) for r in res.manifest["runs"]])
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["first write", "replacing results"])
+def test_a_kill_at_any_step_leaves_the_whole_old_or_the_whole_new_results(comparison, scenario, tmp_path,
+                                                                           monkeypatch, existing):
+    import dataclasses
+
+    base = tmp_path / "live"
+    out = base / "res"
+    smaller = dataclasses.replace(comparison, mechanisms=MECHS[:1], runs=comparison.runs[:1])
+    if existing:
+        write_results(comparison, scenario, out)
+    old = _content(out)
+    full = _content(write_results(comparison, scenario, tmp_path / "reference" / "res"))
+    snapshots = []
+
+    def kill_here(step):  # SIGKILL runs no clean-up: what is on disk now is what a kill leaves
+        snapshots.append((step, _snapshot(base, tmp_path / f"kill{len(snapshots)}")))
+
+    monkeypatch.setattr(results_mod, "_checkpoint", kill_here)
+    write_results(smaller, scenario, out)
+    new = _content(out)
+    assert new != old and len(snapshots) >= 9  # every file, the link, the swap, the clean-up
+    monkeypatch.undo()
+    for step, snap in snapshots:
+        assert _content(snap / "res") in (old, new), step
+        # the next write finds its way and removes whatever the killed one left
+        write_results(comparison, scenario, snap / "res")
+        assert _content(snap / "res") == full, step
+        assert leftovers(snap / "res") == [], step
+        assert sorted(p.name for p in snap.iterdir()) == [".res.versions", "res"], step
+
+
+def test_leftovers_of_the_previous_scheme_are_removed_by_the_next_write(comparison, scenario, tmp_path):
+    out = write_results(comparison, scenario, tmp_path / "res")
+    for name in (".res.tmp-abc123", ".res.old-def456"):  # what a kill left before links
+        (tmp_path / name / "res").mkdir(parents=True)
+    assert len(leftovers(out)) == 2
+    write_results(comparison, scenario, out)
+    assert leftovers(out) == [] and sorted(p.name for p in tmp_path.iterdir()) == [".res.versions", "res"]
+
+
+def test_a_results_folder_from_before_links_is_replaced_by_a_link(comparison, scenario, tmp_path):
+    import os
+    import shutil
+
+    out = write_results(comparison, scenario, tmp_path / "res")
+    real = out.resolve()
+    out.unlink()
+    shutil.move(real, out)  # a plain folder, as the previous scheme wrote them
+    shutil.rmtree(tmp_path / ".res.versions")
+    write_results(comparison, scenario, out)
+    assert out.is_symlink() and load(out).summary.shape == (2, len(METRIC_COLUMNS) + 2)
+    assert os.listdir(tmp_path / ".res.versions") == [os.readlink(out).split("/")[-1]]
+
+
+def test_a_link_of_the_users_to_results_is_replaced_and_its_target_kept(comparison, scenario, tmp_path):
+    mine = write_results(comparison, scenario, tmp_path / "elsewhere").resolve()
+    (tmp_path / "res").symlink_to(mine)
+    write_results(comparison, scenario, tmp_path / "res")
+    assert (tmp_path / "res").resolve() != mine and load(mine).summary.shape[0] == 2
+
+
+def test_a_link_of_ours_whose_version_is_gone_may_be_written_again(comparison, scenario, tmp_path):
+    import shutil
+
+    out = write_results(comparison, scenario, tmp_path / "res")
+    shutil.rmtree(out.resolve())
+    with pytest.raises(ResultsError, match="no such results folder"):
+        load(out)
+    write_results(comparison, scenario, out)
+    assert load(out).summary.shape[0] == 2
+
+
+def test_out_is_checked_before_anything_runs(tmp_path):
+    from sandbox.results import check_out_dir
+
+    (tmp_path / "afile").write_text("x")
+    for bad, message in [("", "must not be empty"), (tmp_path / "afile" / "res", "cannot be created under"),
+                         (tmp_path / "afile", "a file"), ("/proc/liqsandbox/res", "cannot write in /proc")]:
+        with pytest.raises(ResultsError, match=message):
+            check_out_dir(bad)
+    assert check_out_dir(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # checking wrote nothing

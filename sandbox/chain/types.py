@@ -8,6 +8,8 @@ from typing import Any
 from eth_keys import keys
 from eth_utils import keccak, to_checksum_address
 
+from sandbox.errors import SandboxError
+
 Address = str  # EIP-55 checksummed hex, the form eth-abi decodes and web3 expects
 
 
@@ -123,7 +125,7 @@ class BlockResult:
         return [log for r in self.receipts for log in r.logs]
 
 
-class ChainError(Exception):
+class ChainError(SandboxError):
     """Base for errors raised by a chain backend."""
 
 

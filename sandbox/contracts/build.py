@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox.errors import SandboxError
+
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 BUILD_INFO = "build-info.json"
 
@@ -42,7 +44,7 @@ process.stdin.on('end', () => {
 """
 
 
-class BuildError(RuntimeError):
+class BuildError(SandboxError, RuntimeError):
     """The compiler is missing, of the wrong version, or rejected the sources."""
 
 

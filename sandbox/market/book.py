@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from sandbox.chain import Address, BlockResult
+from sandbox.market.deploy import lens_batches
 
 from .math import health_factor_wad
 
@@ -61,19 +62,19 @@ class PositionBook:
         return self.held_source.held_collateral_of(owners) if self.held_source is not None else None
 
     def refresh(self, owners: Sequence[Address], held_all: bool = False) -> None:
-        """Re-read ``owners`` (one lens call); with ``held_all``, every owner's mechanism-held
+        """Re-read ``owners`` (lens calls of ``LENS_BATCH``); with ``held_all``, every owner's mechanism-held
         collateral changed too (taken from the mechanism's mirror when it has one)."""
         held = self._mirrored_held(self.owners) if (held_all or owners) else None
         if held_all and held is None:
             owners = self.owners  # no mirror: everything must be read through the lens
         if owners:
             if held is not None:
-                collateral, debt, locked = self.market.lens.call("accounts", self.market.lending.address,
-                                                                 list(owners))
-                for owner, c, d, lk in zip(owners, collateral, debt, locked):
-                    prev = self._raw.get(owner)
-                    self._raw[owner] = _Raw(c, prev.held_collateral if prev else 0,
-                                            prev.held_debt_asset if prev else 0, d, lk)
+                for batch in lens_batches(owners):
+                    collateral, debt, locked = self.market.lens.call("accounts", self.market.lending.address, batch)
+                    for owner, c, d, lk in zip(batch, collateral, debt, locked):
+                        prev = self._raw.get(owner)
+                        self._raw[owner] = _Raw(c, prev.held_collateral if prev else 0,
+                                                prev.held_debt_asset if prev else 0, d, lk)
             else:
                 for v in self.market.read_positions(owners):
                     self._raw[v.owner] = _Raw(v.collateral, v.held_collateral, v.held_debt_asset,

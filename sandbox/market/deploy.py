@@ -11,6 +11,15 @@ from sandbox.units import BPS, WAD, to_wad
 ROLE_LABELS = ("deployer", "oracle", "treasury")
 
 
+
+LENS_BATCH = 500  # owners per lens call: ~12M gas at the costliest position, well inside a call's cap
+
+
+def lens_batches(owners: Sequence[Address]) -> list[list[Address]]:
+    """``owners`` split into lens calls of at most ``LENS_BATCH``."""
+    owners = list(owners)
+    return [owners[i:i + LENS_BATCH] for i in range(0, len(owners), LENS_BATCH)]
+
 @dataclass(frozen=True)
 class MarketParams:
     """The market's risk parameters and the liquidity seeded at set-up."""
@@ -100,10 +109,10 @@ class Market:
         return self.read_positions(owners)
 
     def read_positions(self, owners: Sequence[Address]) -> list[PositionView]:
-        """Every listed position in one call through the lens."""
-        if not owners:
-            return []
-        rows = self.lens.call("positions", self.lending.address, list(owners))
+        """Every listed position through the lens, ``LENS_BATCH`` owners a call (a call's gas is
+        capped, and a position at auction costs up to ~23k gas to read)."""
+        rows = [r for batch in lens_batches(owners)
+                for r in self.lens.call("positions", self.lending.address, batch)]
         return [PositionView(owner=r["owner"], collateral=r["collateral"],
                              held_collateral=r["heldCollateral"], held_debt_asset=r["heldDebtAsset"],
                              debt=r["debt"], health_factor_wad=r["healthFactorWad"], locked=r["locked"])

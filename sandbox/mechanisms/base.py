@@ -25,6 +25,7 @@ from sandbox.legs import Leg, Valuer, amount_of
 if TYPE_CHECKING:
     from sandbox.contracts import Artifact
     from sandbox.market import Market
+    from sandbox.scenarios import Scenario
 
 
 @dataclass(frozen=True)
@@ -205,9 +206,10 @@ class LiquidationMechanism(ABC):
         return cls(market, params, contract)
 
     @classmethod
-    def check_scenario(cls, scenario: Any, params: MechanismParams) -> None:
-        """Refuse a scenario this mechanism cannot serve as configured: raise ValueError whose
-        message starts with the offending field's path (default: accept every scenario)."""
+    def check_scenario(cls, scenario: "Scenario", params: MechanismParams) -> None:
+        """Raise ``ScenarioError`` (naming the scenario field first) if this mechanism cannot serve
+        ``scenario`` with ``params``, e.g. loans it cannot hold; run before any run starts, so a
+        comparison is refused up front instead of failing in set-up. Accepts everything by default."""
 
     @classmethod
     def checked_params(cls, params: MechanismParams | None) -> MechanismParams:

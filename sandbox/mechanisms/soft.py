@@ -78,6 +78,8 @@ EXCHANGE_GAS_MAX = 4_000_000
 MIN_BAND = -1024
 MAX_BAND = 1024
 MAX_BANDS_CROSSED = 128
+BAND_MAX_WETH = (2**80 - 1) / WAD  # a band's reserves are packed: uint80 WETH, uint88 USD
+BAND_MAX_USD = (2**88 - 1) / WAD
 PREWARM_CHUNK = 150
 HEALTH_CACHE_SIZE = 4  # heads whose healths are kept (the block's and its what-ifs')
 
@@ -380,6 +382,39 @@ class SoftLiquidationMechanism(LiquidationMechanism):
                    "hard liquidation of the whole position only when health < 0.")
 
     params: SoftParams
+
+    @classmethod
+    def max_ltv_bps(cls, params: SoftParams) -> int:
+        """The highest loan-to-value (bps) a new loan can have and still be banded: its top band
+        must start below the oracle price (band 1 or lower), so debt <= collateral × price ×
+        (1 − loan discount) × mean_k(r^k) × r, in the contract's integer arithmetic."""
+        m = BandMath(base_price=WAD, amplification_a=params.amplification_a, bands_n=params.bands_n,
+                     loan_discount_wad=params.loan_discount_wad)
+        bound_wad = (WAD - m.loan_discount_wad) * m.mean_bottom_factor_wad // WAD * m.ratio_wad // WAD
+        return (bound_wad * BPS - WAD // 10**6) // WAD  # strictly below: integer rounding never bites
+
+    @classmethod
+    def check_scenario(cls, scenario, params: SoftParams) -> None:
+        """Loans above ``max_ltv_bps`` revert with DebtTooHigh at set-up, and bands overflow
+        (AmountTooLarge) beyond BAND_MAX_WETH / BAND_MAX_USD: refuse such scenarios up front."""
+        from sandbox.scenarios import ScenarioError
+
+        b, lending = scenario.borrowers, scenario.lending
+        highest = min(b.ltv_max_bps, lending.max_ltv_bps)  # borrowers never exceed the market's max
+        limit = cls.max_ltv_bps(params)
+        if highest > limit:
+            field = "borrowers.ltv_max_bps" if b.ltv_max_bps <= lending.max_ltv_bps else "lending.max_ltv_bps"
+            raise ScenarioError(f"{field}: {highest} is above what soft can band (max {limit} with bands_n = "
+                                f"{params.bands_n}, loan_discount_bps = {params.loan_discount_bps}); lower it "
+                                "or leave soft out")
+        # expected WETH per band with every position's bands overlapping: the lognormal mean
+        weth = b.count * b.collateral_weth_median * math.exp(b.collateral_weth_sigma ** 2 / 2) / params.bands_n
+        usd = weth * scenario.price.start_price_usd  # a band converts at prices below the start
+        if weth > BAND_MAX_WETH or usd > BAND_MAX_USD:
+            raise ScenarioError(f"borrowers.collateral_weth_median: {b.collateral_weth_median:g} WETH for {b.count} "
+                                f"borrowers puts about {weth:.3g} WETH ({usd:.3g} USD) in a band, above what soft's "
+                                f"bands hold ({BAND_MAX_WETH:.3g} WETH, {BAND_MAX_USD:.3g} USD); lower it or leave "
+                                "soft out")
 
     @classmethod
     def setup_requests(cls, market: "Market", params: SoftParams, contract) -> list:

@@ -5,11 +5,13 @@
 one reference price per block; ``to_wad_prices`` makes them on-chain integers.
 """
 
-from .loader import builtin_scenarios, load_scenario, parse_scenario
+from .loader import builtin_scenarios, check_mechanisms_serve, load_scenario, parse_scenario
 from .prices import read_price_csv, reference_prices, to_wad_prices
 from .schema import (
     BUILDER_POLICIES,
+    LIMITS,
     PRICE_MODELS,
+    RUN_LIMITS,
     AmmSpec,
     ArbitrageurSpec,
     BorrowerSpec,
@@ -20,13 +22,14 @@ from .schema import (
     PriceSpec,
     Scenario,
     ScenarioError,
+    check_run_size,
 )
 
 DEFAULT_SCENARIO = "crash"
 
 __all__ = [
-    "BUILDER_POLICIES", "DEFAULT_SCENARIO", "PRICE_MODELS", "AmmSpec", "ArbitrageurSpec", "BorrowerSpec",
-    "GasSpec", "KeeperSpec", "LendingSpec", "OracleSpec", "PriceSpec", "Scenario", "ScenarioError",
-    "builtin_scenarios", "load_scenario", "parse_scenario", "read_price_csv", "reference_prices",
-    "to_wad_prices",
+    "BUILDER_POLICIES", "DEFAULT_SCENARIO", "LIMITS", "PRICE_MODELS", "RUN_LIMITS", "AmmSpec", "ArbitrageurSpec",
+    "BorrowerSpec", "GasSpec", "KeeperSpec", "LendingSpec", "OracleSpec", "PriceSpec", "Scenario", "ScenarioError",
+    "builtin_scenarios", "check_mechanisms_serve", "check_run_size", "load_scenario", "parse_scenario",
+    "read_price_csv", "reference_prices", "to_wad_prices",
 ]

@@ -88,6 +88,8 @@ def load_scenario(name_or_path: str | os.PathLike) -> Scenario:
     text = os.fspath(name_or_path)
     if _looks_like_path(text):
         path = Path(text).expanduser().resolve()
+        if path.is_dir():
+            raise ScenarioError(f"{text}: a folder, not a scenario file (pass a .toml file or a built-in name)")
         if not path.is_file():
             raise ScenarioError(f"{text}: no such scenario file")
         try:
@@ -115,6 +117,9 @@ def parse_scenario(text: str, *, source: str = "", base_dir: str | os.PathLike |
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(f"{where}: malformed TOML: {e}") from None
+    if not raw:  # most likely the wrong file; running 600 blocks of defaults would hide that
+        raise ScenarioError(f"{where}: empty scenario file (nothing set; see README's example, or pass a "
+                            "built-in name such as 'crash')")
     return scenario_from_dict(raw, source=source, base_dir=base_dir, default_name=default_name)
 
 
@@ -190,9 +195,13 @@ def _expect_table(value: Any, path: str) -> dict:
 def _number(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ScenarioError(f"{path}: expected a number, got {_describe(value)}")
-    if not math.isfinite(value):
-        raise ScenarioError(f"{path}: expected a finite number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value)  # an integer of 400 digits does not fit
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ScenarioError(f"{path}: expected a finite number, got {_describe(value)}")
+    return number
 
 
 def _convert(value: Any, hint: Any, path: str) -> Any:
@@ -324,8 +333,26 @@ def _build_keepers(value: Any) -> tuple[KeeperSpec, ...]:
                 raise ScenarioError(f"{path}.{key}: must be >= {minimum}")
         if "params" in table:
             kwargs["params"] = _params(table["params"], f"{path}.params")
+        _check_keeper_strategy(kwargs["strategy"], kwargs.get("params", {}), path)
         out.append(KeeperSpec(**kwargs))
     return tuple(out)
+
+
+def _check_keeper_strategy(strategy: str, params: dict, path: str) -> None:
+    """A registered strategy whose Params accept ``params`` (checked here, not in a worker)."""
+    from sandbox.agents.keepers import KEEPERS
+    from sandbox.plugins import UnknownPlugin
+
+    try:
+        cls = KEEPERS.load(strategy)
+    except UnknownPlugin as e:
+        raise ScenarioError(f"{path}.strategy: {e}") from None
+    except (ImportError, AttributeError, SyntaxError):  # a broken plug-in: reported when it is used
+        return
+    try:
+        cls.Params().replace(**params)
+    except (ValueError, TypeError) as e:
+        raise ScenarioError(f"{path}.params: {e}") from None
 
 
 def _params(value: Any, path: str) -> dict:
@@ -377,3 +404,23 @@ def _mechanism_params(name: str, path: str) -> type | None:
         return MECHANISMS.load(name).Params
     except (UnknownPlugin, ImportError, AttributeError, SyntaxError):
         return None
+
+
+def check_mechanisms_serve(scenario: Scenario, mechanisms) -> dict:
+    """Refuse ``scenario`` up front if one of ``mechanisms`` cannot serve it (e.g. loans above
+    what soft can band, a private auction window that holds no block): each mechanism's
+    ``check_scenario`` hook, with the scenario's overrides. Returns each mechanism's parameters."""
+    from sandbox.mechanisms import MECHANISMS
+
+    params_of = {}
+    for name in mechanisms:
+        cls = MECHANISMS.load(name)
+        params = cls.default_params().replace(**scenario.mechanism_overrides(name))
+        try:
+            cls.check_scenario(scenario, params)
+        except ScenarioError:
+            raise
+        except ValueError as exc:  # a hook's refusal names the field first
+            raise ScenarioError(str(exc)) from None
+        params_of[name] = params
+    return params_of

@@ -2,7 +2,8 @@
 
 ``reference_prices(spec, blocks, block_time_seconds, rng)`` returns ``blocks + 1`` floats:
 index 0 is the start, index k the price ``k × block_time_seconds`` seconds later. Every model
-is deterministic given the generator and clipped at ``spec.floor_price_usd`` (prices stay > 0).
+is deterministic given the generator and clipped to [``spec.floor_price_usd``, ``MAX_PRICE_USD``]
+(prices stay > 0 and within what the chain can hold).
 
 Models (time in years is ``seconds / 31_536_000``):
 
@@ -38,7 +39,7 @@ import numpy as np
 
 from sandbox.units import to_wad
 
-from .schema import PriceSpec, ScenarioError
+from .schema import MAX_PRICE_USD, PriceSpec, ScenarioError
 
 SECONDS_PER_YEAR = 31_536_000
 SECONDS_PER_DAY = 86_400
@@ -191,7 +192,8 @@ def reference_prices(spec: PriceSpec, blocks: int, block_time_seconds: int,
     else:  # pragma: no cover - PriceSpec validates the model
         raise ScenarioError(f"price.model: unknown model {spec.model!r}")
 
-    return np.maximum(prices.astype(float), spec.floor_price_usd)
+    # every model stays within the prices the chain can hold (a long gbm can run away)
+    return np.clip(prices.astype(float), spec.floor_price_usd, MAX_PRICE_USD)
 
 
 def to_wad_prices(prices) -> list[int]:

@@ -10,13 +10,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.errors import SandboxError
 from sandbox.market import MarketParams
 
 PRICE_MODELS = ("gbm", "jump", "path", "bridge", "csv")
 BUILDER_POLICIES = ("priority-fee", "fifo")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(SandboxError, ValueError):
     """A scenario is invalid; the message starts with the offending field's path."""
 
 
@@ -246,6 +247,7 @@ class Scenario:
         _require(self.builder_policy in BUILDER_POLICIES, "builder_policy",
                  f"unknown policy {self.builder_policy!r} (one of {', '.join(BUILDER_POLICIES)})")
         _require(len(self.keepers) >= 1, "keepers", "at least one keeper group is required")
+        check_limits(self)
 
     def __hash__(self):
         return hash((self.name, self.blocks, self.source))
@@ -271,3 +273,132 @@ class Scenario:
     def as_dict(self) -> dict[str, Any]:
         """Plain data (for manifests): every resolved field, nested."""
         return dataclasses.asdict(self)
+
+
+# =========================================================================== size limits
+# Every number a scenario sets has a range here, checked in one place (``check_limits``, run
+# when a Scenario is built, so by the loader too): a typo such as ``blocks = 1000000000`` is one
+# line naming the field and the limit, not a 7 GiB allocation, an hour deriving accounts, or an
+# eth-abi overflow in the middle of a run. The ranges are what one run can execute on a 24 GiB,
+# 2-core machine, measured on the eth-tester backend, and keep WAD (1e18 fixed-point) products
+# of a price and an amount (below 1e12 × 1e18 × 1e9 × 1e18 = 1e57) far inside uint256 (1.2e77).
+# A field added to the schema needs a row here (a test checks every numeric field has one).
+
+MIN_PRICE_USD = 1e-6  # prices are WAD integers rounded to 1e-8 USD: 1e-6 keeps 1% steps
+MAX_PRICE_USD = 1e12  # a WAD price of 1e30: times 1e27 wei of collateral still 1e20 below uint256
+# The longest run: 1,000,000 blocks of one day. Time offsets (knots, spikes, heartbeats, delays)
+# beyond it never happen; block timestamps stay far inside the header's uint64.
+MAX_SECONDS = 1_000_000 * 86_400
+MAX_GWEI = 1e6  # 1e15 wei per gas: a 1M-gas transaction costs 1,000 ETH of the agents' 1e9 ETH
+
+LIMITS: dict[str, tuple[float, float]] = {
+    # py-evm keeps every block (~6 KB of history and tables per block, measured over 4,000
+    # blocks): 1M blocks is ~6 GiB per run, two runs at once on 24 GiB, about 6 h at 50 blocks/s.
+    "blocks": (1, 1_000_000),
+    "block_time_seconds": (1, 86_400),
+    "price.start_price_usd": (MIN_PRICE_USD, MAX_PRICE_USD),
+    "price.floor_price_usd": (MIN_PRICE_USD, MAX_PRICE_USD),
+    "price.target_price_usd": (0.0, MAX_PRICE_USD),  # 0: unused (bridge requires > 0)
+    "price.knots[].seconds": (0.0, MAX_SECONDS),
+    "price.knots[].price_usd": (MIN_PRICE_USD, MAX_PRICE_USD),
+    "price.target_time_seconds": (0.0, MAX_SECONDS),
+    # yearly rates: 10 = 1,000%/year (crypto's realised volatility is ~50-150%); beyond, paths
+    # sit at the floor or the ceiling every block and say nothing
+    "price.drift_per_year": (-10.0, 10.0),
+    "price.volatility_per_year": (0.0, 10.0),
+    "price.noise_volatility_per_year": (0.0, 10.0),
+    "price.jump_intensity_per_day": (0.0, 1_000.0),
+    "price.jump_mean": (-10.0, 10.0),
+    "price.jump_stdev": (0.0, 10.0),
+    "gas.base_fee_gwei": (1e-9, MAX_GWEI),  # 1e-9 gwei = 1 wei, the smallest base fee
+    "gas.background_gas_per_block": (0, 30_000_000),  # the block gas limit
+    "gas.background_tip_gwei": (0.0, MAX_GWEI),
+    "gas.spikes[].start_s": (0.0, MAX_SECONDS),
+    "gas.spikes[].end_s": (0.0, MAX_SECONDS),
+    "gas.spikes[].multiplier": (0.0, 1_000.0),  # demand is capped at the gas limit anyway
+    "oracle.deviation_bps": (1, 10_000),
+    "oracle.heartbeat_seconds": (1, MAX_SECONDS),
+    "oracle.delay_seconds": (0, MAX_SECONDS),
+    "oracle.tip_gwei": (0.0, MAX_GWEI),
+    "oracle.amm_weight": (0.0, 1.0),
+    "amm.liquidity_weth": (1e-3, 1e9),
+    "amm.fee_bps": (0, 9_999),
+    "lending.max_ltv_bps": (1, 9_999),
+    "lending.liquidation_threshold_bps": (1, 9_999),
+    # Positions are read in lens calls of 500 (up to ~23k gas a position, measured over a crash,
+    # english-auction), so the bound is time: set-up takes ~60 ms a borrower on eth-tester, and
+    # every block re-reads what moved; 5,000 is five minutes of set-up.
+    "borrowers.count": (1, 5_000),
+    "borrowers.collateral_weth_median": (1e-3, 1e6),
+    "borrowers.collateral_weth_sigma": (0.0, 3.0),  # a 5-sigma draw is then 3e6 × the median
+    "borrowers.ltv_min_bps": (1, 9_999),
+    "borrowers.ltv_max_bps": (1, 9_999),
+    "borrowers.react_below_health_factor": (0.0, 100.0),
+    "borrowers.reaction_probability": (0.0, 1.0),
+    "borrowers.top_up_fraction": (0.0, 10.0),
+    "arbitrageur.capital_usd_per_block": (0.0, 1e15),
+    "arbitrageur.min_edge_bps": (0, 10_000),
+    "arbitrageur.tip_gwei": (0.0, MAX_GWEI),
+    # Each keeper is an account and an agent that scans every opportunity each block (~45 ms
+    # of set-up each, measured with 200 naive keepers).
+    "keepers[].count": (1, 1_000),
+    "keepers[].capital_usd": (0.0, 1e15),
+    "keepers[].tip_gwei": (0.0, MAX_GWEI),
+    "keepers[].max_fee_cap_gwei": (0.0, MAX_GWEI),
+}
+MAX_KEEPERS = 1_000  # all groups together
+
+# Limits of a command rather than of a scenario file.
+RUN_LIMITS: dict[str, tuple[int, int]] = {
+    "seeds": (1, 100_000),
+    # each worker holds a run (~200 MB at the default sizes, GiBs at the largest): 64 at most
+    "jobs": (1, 64),
+}
+# Every run's tables stay in memory until the results are written: ~0.6-2 KB per block (measured
+# on crash), so 5M blocks over all runs is at most ~10 GiB, written in one piece.
+MAX_BLOCK_RUNS = 5_000_000
+
+_ROW_COLUMNS = {"price.knots": ("seconds", "price_usd"), "gas.spikes": ("start_s", "end_s", "multiplier")}
+
+
+def _limit_values(scenario: "Scenario", path: str) -> list[tuple[str, Any]]:
+    """(path as the user wrote it, value) of every value ``path`` names in ``scenario``."""
+    if path.startswith("keepers[]."):
+        name = path.split(".", 1)[1]
+        return [(f"keepers[{i}].{name}", getattr(k, name)) for i, k in enumerate(scenario.keepers)]
+    if "[]." in path:
+        rows_path, column = path.split("[].")
+        section, name = rows_path.split(".")
+        index = _ROW_COLUMNS[rows_path].index(column)
+        rows = getattr(getattr(scenario, section), name)
+        return [(f"{rows_path}[{i}]", row[index]) for i, row in enumerate(rows)]
+    obj: Any = scenario
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return [(path, obj)]
+
+
+def _number_text(value: float) -> str:
+    """Whole numbers below 1e12 with thousands separators, others in %g (1e+12, 1e-06, 0.5)."""
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) < 1e12 else f"{value:g}"
+
+
+def check_limits(scenario: "Scenario") -> None:
+    """Every value within ``LIMITS``; a ``ScenarioError`` names the first one outside."""
+    for path, (lo, hi) in LIMITS.items():
+        for where, value in _limit_values(scenario, path):
+            if not lo <= value <= hi:
+                side = "below the lowest" if value < lo else "above the highest"
+                raise ScenarioError(f"{where}: {_number_text(value)} is {side} value the sandbox can run "
+                                    f"({_number_text(lo)} … {_number_text(hi)})")
+    keepers = sum(k.count for k in scenario.keepers)
+    _require(keepers <= MAX_KEEPERS, "keepers",
+             f"{keepers:,} keepers in all is above the highest number the sandbox can run ({MAX_KEEPERS:,})")
+
+
+def check_run_size(scenario: "Scenario", runs: int) -> None:
+    """Refuse a comparison whose tables would not fit in memory (``MAX_BLOCK_RUNS``)."""
+    total = scenario.blocks * runs
+    _require(total <= MAX_BLOCK_RUNS, "--seeds",
+             f"{runs:,} runs × {scenario.blocks:,} blocks = {total:,} blocks in all, above the "
+             f"{MAX_BLOCK_RUNS:,} the sandbox can hold in memory; use fewer seeds, mechanisms or blocks")

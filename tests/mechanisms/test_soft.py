@@ -491,3 +491,21 @@ def test_loan_whose_top_band_would_start_above_the_oracle_price_reverts(market, 
     assert mech.contract.call("heldCollateral", borrowers[1].address) == (COLLATERAL // 30 * 30, 0)
     assert market.lending.call("collateralOf", borrowers[1].address) == COLLATERAL % 30  # dust stays
     assert all(mech.band(n).y == COLLATERAL // 30 for n in range(n1, n1 + 30))
+
+
+def test_max_ltv_bps_is_the_highest_loan_the_contract_bands(chain, borrowers):
+    # what scenarios are checked against before a run (check_scenario): one bps more reverts
+    from sandbox.market import MarketParams, deploy_market
+    from sandbox.units import BPS
+
+    market = deploy_market(chain, MarketParams(max_ltv_bps=9000, liquidation_threshold_bps=9500))
+    SoftLiquidationMechanism.deploy(market)
+    top = SoftLiquidationMechanism.max_ltv_bps(SoftParams())
+    assert top == 8528
+    price = market.oracle.call("price")
+    loans = [(borrowers[0], COLLATERAL * price // WAD * top // BPS),  # as draw_population sizes them
+             (borrowers[1], COLLATERAL * price // WAD * (top + 1) // BPS)]
+    reqs = [r for b, debt in loans for r in open_position_requests(market, b, COLLATERAL, debt)]
+    block = execute(market.chain, reqs, require_success=False)
+    assert block.receipts[3].succeeded
+    assert "DebtTooHigh" in block.receipts[7].revert_reason

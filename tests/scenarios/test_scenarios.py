@@ -487,3 +487,50 @@ def test_reference_prices_has_one_price_per_block_plus_the_start():
     spec = PriceSpec(model="gbm")
     assert len(reference_prices(spec, 7, 12, rng())) == 8
     assert len(reference_prices(spec, 0, 12, rng())) == 1
+
+
+# --------------------------------------------------------------------------- size limits
+
+
+def _numeric_fields(cls, prefix: str) -> list[str]:
+    """Paths of every int/float field of a spec dataclass as LIMITS spells them; rows of numbers
+    (knots, spikes) as ``path[]``, whose columns LIMITS names through _ROW_COLUMNS."""
+    import dataclasses
+    import typing
+
+    from sandbox.scenarios.schema import _ROW_COLUMNS
+
+    out = []
+    for f in dataclasses.fields(cls):
+        hint = typing.get_type_hints(cls)[f.name]
+        if hint in (int, float):
+            out.append(f"{prefix}{f.name}")
+        elif typing.get_origin(hint) is tuple and typing.get_origin(typing.get_args(hint)[0]) is tuple:
+            rows = f"{prefix}{f.name}"
+            out += [f"{rows}[].{column}" for column in _ROW_COLUMNS.get(rows, ("?",))]
+    return out
+
+
+def test_every_number_a_scenario_sets_has_a_limit():
+    from sandbox.scenarios import LIMITS
+
+    fields = _numeric_fields(Scenario, "")
+    for section, cls in (("price", PriceSpec), ("gas", GasSpec), ("oracle", OracleSpec), ("amm", AmmSpec),
+                         ("lending", LendingSpec), ("borrowers", BorrowerSpec), ("arbitrageur", ArbitrageurSpec)):
+        fields += _numeric_fields(cls, f"{section}.")
+    fields += _numeric_fields(KeeperSpec, "keepers[].")
+    assert sorted(set(fields) - set(LIMITS)) == []
+
+
+def test_a_run_away_price_path_is_clipped_at_the_highest_price():
+    from sandbox.scenarios.schema import MAX_PRICE_USD
+
+    spec = PriceSpec(model="gbm", start_price_usd=1e11, drift_per_year=10.0, volatility_per_year=0.0)
+    prices = reference_prices(spec, 100, 86_400 * 30, rng())
+    assert prices.max() == MAX_PRICE_USD and np.all(np.isfinite(prices))
+    assert to_wad_prices(prices)[-1] == 10**12 * WAD
+
+
+def test_the_limits_are_checked_when_a_scenario_is_built_in_python():
+    with pytest.raises(ScenarioError, match=r"^blocks: 2,000,000 is above the highest value the sandbox can run"):
+        Scenario(name="x", blocks=2_000_000)
