@@ -321,6 +321,13 @@ LIMITS: dict[str, tuple[float, float]] = {
     "oracle.delay_seconds": (0, MAX_SECONDS),
     "oracle.tip_gwei": (0.0, MAX_GWEI),
     "oracle.amm_weight": (0.0, 1.0),
+    "oracle.faults[].start_s": (0.0, MAX_SECONDS),
+    "oracle.faults[].end_s": (0.0, MAX_SECONDS),
+    "oracle.faults[].multiplier": (0.0, 100.0),  # the reported price × this: a feed off by up to 100×
+    # the settle phase: at most a year after the path (auctions, band conversions finishing)
+    "settle_max_seconds": (0, 365 * 86_400),
+    "settle_idle_seconds": (1, 365 * 86_400),
+    "lending.min_borrow_usd": (0.0, MAX_PRICE_USD),
     "amm.liquidity_weth": (1e-3, 1e9),
     "amm.fee_bps": (0, 9_999),
     "lending.max_ltv_bps": (1, 9_999),
@@ -358,7 +365,8 @@ RUN_LIMITS: dict[str, tuple[int, int]] = {
 # on crash), so 5M blocks over all runs is at most ~10 GiB, written in one piece.
 MAX_BLOCK_RUNS = 5_000_000
 
-_ROW_COLUMNS = {"price.knots": ("seconds", "price_usd"), "gas.spikes": ("start_s", "end_s", "multiplier")}
+_ROW_COLUMNS = {"price.knots": ("seconds", "price_usd"), "gas.spikes": ("start_s", "end_s", "multiplier"),
+                "oracle.faults": ("start_s", "end_s", "multiplier")}
 
 
 def _limit_values(scenario: "Scenario", path: str) -> list[tuple[str, Any]]:
