@@ -24,8 +24,14 @@ Words used below
   the path's last value during the settle phase). *Final* reference price: the last block's;
   *path-end*: the last block whose ``phase`` is "path".
 - *Liquidating transactions*: tag "liquidation" (keepers' liquidations, bids and bundle
-  payments) plus band conversions (``txs.action`` in ``CONVERSION_ACTIONS``: the arbitrageur's
-  soft-liquidate / de-liquidate trades against the bands), landed or reverted.
+  payments) plus conversions (``txs.action`` in the mechanism's ``conversion_actions``: under
+  soft, the arbitrageur's soft-liquidate / de-liquidate trades against the bands), landed or
+  reverted.
+- *The mechanism's rules*: everything that depends on what a mechanism's events mean is asked
+  of the mechanism's class (``sandbox.mechanisms.LiquidationMechanism``: ``collateral_taken``,
+  ``protocol_revenue``, ``conversion``, ``conversion_actions``, ``event_amounts``,
+  ``liquidation_takes_all``), never looked up by its name; each rule's docstring says what it
+  counts. A plug-in without them is refused when it is loaded.
 
 Debt outcomes (exact WAD integers)
 ----------------------------------
@@ -49,10 +55,12 @@ Debt outcomes (exact WAD integers)
 
 Borrowers
 ---------
-Value taken from at-risk borrowers (what counts as "taken" per mechanism: ``PENALTY_RULES``)
-− their debt repaid by liquidation (``LiquidationRepaid``), plus for soft the conversion loss of
-the bands (Σ over ``Exchange`` of value of what the trader took out − value of what it put in;
-pool-wide, negative when traders overpay):
+Value taken from at-risk borrowers (the mechanism's ``collateral_taken``: e.g. fixed-fee: every
+market ``CollateralSeized``; auctions: only what was sold; absorb: the collateral at the oracle
+value the contract read, less the excess credited back) − their debt repaid by liquidation
+(``LiquidationRepaid``), plus the conversion loss of collateral the mechanism holds for positions
+(soft's bands: Σ over its ``conversion`` events of value of what the trader took out − value of
+what it put in; pool-wide, negative when traders overpay):
 
 - ``borrower_loss_usd``: valued at the reference price (what borrowers really lost).
 - ``borrower_penalty_oracle_usd``: valued at the oracle price at each event (what the protocol
@@ -61,22 +69,6 @@ pool-wide, negative when traders overpay):
   conversions aside) on a position that was safe at the reference price at its block's start
   (``events.position_health_ref`` >= 1); ``wrongful_liquidation_value_usd``: the value taken in
   them, at the reference price.
-
-==================  ====================================================================================
-rule                collateral taken from the borrower
-==================  ====================================================================================
-seized              fixed-fee, private: every market ``CollateralSeized`` (to the liquidator and the fee
-                    to the treasury).
-auction-sales       dutch-auction, english-auction: collateral seized into an auction stays the
-                    borrower's (the market counts it as held collateral) until sold: dutch ``Take``
-                    slices (lot before − lot after, lots from ``Kick``/``Redo``/``Take``) and english
-                    ``Deal.lot`` (to the winner). Leftovers restored and unsold lots are not taken.
-absorbed            absorb: ``AbsorbCollateral.collateralAbsorbed`` (at the oracle: the contract's
-                    exact ``usdValue``) minus ``AbsorbDebt.excessPaid`` (USD credited back).
-soft                soft: ``HardLiquidation`` collateralOut + usdOut (the market's ``CollateralSeized``
-                    only moves collateral into the bands), plus the bands' conversion loss.
-seized-net          any other mechanism: ``CollateralSeized`` − ``CollateralRestored``.
-==================  ====================================================================================
 
 Keepers, builders, protocol
 ---------------------------
@@ -89,20 +81,17 @@ Keepers, builders, protocol
   transactions (the private auction operator's share of bids is not included: see
   ``metric_details``' ``auction_operator_usd``); ``gas_spent_usd`` = Σ their ``gas_cost_usd``;
   ``failed_liquidation_txs`` = those with status 0.
-- ``protocol_revenue_usd`` (``REVENUE_RULES``): fixed-fee: Σ ``Liquidated.protocolFee`` (WETH at
-  the oracle price); private: the same + Σ ``BidPaid.protocolAmount``; dutch-auction:
-  Σ ``PenaltyPaid.amount`` − Σ ``Kick.coin`` − Σ ``Redo.coin``; english-auction: Σ
-  ``Deal.penalty``; absorb: Σ ``BuyCollateral.usdAmount`` − Σ (``AbsorbDebt.reservesPaid`` +
-  ``excessPaid``) + (WETH absorbed − WETH sold) × the final oracle price; soft: 0 (the swap fee
-  stays in the bands). Another mechanism: the sum of every rule whose events it emits.
+- ``protocol_revenue_usd``: the mechanism's ``protocol_revenue`` over its events (e.g. fixed-fee:
+  Σ ``Liquidated.protocolFee`` at the oracle price; dutch-auction: penalties received minus the
+  keeper rewards paid from the protocol's reserve; soft: 0, the swap fee stays in the bands).
 
 Counts and timing
 -----------------
 - ``liquidations`` = distinct landed transactions that emitted a ``LiquidationRepaid`` or
   ``BadDebtWrittenOff`` (a dutch ``bark`` or english ``bite`` alone is not one; the take or deal
-  that repays is) + band conversions (``soft_conversions``: landed transactions whose
-  ``Exchange`` bought collateral out of the bands, i.e. converted it into the debt asset;
-  de-liquidations back into collateral are not counted).
+  that repays is) + conversions into the debt asset (``soft_conversions``: landed transactions
+  whose conversion took collateral out of the mechanism's hold, i.e. converted it into the debt
+  asset; de-liquidations back into collateral are not counted).
 - ``median_time_to_liquidate_s`` = median over liquidated at-risk positions of (seconds of the
   block of the first ``LiquidationRepaid``/``BadDebtWrittenOff`` − ``at_risk_seconds``); 0 for a
   same-block back-run; NaN when nothing was liquidated.
@@ -114,8 +103,8 @@ Counts and timing
   reserve1/reserve0 from the ``Sync`` before the swap versus its own ``Sync``, in bps.
 - ``over_liquidation_usd`` (approximation) = Σ over liquidated at-risk positions, for the
   liquidations in the position's first liquidated block: with D the debt and C·p the collateral
-  value just before them (replayed from the at-risk snapshot and the position's events; for
-  soft, what the hard liquidation took), p the oracle price, LT the market's threshold, repaid
+  value just before them (replayed from the at-risk snapshot and the position's events; for a
+  mechanism whose liquidation takes all, ``liquidation_takes_all``, what it took), p the oracle price, LT the market's threshold, repaid
   the debt repaid in that block and k = (oracle value taken in that block) / repaid, the
   repayment restoring HF = 1 is r* = max(0, (D − C·p·LT) / (1 − k·LT)) when 1 − k·LT > 0 (else
   r* = D); over = max(0, repaid − r*)·k.
@@ -134,6 +123,8 @@ import numpy as np
 import pandas as pd
 
 from sandbox import risk
+from sandbox.mechanisms import LiquidationMechanism, get_mechanism
+from sandbox.mechanisms.accounting import Conversion, Key, LedgerEvent
 from sandbox.units import WAD
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -176,46 +167,15 @@ LOWER_IS_BETTER = {
     "over_liquidation_usd", "shortfall_at_path_end_usd", "bad_debt_at_path_end_usd",
 }
 
-# ============================================================================ mechanism-specific rules
-# Everything below that names a mechanism lives here, so it can move onto the mechanisms later.
-
-# How collateral taken from borrowers is found (see the module docstring).
-PENALTY_RULES = {
-    "fixed-fee": "seized",
-    "private": "seized",
-    "dutch-auction": "auction-sales",
-    "english-auction": "auction-sales",
-    "absorb": "absorbed",
-    "soft": "soft",
-}
-DEFAULT_PENALTY_RULE = "seized-net"
-
-# Protocol revenue components (see the module docstring).
-REVENUE_COMPONENTS = ("liquidation-fee", "bid-share", "auction-penalty", "keeper-incentives",
-                      "english-penalty", "absorb-reserves")
-REVENUE_RULES = {
-    "fixed-fee": ("liquidation-fee",),
-    "private": ("liquidation-fee", "bid-share"),
-    "dutch-auction": ("auction-penalty", "keeper-incentives"),
-    "english-auction": ("english-penalty",),
-    "absorb": ("absorb-reserves",),
-    "soft": (),
-}
-DEFAULT_REVENUE_RULE = REVENUE_COMPONENTS
-
-# Band conversions (soft): the transactions' actions, and the mechanism event that trades the bands.
-CONVERSION_ACTIONS = ("soft-liquidate", "de-liquidate")
-CONVERSION_EVENT = "Exchange"
-# ============================================================================ end of mechanism-specific rules
 
 LIQUIDATION_TAG = "liquidation"
 DEBT_CLOSING_EVENTS = ("LiquidationRepaid", "BadDebtWrittenOff")
 DEFAULT_LIQUIDATION_THRESHOLD_BPS = 8500
 OVER_LIQUIDATION_FLOOR_USD = 1e-6
 
-# enrich_events: event -> (debt_usd field, collateral_weth field, usd_amount field); None: NaN.
-# Fields that need the event's neighbours (dutch Take slice, AMM Swap direction, soft Exchange
-# direction, absorb payments) are filled in enrich_events itself.
+# enrich_events: market-level event -> (debt_usd field, collateral_weth field, usd_amount field)
+# (None: NaN); the mechanism's own events come from its ``event_amounts`` and
+# ``event_amount_overrides``; an AMM Swap's direction is filled in enrich_events itself.
 EVENT_AMOUNTS: dict[str, tuple[str | None, str | None, str | None]] = {
     # market
     "Deposit": (None, "amount", None),
@@ -227,38 +187,13 @@ EVENT_AMOUNTS: dict[str, tuple[str | None, str | None, str | None]] = {
     "BadDebtWrittenOff": ("amount", None, None),
     "CollateralRestored": (None, "amount", None),
     "LiquiditySupplied": (None, None, "amount"),
-    # fixed-fee / private
-    "Liquidated": ("debtRepaid", "collateralSeized", "debtRepaid"),
-    "RightGranted": (None, None, "bidUsd"),
-    "BidPaid": (None, None, "bid"),
-    # dutch auction
-    "Bark": ("debt", "collateral", "tab"),
-    "Kick": (None, "lot", "coin"),
-    "Take": (None, None, "owe"),  # collateral_weth: the slice bought (from the auction's lots)
-    "Redo": (None, "lot", "coin"),
-    "Settle": ("debtWrittenOff", "collateralReturned", None),
-    "PenaltyPaid": (None, None, "amount"),
-    # english auction
-    "Bite": ("debt", "lot", "tab"),
-    "Tend": (None, "lot", "bid"),
-    "Dent": (None, "lot", "bid"),
-    "Deal": ("debtRepaid", "lot", "bid"),
-    # absorb
-    "AbsorbCollateral": (None, "collateralAbsorbed", "usdValue"),
-    "AbsorbDebt": ("debtAbsorbed", None, None),  # usd_amount: reservesPaid + excessPaid
-    "BuyCollateral": (None, "collateralAmount", "usdAmount"),
-    # soft
-    "Exchange": (None, None, None),  # by direction
-    "HardLiquidation": ("debtRepaid", "collateralOut", "usdOut"),
-    "PositionBanded": (None, "collateral", None),
-    "PositionUnbanded": (None, "collateral", "usd"),
-    "PositionDebtUpdated": ("debt", None, None),
     # AMM, flash lender, oracle
     "Swap": (None, None, None),  # by direction
     "Sync": (None, "reserve0", "reserve1"),
     "FlashLoan": (None, None, "amount"),
     "AnswerUpdated": (None, None, "current"),
 }
+MARKET_CONTRACTS = ("market", "amm", "oracle", "flash-lender")
 
 
 class AccountingError(RuntimeError):
@@ -289,22 +224,7 @@ def _wad_from_float(x: float) -> int:
     return int(Decimal(repr(float(x))) * WAD)
 
 
-Key = tuple[int, int, int]  # (block, tx_index, log_index)
-
-
-@dataclass
-class _Event:
-    key: Key
-    block: int
-    timestamp: int
-    seconds: float
-    contract: str
-    name: str
-    owner: str  # lower-case position address ("" if none)
-    keeper: str  # agent label of the transaction's sender
-    strategy: str
-    args: dict
-    health_ref: float = math.nan  # the position's health at the reference price at the block's start
+_Event = LedgerEvent  # an event row of the run, exact integers in ``args``
 
 
 def _parse_events(events: pd.DataFrame | None) -> list[_Event]:
@@ -482,40 +402,26 @@ def _amm_swaps(events: list[_Event]) -> list[_Swap]:
 
 # ----------------------------------------------------------------------------- dutch lots
 
-def _dutch_slices(events: list[_Event], strict: bool = True) -> dict[Key, int]:
-    """WETH bought in each dutch Take: the auction's lot before (Kick/Redo/previous Take, or Bark)
-    minus the lot after."""
-    lots: dict[int, int] = {}
-    slices: dict[Key, int] = {}
-    for e in events:
-        if e.contract != "mechanism":
-            continue
-        if e.name in ("Kick", "Redo"):
-            lots[_int(e.args["id"])] = _int(e.args["lot"])
-        elif e.name == "Bark":
-            lots.setdefault(_int(e.args["id"]), _int(e.args["collateral"]))
-        elif e.name == "Take":
-            auction = _int(e.args["id"])
-            if auction not in lots:
-                if not strict:
-                    continue
-                raise AccountingError(f"dutch Take at {e.key} for auction {auction} that never started")
-            after = _int(e.args["lot"])
-            slices[e.key] = lots[auction] - after
-            lots[auction] = after
-    return slices
-
-
 # ----------------------------------------------------------------------------- enrich_events
 
 def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``events`` with numeric columns parsed from ``args`` (NaN when not applicable):
     ``debt_usd`` (position debt the event borrows, repays, writes off or auctions),
     ``collateral_weth`` (WETH moved or at stake) and ``usd_amount`` (USD paid or received; for
-    ``AnswerUpdated`` the answer, for ``Sync`` the USD reserve). Swaps and soft exchanges are
-    split by direction (WETH side in collateral_weth, USD side in usd_amount), a dutch ``Take``'s
-    collateral_weth is the slice bought, ``AbsorbDebt``'s usd_amount is reservesPaid +
-    excessPaid. An empty ``position`` is filled from an event's ``borrower`` argument (absorb)."""
+    ``AnswerUpdated`` the answer, for ``Sync`` the USD reserve). AMM swaps are split by direction
+    (WETH side in collateral_weth, USD side in usd_amount); a mechanism's own events as its
+    ``event_amounts`` and ``event_amount_overrides`` say (the mechanism of each row, from its
+    ``mechanism`` column). An empty ``position`` is filled from an event's ``borrower`` argument."""
+    runs = [c for c in ("mechanism", "seed") if c in events]
+    if runs and len(events) and events.groupby(runs, sort=False).ngroups > 1:
+        # a table of several runs: (block, tx, log) keys repeat across runs, so each run alone
+        parts = [_enrich_run(group) for _, group in events.groupby(runs, sort=False)]
+        return pd.concat(parts).loc[events.index]
+    return _enrich_run(events)
+
+
+def _enrich_run(events: pd.DataFrame) -> pd.DataFrame:
+    """``enrich_events`` for the events of one run."""
     out = events.copy()
     n = len(out)
     debt = np.full(n, np.nan)
@@ -524,9 +430,15 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     if n == 0:
         out["debt_usd"], out["collateral_weth"], out["usd_amount"] = debt, coll, usd
         return out
+    names = out["mechanism"].tolist() if "mechanism" in out else [""] * n
+    rules = {name: get_mechanism(name) for name in dict.fromkeys(names) if name}
+    overrides: dict[tuple[str, Key], tuple] = {}
+    for name, cls in rules.items():
+        rows = out[out["mechanism"] == name]
+        mine = [e for e in _parse_events(rows) if e.contract == "mechanism"]
+        overrides.update({(name, k): v for k, v in cls.event_amount_overrides(mine).items()})
     parsed = _parse_events(out)
     by_key = {e.key: e for e in parsed}
-    slices = _dutch_slices(parsed, strict=False)
     try:
         swaps = {s.key: s for s in _amm_swaps(parsed)}
     except AccountingError:
@@ -538,22 +450,19 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
         a = e.args
         if not positions[i] and a.get("borrower"):
             positions[i] = str(a["borrower"])
-        fields = EVENT_AMOUNTS.get(e.name)
-        if fields is not None and e.contract in ("market", "mechanism", "amm", "oracle", "flash-lender"):
+        if e.contract == "mechanism":
+            cls = rules.get(names[i])
+            fields = cls.event_amounts.get(e.name) if cls is not None else None
+        else:
+            fields = EVENT_AMOUNTS.get(e.name) if e.contract in MARKET_CONTRACTS else None
+        if fields is not None:
             for arr, f in zip((debt, coll, usd), fields):
                 if f is not None and f in a:
                     arr[i] = _usd(_int(a[f]))
-        if e.name == "Take" and key in slices:
-            coll[i] = _usd(slices[key])
-        elif e.name == "AbsorbDebt":
-            usd[i] = _usd(_int(a.get("reservesPaid", 0)) + _int(a.get("excessPaid", 0)))
-        elif e.name == "Exchange":
-            amount_in, amount_out = _usd(_int(a["amountIn"])), _usd(_int(a["amountOut"]))
-            if a.get("buyCollateral"):
-                usd[i], coll[i] = amount_in, amount_out
-            else:
-                coll[i], usd[i] = amount_in, amount_out
-        elif e.name == "Swap" and key in swaps and swaps[key].weth_in is not None:
+        for arr, v in zip((debt, coll, usd), overrides.get((names[i], key), ())):
+            if v is not None:
+                arr[i] = _usd(v)
+        if e.name == "Swap" and key in swaps and swaps[key].weth_in is not None:
             coll[i], usd[i] = _usd(swaps[key].weth_amount), _usd(swaps[key].usd_amount)
     if "position" in out:
         out["position"] = positions
@@ -649,6 +558,11 @@ class _Accounts:
     lt_bps: int
     final: Outcome
     path_end: Outcome | None
+    rules: type[LiquidationMechanism]  # the mechanism's accounting rules
+
+    @property
+    def mechanism_events(self) -> list[LedgerEvent]:
+        return [e for e in self.events if e.contract == "mechanism"]
 
 
 def _scenario_numbers(result) -> tuple[int, int]:
@@ -736,7 +650,7 @@ def _accounts(result) -> _Accounts:
                     sum(p.repaid_by_borrower + p.repaid_by_liquidation for p in ps),
                     sum(p.bad_debt for p in ps), [p.final for p in ps], refs.final if ps else 0, run)
     return _Accounts(positions, events, prices, refs, result.mechanism, lt_bps, final,
-                     _path_end_outcome(positions, refs, run))
+                     _path_end_outcome(positions, refs, run), get_mechanism(result.mechanism))
 
 
 def _path_end_outcome(positions: dict[str, _Position], refs: _ReferencePrices, run: str) -> Outcome | None:
@@ -768,82 +682,32 @@ def _path_end_outcome(positions: dict[str, _Position], refs: _ReferencePrices, r
 
 
 def _taken(acc: _Accounts) -> list[_Taken]:
-    """Everything taken from at-risk borrowers, per PENALTY_RULES."""
-    rule = PENALTY_RULES.get(acc.mechanism, DEFAULT_PENALTY_RULE)
+    """Everything taken from at-risk borrowers, by the mechanism's ``collateral_taken``."""
     out: list[_Taken] = []
-    slices = _dutch_slices(acc.events) if rule == "auction-sales" else {}
-
-    def take(p: _Position, e: _Event, weth: int, usd: int = 0, oracle_exact: int | None = None) -> None:
-        out.append(_Taken(p.owner, e.key, weth, acc.prices.of(e), acc.refs.at(e.block), usd, oracle_exact))
-
     for p in acc.positions.values():
-        for e in p.events:
-            a = e.args
-            if rule in ("seized", "seized-net") and e.contract == "market" and e.name == "CollateralSeized":
-                take(p, e, _int(a["amount"]))
-            elif rule == "seized-net" and e.contract == "market" and e.name == "CollateralRestored":
-                take(p, e, -_int(a["amount"]))
-            elif rule == "auction-sales" and e.contract == "mechanism" and e.name == "Take":
-                take(p, e, slices[e.key])
-            elif rule == "auction-sales" and e.contract == "mechanism" and e.name == "Deal":
-                take(p, e, _int(a["lot"]))
-            elif rule == "absorbed" and e.contract == "mechanism" and e.name == "AbsorbCollateral":
-                # usdValue is collateral x the oracle price the contract read: exact.
-                take(p, e, _int(a["collateralAbsorbed"]), oracle_exact=_int(a["usdValue"]))
-            elif rule == "absorbed" and e.contract == "mechanism" and e.name == "AbsorbDebt":
-                take(p, e, 0, -_int(a["excessPaid"]))
-            elif rule == "soft" and e.contract == "mechanism" and e.name == "HardLiquidation":
-                take(p, e, _int(a["collateralOut"]), _int(a["usdOut"]))
+        for e, t in acc.rules.collateral_taken(p.events):
+            out.append(_Taken(p.owner, e.key, t.weth, acc.prices.of(e), acc.refs.at(e.block), t.usd,
+                              t.oracle_value))
     return out
 
 
-def _conversion_gain_wad(e: _Event, price_wad: int) -> int:
-    """What the trader of one band ``Exchange`` gained at ``price_wad``: value taken out of the
-    bands − value put in (the bands' borrowers lost as much)."""
-    a_in, a_out = _int(e.args["amountIn"]), _int(e.args["amountOut"])
-    if e.args.get("buyCollateral"):  # paid USD, took WETH out
-        return a_out * price_wad // WAD - a_in
-    return a_out - a_in * price_wad // WAD  # paid WETH, took USD out
-
-
-def _conversions(acc: _Accounts) -> list[_Event]:
-    return [e for e in acc.events if e.contract == "mechanism" and e.name == CONVERSION_EVENT]
+def _conversions(acc: _Accounts) -> list[tuple[LedgerEvent, Conversion]]:
+    """The mechanism's conversions of collateral it holds (soft's band exchanges)."""
+    out = []
+    for e in acc.mechanism_events:
+        c = acc.rules.conversion(e)
+        if c is not None:
+            out.append((e, c))
+    return out
 
 
 def _revenue_wad(acc: _Accounts) -> dict[str, int]:
-    components = REVENUE_RULES.get(acc.mechanism, DEFAULT_REVENUE_RULE)
-    parts = {c: 0 for c in components}
-    absorbed = sold = 0
-    for e in acc.events:
-        if e.contract != "mechanism":
-            continue
-        a = e.args
-        if e.name == "Liquidated" and "liquidation-fee" in parts:
-            parts["liquidation-fee"] += _int(a["protocolFee"]) * acc.prices.of(e) // WAD
-        elif e.name == "BidPaid" and "bid-share" in parts:
-            parts["bid-share"] += _int(a["protocolAmount"])
-        elif e.name == "PenaltyPaid" and "auction-penalty" in parts:
-            parts["auction-penalty"] += _int(a["amount"])
-        elif e.name in ("Kick", "Redo") and "keeper-incentives" in parts:
-            parts["keeper-incentives"] -= _int(a["coin"])
-        elif e.name == "Deal" and "english-penalty" in parts:
-            parts["english-penalty"] += _int(a["penalty"])
-        elif "absorb-reserves" in parts:
-            if e.name == "BuyCollateral":
-                parts["absorb-reserves"] += _int(a["usdAmount"])
-                sold += _int(a["collateralAmount"])
-            elif e.name == "AbsorbDebt":
-                parts["absorb-reserves"] -= _int(a["reservesPaid"]) + _int(a["excessPaid"])
-            elif e.name == "AbsorbCollateral":
-                absorbed += _int(a["collateralAbsorbed"])
-    if "absorb-reserves" in parts and absorbed != sold:
-        parts["absorb-reserves"] += (absorbed - sold) * acc.prices.final(acc.events) // WAD
-    return parts
+    return acc.rules.protocol_revenue(acc.mechanism_events, acc.prices.of, acc.prices.final(acc.events))
 
 
 def _over_liquidation(acc: _Accounts, taken: list[_Taken]) -> float:
     lt = acc.lt_bps / 10_000
-    soft = PENALTY_RULES.get(acc.mechanism, DEFAULT_PENALTY_RULE) == "soft"
+    takes_all = acc.rules.liquidation_takes_all
     total = 0.0
     by_owner: dict[str, list[_Taken]] = {}
     for t in taken:
@@ -878,7 +742,7 @@ def _over_liquidation(acc: _Accounts, taken: list[_Taken]) -> float:
         if repaid <= 0 or value_taken <= 0:
             continue
         price = acc.prices.of(first)
-        collateral_value = value_taken if soft else weth * price / WAD
+        collateral_value = value_taken if takes_all else weth * price / WAD
         k = value_taken / repaid
         d = debt / WAD
         cp = collateral_value / WAD
@@ -930,13 +794,13 @@ def _is_keeper(label: str, strategy: str, keepers: set[str] | None) -> bool:
     return strategy not in NOT_KEEPER_STRATEGIES and label not in NOT_KEEPER_STRATEGIES
 
 
-def _liquidating_txs(txs: pd.DataFrame | None) -> pd.DataFrame:
-    """Liquidation transactions and band conversions, landed or reverted."""
+def _liquidating_txs(txs: pd.DataFrame | None, conversion_actions: frozenset[str]) -> pd.DataFrame:
+    """Liquidation transactions and conversions (``conversion_actions``), landed or reverted."""
     if txs is None or not len(txs):
         return pd.DataFrame(columns=["agent", "strategy", "tag", "action", "status", "priority_fee_usd",
                                      "gas_cost_usd", "builder_payment_usd"])
     actions = txs["action"] if "action" in txs else pd.Series("", index=txs.index)
-    return txs[(txs["tag"] == LIQUIDATION_TAG) | actions.isin(CONVERSION_ACTIONS)]
+    return txs[(txs["tag"] == LIQUIDATION_TAG) | actions.isin(conversion_actions)]
 
 
 def _usd_sum(df: pd.DataFrame, *columns: str) -> float:
@@ -959,9 +823,8 @@ def _details(result) -> tuple[dict, dict]:
     by_liquidation = sum(p.repaid_by_liquidation for p in positions)
     taken = _taken(acc)
     conversions = _conversions(acc)
-    soft = PENALTY_RULES.get(acc.mechanism, DEFAULT_PENALTY_RULE) == "soft"
-    conv_loss_oracle = sum(_conversion_gain_wad(e, acc.prices.of(e)) for e in conversions) if soft else 0
-    conv_loss_ref = sum(_conversion_gain_wad(e, acc.refs.at(e.block)) for e in conversions) if soft else 0
+    conv_loss_oracle = sum(c.gain_wad(acc.prices.of(e)) for e, c in conversions)
+    conv_loss_ref = sum(c.gain_wad(acc.refs.at(e.block)) for e, c in conversions)
     taken_oracle = sum(t.value_wad for t in taken)
     taken_ref = sum(t.value_ref_wad for t in taken)
     penalty_oracle = taken_oracle - by_liquidation + conv_loss_oracle
@@ -974,15 +837,15 @@ def _details(result) -> tuple[dict, dict]:
     wrongful_value = sum(t.value_ref_wad for t in taken if (t.owner, t.key[:2]) in wrongful)
 
     # keepers and builders: every agent that liquidates or converts
-    liq = _liquidating_txs(tables.get("txs"))
+    liq = _liquidating_txs(tables.get("txs"), acc.rules.conversion_actions)
     mev = _usd_sum(liq, "priority_fee_usd", "builder_payment_usd")
     gas = _usd_sum(liq, "gas_cost_usd")
     failed = int((liq["status"] == 0).sum())
     agents = tables.get("agents")
     keeper_ledgers = float(agents.loc[agents["kind"] == "keeper", "pnl_usd"].sum()) if keepers is not None else 0.0
-    converter_gain = sum(_conversion_gain_wad(e, acc.refs.at(e.block)) for e in conversions
+    converter_gain = sum(c.gain_wad(acc.refs.at(e.block)) for e, c in conversions
                          if not _is_keeper(e.keeper, e.strategy, keepers))
-    conv_txs = liq[liq["action"].isin(CONVERSION_ACTIONS)] if len(liq) else liq
+    conv_txs = liq[liq["action"].isin(acc.rules.conversion_actions)] if len(liq) else liq
     conv_txs = conv_txs[[not _is_keeper(a, s, keepers) for a, s in zip(conv_txs["agent"], conv_txs.get(
         "strategy", conv_txs["agent"]))]] if len(conv_txs) else conv_txs
     converter_costs = _usd_sum(conv_txs, "gas_cost_usd", "builder_payment_usd")
@@ -991,7 +854,7 @@ def _details(result) -> tuple[dict, dict]:
 
     # counts and timing
     closing_txs = {e.key[:2] for e in events if e.contract == "market" and e.name in DEBT_CLOSING_EVENTS}
-    soft_conversions = {e.key[:2] for e in conversions if e.args.get("buyCollateral")}
+    soft_conversions = {e.key[:2] for e, c in conversions if c.collateral_out}
     to_liquidate = [p.first_closing.seconds - p.seconds for p in positions if p.first_closing is not None]
     to_safety = [p.safe_seconds - p.seconds if math.isfinite(p.safe_seconds) else math.inf for p in positions]
     pos_table = tables.get("positions")
@@ -1027,8 +890,6 @@ def _details(result) -> tuple[dict, dict]:
         "shortfall_at_path_end_usd": _usd(path.shortfall) if path else math.nan,
         "bad_debt_at_path_end_usd": _usd(path.bad) if path else math.nan,
     }
-    operator = sum(_int(e.args["operatorAmount"]) for e in events
-                   if e.contract == "mechanism" and e.name == "BidPaid")
     details = {
         "outcome_wad": fin,
         "outcome_at_path_end_wad": path,
@@ -1040,18 +901,17 @@ def _details(result) -> tuple[dict, dict]:
         "collateral_taken_reference_usd": _usd(taken_ref),
         "soft_conversion_loss_oracle_usd": _usd(conv_loss_oracle),
         "soft_conversion_loss_reference_usd": _usd(conv_loss_ref),
-        "soft_deconversions": len({e.key[:2] for e in conversions if not e.args.get("buyCollateral")}),
+        "soft_deconversions": len({e.key[:2] for e, c in conversions if not c.collateral_out}),
         "keeper_ledgers_usd": keeper_ledgers,
         "converter_profit_usd": converter_profit,
         "converter_costs_usd": converter_costs,
-        "auction_operator_usd": _usd(operator),
         "positions_at_risk": len(acc.positions),
         "positions_liquidated": sum(1 for p in positions if p.first_closing is not None),
         "positions_never_safe": sum(1 for t in to_safety if math.isinf(t)),
         "positions_short": sum(1 for p in positions
                                if risk.covered_and_shortfall(*p.final, acc.refs.final)[1] > 0),
-        "penalty_rule": PENALTY_RULES.get(acc.mechanism, DEFAULT_PENALTY_RULE),
         **{f"revenue_{k.replace('-', '_')}_usd": _usd(v) for k, v in revenue_parts.items()},
+        **{f"{k}_usd": _usd(v) for k, v in acc.rules.accounting_details(acc.mechanism_events).items()},
     }
     return metrics, details
 
@@ -1074,6 +934,6 @@ def metric_details(result: "RunResult") -> dict:
 
 __all__ = [
     "HEADLINE_GROUPS", "HEADLINE_METRICS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "METRIC_COLUMNS",
-    "PATH_END_METRICS", "PENALTY_RULES", "REVENUE_RULES", "AccountingError", "Outcome", "compute_metrics",
+    "PATH_END_METRICS", "AccountingError", "Outcome", "compute_metrics",
     "enrich_events", "metric_details", "outcome",
 ]

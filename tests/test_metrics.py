@@ -118,6 +118,7 @@ class Tables:
             "positions": pd.DataFrame(self.positions),
             "agents": pd.DataFrame(self.agents, columns=["agent", "kind", "strategy", "pnl_usd"]),
         }
+        tables["events"]["mechanism"] = mechanism  # the rows name the run's mechanism, as recorded
         return RunResult(scenario=sc, mechanism=mechanism, seed=0, mechanism_params={}, tables=tables,
                          transactions=len(self.txs), blocks=len(self.blocks))
 
@@ -678,3 +679,15 @@ def test_real_faulty_oracle_borrowers_lose_more_at_the_market_price_than_the_ora
     assert dutch["borrower_penalty_oracle_usd"] < 0 < dutch["borrower_loss_usd"]
     for m in (fixed, dutch):
         assert m["wrongful_liquidations"] > 0 and m["wrongful_liquidation_value_usd"] > 0
+
+
+
+def test_enrich_events_reads_each_run_alone_when_runs_share_block_keys():
+    """Two runs' events share (block, tx, log) keys: each row's amounts come from its own run."""
+    def run(seed: int, repaid: float) -> pd.DataFrame:
+        t = Tables()
+        t.ev(5, 0, "market", "LiquidationRepaid", borrower="0x01", amount=w(repaid))
+        return t.result("fixed-fee").tables["events"].assign(seed=seed)
+
+    both = pd.concat([run(0, 100.0), run(1, 7.0)], ignore_index=True)
+    assert enrich_events(both)["debt_usd"].tolist() == [100.0, 7.0]

@@ -26,13 +26,14 @@ credit is capped at what the reserves still hold.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from sandbox.chain import Address
 from sandbox.units import BPS, WAD, to_wad
 
 from sandbox.legs import legs
 
+from .accounting import Key, LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
 
 if TYPE_CHECKING:
@@ -140,6 +141,52 @@ class AbsorbMechanism(LiquidationMechanism):
                    "below target.")
 
     params: AbsorbParams
+
+    event_amounts = {"AbsorbCollateral": (None, "collateralAbsorbed", "usdValue"),
+                     "AbsorbDebt": ("debtAbsorbed", None, None),  # USD: reservesPaid + excessPaid
+                     "BuyCollateral": (None, "collateralAmount", "usdAmount")}
+
+    # --- accounting rules --------------------------------------------------------------------
+    @classmethod
+    def collateral_taken(cls, events: Sequence[LedgerEvent]) -> list[tuple[LedgerEvent, Taken]]:
+        """The collateral absorbed (its oracle value exactly as the contract read it,
+        ``AbsorbCollateral.usdValue``), less the USD credited back to the borrower
+        (``AbsorbDebt.excessPaid``)."""
+        out = []
+        for e in events:
+            if e.contract != "mechanism":
+                continue
+            if e.name == "AbsorbCollateral":
+                out.append((e, Taken(e.int("collateralAbsorbed"), oracle_value=e.int("usdValue"))))
+            elif e.name == "AbsorbDebt":
+                out.append((e, Taken(0, -e.int("excessPaid"))))
+        return out
+
+    @classmethod
+    def protocol_revenue(cls, events: Sequence[LedgerEvent], oracle_price: Callable[[LedgerEvent], int],
+                         final_price_wad: int) -> dict[str, int]:
+        """The change in the protocol's reserves plus inventory: collateral sold
+        (``BuyCollateral.usdAmount``) − debt absorbed from reserves and excess credited
+        (``AbsorbDebt.reservesPaid + excessPaid``) + WETH absorbed and not sold, at the final
+        oracle price."""
+        reserves = absorbed = sold = 0
+        for e in events:
+            if e.name == "BuyCollateral":
+                reserves += e.int("usdAmount")
+                sold += e.int("collateralAmount")
+            elif e.name == "AbsorbDebt":
+                reserves -= e.int("reservesPaid") + e.int("excessPaid")
+            elif e.name == "AbsorbCollateral":
+                absorbed += e.int("collateralAbsorbed")
+        if absorbed != sold:
+            reserves += (absorbed - sold) * final_price_wad // WAD
+        return {"absorb-reserves": reserves}
+
+    @classmethod
+    def event_amount_overrides(cls, events: Sequence[LedgerEvent]) -> dict[Key, tuple[int | None, ...]]:
+        """``AbsorbDebt``'s USD: what the reserves paid plus the excess credited."""
+        return {e.key: (None, None, e.int("reservesPaid") + e.int("excessPaid"))
+                for e in events if e.contract == "mechanism" and e.name == "AbsorbDebt"}
 
     @classmethod
     def setup_requests(cls, market: "Market", params: AbsorbParams, contract) -> list:

@@ -17,10 +17,22 @@ import dataclasses
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Iterator,
+    Mapping,
+    Protocol,
+    Sequence,
+    runtime_checkable,
+)
 
 from sandbox.chain import Account, Address, Contract, TxRequest, deploy, execute_all
 from sandbox.legs import Leg, Valuer, amount_of
+
+from .accounting import Conversion, Key, LedgerEvent, Taken
 
 if TYPE_CHECKING:
     from sandbox.contracts import Artifact
@@ -175,14 +187,60 @@ class LiquidationMechanism(ABC):
     def own_default_rank(cls) -> int | None:
         """``default_rank`` as set by this class itself (never a parent's)."""
         return vars(cls).get("default_rank")
-    # Class attributes every mechanism must define: a plug-in lacking one is refused when it
-    # is loaded from the registry, with a message naming it.
-    REQUIRED: ClassVar[tuple[str, ...]] = ("name", "Params", "contract_name", "liquidation_functions")
+    # Class attributes and accounting rules every mechanism must define: a plug-in lacking one
+    # is refused when it is loaded from the registry, with a message naming it.
+    REQUIRED: ClassVar[tuple[str, ...]] = ("name", "Params", "contract_name", "liquidation_functions",
+                                           "collateral_taken", "protocol_revenue")
 
     @classmethod
     def missing_rules(cls) -> list[str]:
-        """The required class attributes this mechanism does not define."""
-        return [attr for attr in cls.REQUIRED if not hasattr(cls, attr)]
+        """The required attributes and rules this mechanism does not define."""
+        return [attr for attr in cls.REQUIRED
+                if not hasattr(cls, attr) or getattr(getattr(cls, attr), "__isabstractmethod__", False)]
+
+    # --- accounting rules: what the contract's events mean for the metrics ---------------------
+    # Columns of the events table for the contract's events: event -> (debt field, collateral
+    # field, USD field) of its arguments (None: not applicable).
+    event_amounts: ClassVar[Mapping[str, tuple[str | None, str | None, str | None]]] = {}
+    # Actions of third parties' transactions that trade the collateral the mechanism holds
+    # (``arbitrage_call``'s actions): counted with the liquidating transactions.
+    conversion_actions: ClassVar[frozenset[str]] = frozenset()
+    # Whether a liquidation takes all a position has (over-liquidation is then measured against
+    # what it took, not against the collateral before it).
+    liquidation_takes_all: ClassVar[bool] = False
+
+    @classmethod
+    @abstractmethod
+    def collateral_taken(cls, events: Sequence[LedgerEvent]) -> list[tuple[LedgerEvent, Taken]]:
+        """For one position's events since it became at risk (the market's and this contract's,
+        in chain order): each event that took value from the position's owner, with what it took.
+        Value taken minus debt repaid by liquidation is the borrower's loss."""
+
+    @classmethod
+    @abstractmethod
+    def protocol_revenue(cls, events: Sequence[LedgerEvent], oracle_price: Callable[[LedgerEvent], int],
+                         final_price_wad: int) -> dict[str, int]:
+        """Protocol revenue by component (USD WAD; negative for incentives the protocol paid)
+        over every event of this contract in the run; ``oracle_price(e)`` is the price in force
+        at event ``e``, ``final_price_wad`` the last oracle price."""
+
+    @classmethod
+    def event_amount_overrides(cls, events: Sequence[LedgerEvent]) -> dict[Key, tuple[int | None, ...]]:
+        """Events-table amounts (debt, collateral, USD; WAD, None: keep) that need an event's
+        neighbours, keyed by event (e.g. what one auction take bought). None by default."""
+        return {}
+
+    @classmethod
+    def conversion(cls, event: LedgerEvent) -> Conversion | None:
+        """The trade when ``event`` (of this contract) converts collateral it holds for positions
+        with a third party (soft liquidation's band exchanges); None otherwise (default)."""
+        return None
+
+    @classmethod
+    def accounting_details(cls, events: Sequence[LedgerEvent]) -> dict[str, int]:
+        """Further figures of this mechanism for ``metric_details`` (USD WAD), e.g. an auction
+        operator's share. None by default."""
+        return {}
 
     def __init__(self, market: "Market", params: MechanismParams, contract: Contract):
         self.market = market

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from sandbox.chain import Address
 from sandbox.units import BPS, RAY, WAD, to_wad
 
 from sandbox.legs import legs
 
+from .accounting import Key, LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
 
 if TYPE_CHECKING:
@@ -248,6 +249,30 @@ class DutchAuctionParams(MechanismParams):
         return self.tip_wad + tab * self.chip_wad // WAD
 
 
+def auction_slices(events: Sequence[LedgerEvent], strict: bool = True) -> dict[Key, int]:
+    """WETH bought in each ``Take``: the auction's lot before (Kick/Redo/previous Take, or Bark)
+    minus the lot after. ``strict``: a Take of an auction that never started is an error."""
+    lots: dict[int, int] = {}
+    slices: dict[Key, int] = {}
+    for e in events:
+        if e.contract != "mechanism":
+            continue
+        if e.name in ("Kick", "Redo"):
+            lots[e.int("id")] = e.int("lot")
+        elif e.name == "Bark":
+            lots.setdefault(e.int("id"), e.int("collateral"))
+        elif e.name == "Take":
+            auction = e.int("id")
+            if auction not in lots:
+                if not strict:
+                    continue
+                raise ValueError(f"Take at {e.key} for auction {auction} that never started")
+            after = e.int("lot")
+            slices[e.key] = lots[auction] - after
+            lots[auction] = after
+    return slices
+
+
 # --------------------------------------------------------------------------- mechanism
 
 class AuctionMirror:
@@ -334,6 +359,34 @@ class DutchAuctionMechanism(LiquidationMechanism):
                    "at the current price, redo after 140 min or below 40% of top; tip + chip rewards.")
 
     params: DutchAuctionParams
+
+    event_amounts = {
+        "Bark": ("debt", "collateral", "tab"), "Kick": (None, "lot", "coin"),
+        "Take": (None, None, "owe"),  # collateral: the slice bought (event_amount_overrides)
+        "Redo": (None, "lot", "coin"), "Settle": ("debtWrittenOff", "collateralReturned", None),
+        "PenaltyPaid": (None, None, "amount"),
+    }
+
+    # --- accounting rules --------------------------------------------------------------------
+    @classmethod
+    def collateral_taken(cls, events: Sequence[LedgerEvent]) -> list[tuple[LedgerEvent, Taken]]:
+        """Collateral seized into an auction stays the owner's until sold: each ``Take`` slice
+        (lot before − lot after); leftovers returned at ``Settle`` and lots unsold are not taken."""
+        slices = auction_slices(events)
+        return [(e, Taken(slices[e.key])) for e in events if e.contract == "mechanism" and e.name == "Take"]
+
+    @classmethod
+    def protocol_revenue(cls, events: Sequence[LedgerEvent], oracle_price: Callable[[LedgerEvent], int],
+                         final_price_wad: int) -> dict[str, int]:
+        """Penalties received (``PenaltyPaid``), minus the keeper rewards paid from the protocol's
+        reserve at ``Kick`` and ``Redo`` (``coin``)."""
+        return {"auction-penalty": sum(e.int("amount") for e in events if e.name == "PenaltyPaid"),
+                "keeper-incentives": -sum(e.int("coin") for e in events if e.name in ("Kick", "Redo"))}
+
+    @classmethod
+    def event_amount_overrides(cls, events: Sequence[LedgerEvent]) -> dict[Key, tuple[int | None, ...]]:
+        """A take's collateral column is the slice it bought."""
+        return {key: (None, weth, None) for key, weth in auction_slices(events, strict=False).items()}
 
     @classmethod
     def setup_requests(cls, market: "Market", params: DutchAuctionParams, contract) -> list:

@@ -26,13 +26,14 @@ keeper that wants to bid more builds the call with ``tend_call`` / ``dent_call``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sandbox.chain import Address
 from sandbox.units import BPS, WAD
 
 from sandbox.legs import Valuer, legs
 
+from .accounting import LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
 
 BITE_GAS = 350_000  # measured ~250k (cold storage, seize, lock)
@@ -126,6 +127,21 @@ class EnglishAuctionMechanism(LiquidationMechanism):
     params: EnglishAuctionParams
 
     # --- reads -----------------------------------------------------------------------------
+    event_amounts = {"Bite": ("debt", "lot", "tab"), "Tend": (None, "lot", "bid"), "Dent": (None, "lot", "bid"),
+                     "Deal": ("debtRepaid", "lot", "bid")}
+
+    # --- accounting rules --------------------------------------------------------------------
+    @classmethod
+    def collateral_taken(cls, events: Sequence[LedgerEvent]) -> list[tuple[LedgerEvent, Taken]]:
+        """The lot a ``Deal`` delivers to the winner (what was bitten and not given back by dent)."""
+        return [(e, Taken(e.int("lot"))) for e in events if e.contract == "mechanism" and e.name == "Deal"]
+
+    @classmethod
+    def protocol_revenue(cls, events: Sequence[LedgerEvent], oracle_price: Callable[[LedgerEvent], int],
+                         final_price_wad: int) -> dict[str, int]:
+        """The penalty part of the winning bids (``Deal.penalty``)."""
+        return {"english-penalty": sum(e.int("penalty") for e in events if e.name == "Deal")}
+
     def auctions(self) -> list[dict]:
         """Every running auction (one call): id, owner, guy, lot, bid, tab, debt, returned, tic,
         end, biddable, dealable, needsTick."""

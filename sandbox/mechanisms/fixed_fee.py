@@ -8,13 +8,14 @@ integer arithmetic exactly, so tests and keepers can predict every wei.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from sandbox.chain import Address
 from sandbox.units import BPS, WAD
 
 from sandbox.legs import legs
 
+from .accounting import LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
 
 if TYPE_CHECKING:
@@ -170,6 +171,22 @@ class FixedFeeMechanism(LiquidationMechanism):
                    "oracle price plus a 5% bonus, 10% of the bonus to the treasury.")
 
     params: FixedFeeParams
+
+    event_amounts = {"Liquidated": ("debtRepaid", "collateralSeized", "debtRepaid")}
+
+    # --- accounting rules --------------------------------------------------------------------
+    @classmethod
+    def collateral_taken(cls, events: Sequence[LedgerEvent]) -> list[tuple[LedgerEvent, Taken]]:
+        """Every ``CollateralSeized`` of the position: to the liquidator and, the fee, to the treasury."""
+        return [(e, Taken(e.int("amount"))) for e in events
+                if e.contract == "market" and e.name == "CollateralSeized"]
+
+    @classmethod
+    def protocol_revenue(cls, events: Sequence[LedgerEvent], oracle_price: Callable[[LedgerEvent], int],
+                         final_price_wad: int) -> dict[str, int]:
+        """The liquidation fee: ``Liquidated.protocolFee`` WETH at the oracle price."""
+        return {"liquidation-fee": sum(e.int("protocolFee") * oracle_price(e) // WAD for e in events
+                                       if e.name == "Liquidated")}
 
     @classmethod
     def constructor_args(cls, market: "Market", params: FixedFeeParams) -> tuple:

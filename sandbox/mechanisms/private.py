@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
 from sandbox.chain import Account, Address, Contract, deploy, execute
 from sandbox.units import BPS
 
+from .accounting import LedgerEvent
 from .base import AuctionState, Call, Opportunity
 from .fixed_fee import FixedFeeMechanism, FixedFeeParams
 
@@ -64,6 +65,24 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
                    "open to everyone after a one-block delay.")
 
     params: PrivateAuctionParams
+
+    event_amounts = {**FixedFeeMechanism.event_amounts, "RightGranted": (None, None, "bidUsd"),
+                     "BidPaid": (None, None, "bid")}
+
+    # --- accounting rules (collateral taken: fixed-fee's) -------------------------------------
+    @classmethod
+    def protocol_revenue(cls, events: Sequence[LedgerEvent], oracle_price: Callable[[LedgerEvent], int],
+                         final_price_wad: int) -> dict[str, int]:
+        """Fixed-fee's liquidation fee, plus the protocol's share of the winning bids
+        (``BidPaid.protocolAmount``)."""
+        return {**super().protocol_revenue(events, oracle_price, final_price_wad),
+                "bid-share": sum(e.int("protocolAmount") for e in events if e.name == "BidPaid")}
+
+    @classmethod
+    def accounting_details(cls, events: Sequence[LedgerEvent]) -> dict[str, int]:
+        """The auction operator's share of the bids (``BidPaid.operatorAmount``): neither the
+        protocol's revenue nor builders' MEV."""
+        return {"auction_operator": sum(e.int("operatorAmount") for e in events if e.name == "BidPaid")}
 
     def __init__(self, market: "Market", params: PrivateAuctionParams, contract: Contract,
                  auctioneer: Account | None = None, operator: Address | None = None):

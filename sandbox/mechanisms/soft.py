@@ -58,13 +58,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from sandbox.chain import Address
 from sandbox.units import BPS, WAD
 
 from sandbox.legs import legs
 
+from .accounting import Conversion, Key, LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
 
 if TYPE_CHECKING:
@@ -382,6 +383,47 @@ class SoftLiquidationMechanism(LiquidationMechanism):
                    "hard liquidation of the whole position only when health < 0.")
 
     params: SoftParams
+
+    event_amounts = {"Exchange": (None, None, None),  # by direction (event_amount_overrides)
+                     "HardLiquidation": ("debtRepaid", "collateralOut", "usdOut"),
+                     "PositionBanded": (None, "collateral", None), "PositionUnbanded": (None, "collateral", "usd"),
+                     "PositionDebtUpdated": ("debt", None, None)}
+    conversion_actions = frozenset({"soft-liquidate", "de-liquidate"})
+    liquidation_takes_all = True
+
+    # --- accounting rules --------------------------------------------------------------------
+    @classmethod
+    def collateral_taken(cls, events: Sequence[LedgerEvent]) -> list[tuple[LedgerEvent, Taken]]:
+        """A hard liquidation's collateral and USD out of the bands (the market's
+        ``CollateralSeized`` only moves collateral into the bands). The bands' conversion loss is
+        the conversions' (``conversion``), pool-wide."""
+        return [(e, Taken(e.int("collateralOut"), e.int("usdOut"))) for e in events
+                if e.contract == "mechanism" and e.name == "HardLiquidation"]
+
+    @classmethod
+    def protocol_revenue(cls, events: Sequence[LedgerEvent], oracle_price: Callable[[LedgerEvent], int],
+                         final_price_wad: int) -> dict[str, int]:
+        """None: the swap fee stays in the bands, with the borrowers, as on mainnet."""
+        return {}
+
+    @classmethod
+    def conversion(cls, event: LedgerEvent) -> Conversion | None:
+        """An ``Exchange`` against the bands (``buyCollateral``: the trader paid USD for collateral)."""
+        if event.name != "Exchange":
+            return None
+        return Conversion(collateral_out=bool(event.args.get("buyCollateral")), amount_in=event.int("amountIn"),
+                          amount_out=event.int("amountOut"))
+
+    @classmethod
+    def event_amount_overrides(cls, events: Sequence[LedgerEvent]) -> dict[Key, tuple[int | None, ...]]:
+        """An exchange's WETH side in the collateral column, its USD side in the USD column."""
+        out: dict[Key, tuple[int | None, ...]] = {}
+        for e in events:
+            c = cls.conversion(e) if e.contract == "mechanism" else None
+            if c is not None:
+                out[e.key] = ((None, c.amount_out, c.amount_in) if c.collateral_out
+                              else (None, c.amount_in, c.amount_out))
+        return out
 
     @classmethod
     def max_ltv_bps(cls, params: SoftParams) -> int:

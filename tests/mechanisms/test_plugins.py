@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.contracts import artifact_from_file
+from sandbox.mechanisms import LiquidationMechanism
 from sandbox.mechanisms.fixed_fee import FixedFeeMechanism, FixedFeeParams
 
 
@@ -35,6 +36,39 @@ class GenerousBonus(FixedFeeMechanism):
     Params = GenerousParams
     contract_name = artifact_from_file(Path(__file__).with_name("GenerousLiquidator.json"))
     description = "third-party: fixed fee with a 10% bonus"
+
+
+class SeizingFee(FixedFeeMechanism):
+    """Its own liquidation function (``seize``) and its own revenue rule."""
+
+    name = "seizing-fee"
+    contract_name = artifact_from_file(Path(__file__).with_name("SeizingLiquidator.json"))
+    liquidation_functions = frozenset({"seize"})
+    description = "third-party: fixed fee through seize(), revenue counted its own way"
+
+    def _function(self, action):
+        return "seize"
+
+    @classmethod
+    def protocol_revenue(cls, events, oracle_price, final_price_wad):
+        """The house keeps its fee in WETH: valued at the final oracle price."""
+        fees = sum(e.int("protocolFee") for e in events if e.name == "Liquidated")
+        return {"house-cut": fees * final_price_wad // 10**18}
+
+
+class Incomplete(LiquidationMechanism):
+    """A mechanism that forgot its accounting rules: refused when loaded."""
+
+    name = "incomplete"
+    Params = GenerousParams
+    contract_name = "FixedFeeLiquidator"
+    liquidation_functions = frozenset({"liquidate"})
+
+    def opportunities(self, owners):
+        return []
+
+    def encode(self, opportunity, caller, max_pay=None):
+        raise ValueError("nothing to encode")
 '''
 
 RUN_IT = '''
@@ -77,6 +111,7 @@ def plugin_path(tmp_path_factory) -> Path:
     artifact = json.loads((ARTIFACTS_DIR / "FixedFeeLiquidator.json").read_text())
     artifact["contractName"] = "GenerousLiquidator"
     (pkg / "GenerousLiquidator.json").write_text(json.dumps(artifact))
+    (pkg / "SeizingLiquidator.json").write_text((ARTIFACTS_DIR / "SeizingLiquidator.json").read_text())
     (root / "pyproject.toml").write_text(textwrap.dedent('''
         [build-system]
         requires = ["setuptools>=61"]
@@ -88,6 +123,8 @@ def plugin_path(tmp_path_factory) -> Path:
 
         [project.entry-points."sandbox.mechanisms"]
         generous-bonus = "generous_mech:GenerousBonus"
+        seizing-fee = "generous_mech:SeizingFee"
+        incomplete = "generous_mech:Incomplete"
 
         [tool.setuptools.packages.find]
         where = ["src"]
@@ -153,3 +190,62 @@ def test_the_conformance_suite_passes_for_the_installed_third_party_mechanism(pl
                          env=_env(plugin_path), cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "4 passed" in out.stdout
+
+
+SEIZE_RUN = '''
+import json
+from sandbox.metrics import compute_metrics, metric_details
+from sandbox.scenarios.loader import parse_scenario
+from sandbox.simulation import Simulation
+
+sc = parse_scenario(\'\'\'
+name = "front-run-the-plugin"
+blocks = 40
+block_time_seconds = 12
+settle_max_seconds = 0
+[price]
+model = "path"
+knots = [[0, 2000], [240, 1500], [480, 1500]]
+[borrowers]
+count = 8
+collateral_weth_median = 10
+collateral_weth_sigma = 0.2
+[[keepers]]
+strategy = "naive"
+tip_gwei = 2.0
+[[keepers]]
+strategy = "frontrunner"
+tip_gwei = 2.0
+\'\'\', source="test")
+result = Simulation(sc, "seizing-fee", seed=3).run()
+metrics, details = compute_metrics(result), metric_details(result)
+txs = result.tables["txs"]
+copied = txs[(txs["strategy"] == "frontrunner") & (txs["tag"] == "liquidation") & (txs["status"] == 1)]
+events = result.tables["events"]
+fees = sum(int(json.loads(a)["protocolFee"]) for a in events.loc[events["event"] == "Liquidated", "args"])
+final_oracle = int(result.tables["blocks"]["oracle_price_wad"].iloc[-1])
+print(json.dumps({"copied": len(copied), "house_cut": details["revenue_house_cut_usd"],
+                  "expected": fees * final_oracle // 10**18 / 10**18, "revenue": metrics["protocol_revenue_usd"],
+                  "recovered": metrics["debt_recovered_usd"]}))
+'''
+
+
+def test_a_plugin_with_its_own_function_is_front_run_and_its_own_revenue_rule_counts(plugin_path):
+    """Searchers recognise the plug-in's ``seize`` because it declares it, and the metrics take
+    its revenue from its own rule: a plug-in gets exactly what a built-in gets."""
+    out = subprocess.run([sys.executable, "-c", SEIZE_RUN], env=_env(plugin_path),
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["copied"] >= 1, "the front-runner never copied a seize()"
+    assert r["recovered"] > 0
+    assert r["house_cut"] == pytest.approx(r["expected"], rel=1e-12) and r["house_cut"] > 0
+    assert r["revenue"] == pytest.approx(r["house_cut"], rel=1e-12)
+
+
+def test_a_plugin_without_its_accounting_rules_is_refused_naming_them(plugin_path):
+    code = "from sandbox.mechanisms import MECHANISMS; MECHANISMS.load('incomplete')"
+    out = subprocess.run([sys.executable, "-c", code], env=_env(plugin_path), capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode != 0
+    assert "lacks required collateral_taken, protocol_revenue" in out.stderr
