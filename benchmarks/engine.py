@@ -41,7 +41,6 @@ from sandbox.scenarios import load_scenario
 from sandbox.simulation import Simulation
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_MECHANISMS = ["fixed-fee", "dutch-auction", "soft", "private"]
 TIMED = ("execute_block", "call", "sign", "nonce", "balance", "code", "snapshot", "revert",
          "register_abi")
 TIMED_PROPERTIES = ("block_number", "timestamp", "next_base_fee", "gas_limit")
@@ -194,18 +193,12 @@ def replay(blocks: list, scenario, seed: int, labels: list[str]) -> tuple[float,
     return wall, cpu + children_cpu() - node0, sum(len(b[0]) for b in blocks)
 
 
-def account_labels(scenario) -> list[str]:
-    from sandbox.simulation import ROLE_LABELS, keeper_labels
-
-    return (ROLE_LABELS + [f"borrower-{i}" for i in range(scenario.borrowers.count)]
-            + [label for _, _, label in keeper_labels(scenario)])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default=str(HERE / "bench.toml"))
     parser.add_argument("--backend", action="append", help="default: every registered backend")
-    parser.add_argument("--mechanism", action="append", help=f"default: {', '.join(DEFAULT_MECHANISMS)}")
+    parser.add_argument("--mechanism", action="append",
+                        help="default: the default comparison's mechanisms (liqsandbox list mechanisms)")
     parser.add_argument("--borrowers", type=int, help="override the scenario's borrower count")
     parser.add_argument("--blocks", type=int, help="override the scenario's block count")
     parser.add_argument("--seed", type=int, default=0)
@@ -218,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.blocks:
         scenario = replace(scenario, blocks=args.blocks)
     backends = args.backend or CHAIN_BACKENDS.names()
-    mechanisms = args.mechanism or DEFAULT_MECHANISMS
+    from sandbox.mechanisms import default_mechanisms
+
+    mechanisms = args.mechanism or default_mechanisms()
     profile = cProfile.Profile() if args.profile else None
     print(f"scenario {scenario.name}: {scenario.borrowers.count} borrowers, {scenario.blocks} blocks of "
           f"{scenario.block_time_seconds} s, {sum(k.count for k in scenario.keepers)} keepers; seed {args.seed}; "
@@ -244,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"loop {e.loop_wall / a.loop_wall:5.1f}×")
     if "anvil" in backends:
         print("\nceiling: the anvil run's blocks replayed on a fresh anvil chain, no agents:")
+        from sandbox.simulation import account_labels
+
         labels = account_labels(scenario)
         for mechanism in mechanisms:
             f = results[(mechanism, "anvil")]

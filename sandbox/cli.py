@@ -155,7 +155,7 @@ def demo(seed: int, borrowers: int, steps: int, drop: float):
 
 @main.group("list")
 def list_():
-    """List what is installed: mechanisms, keeper strategies, built-in scenarios."""
+    """List what is installed: mechanisms, markets, keeper strategies, built-in scenarios."""
 
 
 def _list_plugins(registry, notes=lambda cls: []) -> None:
@@ -184,9 +184,32 @@ def list_mechanisms():
 
     def notes(cls):
         rank = cls.own_default_rank()
-        return [] if rank is None else [f"compared by default, #{rank}"]
+        markets = [f"markets: {', '.join(cls.markets)}"]
+        return markets if rank is None else [*markets, f"compared by default, #{rank}"]
 
     _list_plugins(MECHANISMS, notes)
+
+
+@list_.command("markets")
+@friendly_errors
+def list_markets():
+    """Every registered market (entry-point group sandbox.markets): its roles and agent kinds,
+    and the mechanisms that run on it."""
+    from sandbox.markets import MARKETS
+    from sandbox.mechanisms import MECHANISMS
+
+    for name in MARKETS.names():
+        try:
+            cls = MARKETS.load(name)
+        except Exception as exc:  # noqa: BLE001 - any import error of someone else's package
+            click.echo(f"{name}  (cannot be loaded: {exc})")
+            continue
+        doc = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        click.echo(f"{name} — {' '.join(doc.split())}")
+        click.echo(f"    {'roles':<16} {', '.join(cls.role_labels)}")
+        click.echo(f"    {'agent kinds':<16} {', '.join(cls.agent_kinds)}")
+        runs = [m for m in MECHANISMS.names() if name in MECHANISMS.load(m).markets]
+        click.echo(f"    {'mechanisms':<16} {', '.join(runs) or 'none installed'}")
 
 
 @list_.command("keepers")

@@ -20,14 +20,14 @@ from sandbox.agents.context import AgentContext
 from sandbox.chain import Chain, execute_all, open_chain
 from sandbox.chain.builder import BackgroundDemand, BlockBuilder, ProducedBlock
 from sandbox.chain.mempool import Mempool
-from sandbox.market import Market, deploy_market
-from sandbox.market.book import PositionBook
+from sandbox.market import Market
+from sandbox.markets import get_market
 from sandbox.mechanisms import LiquidationMechanism, MechanismParams, get_mechanism
 from sandbox.recorder import Recorder
 from sandbox.scenarios import Scenario, check_mechanisms_serve, reference_prices, to_wad_prices
 from sandbox.units import GWEI, WAD, to_wad
 
-ROLE_LABELS = ["deployer", "oracle", "treasury", "builder", "arbitrageur"]
+RUN_ROLE_LABELS = ("builder",)  # the block builder: every run has one, whatever the market
 WARMUP_LIMIT_BLOCKS = 200
 AGENT_STREAM = 4  # keeps agents' seed streams apart from the four spawned above
 
@@ -60,6 +60,17 @@ def keeper_labels(scenario: Scenario) -> list[tuple[str, int, str]]:
     return out
 
 
+def account_labels(scenario: Scenario) -> list[str]:
+    """Every account a run of ``scenario`` uses, in chain order: the market's roles, the
+    builder, its agent kinds' accounts, then the keepers."""
+    from sandbox.agents.kinds import AGENT_KINDS
+
+    kind = get_market(scenario.market)
+    return [*kind.role_labels, *RUN_ROLE_LABELS,
+            *(label for name in kind.agent_kinds for label in AGENT_KINDS.load(name).labels(scenario)),
+            *(label for _, _, label in keeper_labels(scenario))]
+
+
 class Simulation:
     """Sets up one run and advances it block by block."""
 
@@ -73,6 +84,7 @@ class Simulation:
         self.seed = seed
         self.backend = backend
         self.mechanism_cls = get_mechanism(mechanism)
+        self.market_kind = get_market(scenario.market)
         self.mechanism_params = check_scenario(scenario, mechanism)
         seeds = np.random.SeedSequence(seed).spawn(4)
         self.price_rng = np.random.default_rng(seeds[0])
@@ -94,58 +106,39 @@ class Simulation:
         return np.random.default_rng(np.random.SeedSequence([self.seed, AGENT_STREAM, zlib.crc32(label.encode())]))
 
     def setup(self) -> "Simulation":
-        from sandbox.agents.arbitrageur import Arbitrageur
-        from sandbox.agents.borrowers import Borrower, draw_population
+        """Assemble the run from the registries: the scenario's market (``sandbox.markets``)
+        deploys its contracts and names its roles and agent kinds (``sandbox.agents``), the
+        mechanism installs on it, the scenario's keepers (``sandbox.keepers``) join."""
         from sandbox.agents.keepers import KEEPERS
-        from sandbox.agents.oracle import OracleUpdater
+        from sandbox.agents.kinds import AGENT_KINDS, RunSetup
 
         sc = self.scenario
-        borrower_labels = [f"borrower-{i}" for i in range(sc.borrowers.count)]
+        kind = self.market_kind
+        agent_kinds = [AGENT_KINDS.load(name) for name in kind.agent_kinds]
         keepers = keeper_labels(sc)
-        labels = ROLE_LABELS + borrower_labels + [label for _, _, label in keepers]
-        self.chain = chain = open_chain(self.backend, seed=self.seed, accounts=labels)
-        self.market = market = deploy_market(chain, sc.market_params())
+        self.chain = chain = open_chain(self.backend, seed=self.seed, accounts=account_labels(sc))
+        self.market = market = kind.deploy(chain, sc)
         self.mechanism = self.mechanism_cls.deploy(market, self.mechanism_params)
-
-        population = draw_population(sc.borrowers, self.population_rng, self.prices_wad[0],
-                                     sc.lending.max_ltv_bps, to_wad(sc.lending.min_borrow_usd))
-        self._lend_enough(sum(debt for _, debt in population))
-        agents: list[Agent] = [
-            OracleUpdater(market.oracle_updater, self._agent_rng("oracle"), sc.oracle),
-        ]
-        if sc.arbitrageur.enabled:
-            agents.append(Arbitrageur(chain.account("arbitrageur"), self._agent_rng("arbitrageur"),
-                                      sc.arbitrageur))
-        for label, (collateral, debt) in zip(borrower_labels, population):
-            agents.append(Borrower(chain.account(label), self._agent_rng(label), collateral, debt,
-                                   sc.borrowers))
+        run = RunSetup(scenario=sc, chain=chain, market=market, start_price_wad=self.prices_wad[0],
+                       rng_for=self._agent_rng, population_rng=self.population_rng)
+        agents: list[Agent] = [agent for k in agent_kinds for agent in k.populate(run)]
         for g, j, label in keepers:
             spec = sc.keepers[g]
             agents.append(KEEPERS.load(spec.strategy).from_spec(chain.account(label), self._agent_rng(label), spec))
         self.agents = agents
-        owners = [chain.account(label).address for label in borrower_labels]
+        self.owners = owners = kind.owners(agents)
         self.ctx = ctx = AgentContext(chain, market, self.mechanism, Mempool(chain), owners,
                                       block_time_seconds=sc.block_time_seconds,
                                       coinbase=chain.account("builder").address)
         ctx.agents = agents
-        self.owners = owners
         requests = [r for agent in agents for r in agent.setup(ctx)]
         execute_all(chain, requests)
         for agent in agents:
-            hook = getattr(agent, "after_setup", None)
-            if hook is not None:
-                more = hook(ctx)
-                if more:
-                    execute_all(chain, more)
+            more = agent.after_setup(ctx)
+            if more:
+                execute_all(chain, more)
         self._warm_up_base_fee(int(sc.gas.base_fee_gwei * GWEI))
-        self.book = None
-        if self.follow_events:
-            self.mechanism.follow(owners)
-            self.book = PositionBook(market, owners,
-                                     watched={market.lending.address, self.mechanism.contract.address},
-                                     neutral_events=self.mechanism.position_neutral_events,
-                                     held_source=self.mechanism)
-            market.attach_book(self.book)
+        self.book = kind.follow(market, self.mechanism, owners) if self.follow_events else None
         self._record_balances("start")
         self.builder = BlockBuilder(sc.builder_policy, self.builder_rng)
         self.recorder = Recorder(
@@ -159,19 +152,8 @@ class Simulation:
         self.settle_blocks = 0
         return self
 
-    def _lend_enough(self, debt_wei: int) -> None:
-        """Supply what the population borrows when the market's default liquidity falls short
-        (many, large or expensive positions); other scenarios are left exactly as they were."""
-        market = self.market
-        short = debt_wei - market.lending.call("liquidity")
-        if short > 0:
-            execute_all(self.chain, [market.usd.tx(market.deployer, "mint", market.deployer.address, short),
-                                     market.lending.tx(market.deployer, "supplyLiquidity", short)])
-
     def _contract_roles(self) -> dict[str, str]:
-        m = self.market
-        roles = {m.lending.address: "market", m.oracle.address: "oracle", m.amm.address: "amm",
-                 m.flash.address: "flash-lender", self.mechanism.contract.address: "mechanism"}
+        roles = {**self.market_kind.contract_roles(self.market), self.mechanism.contract.address: "mechanism"}
         for agent in self.agents:
             contract = getattr(agent, "contract", None)
             if contract is not None:
@@ -307,9 +289,7 @@ class Simulation:
 
     # --- end-of-run tables --------------------------------------------------------------------------
     def position_table(self) -> pd.DataFrame:
-        from sandbox.agents.borrowers import Borrower
-
-        borrowers = [a for a in self.agents if isinstance(a, Borrower)]
+        borrowers = [a for a in self.agents if a.holds_position]
         final = {p.owner: p for p in self.market.positions([b.account.address for b in borrowers])}
         self.recorder.observe_end(final.values(), self.market.price(), self.prices_wad[-1])
         rows = []
@@ -390,4 +370,4 @@ def run_once(scenario: Scenario, mechanism: str, seed: int, backend: str = "eth-
         sim.close()
 
 
-__all__ = ["RunResult", "Simulation", "check_scenario", "keeper_labels", "run_once"]
+__all__ = ["RunResult", "Simulation", "account_labels", "check_scenario", "keeper_labels", "run_once"]

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
+from sandbox.mechanisms import MECHANISMS
 from sandbox.metrics import (
     HEADLINE_METRICS, HIGHER_IS_BETTER, LOWER_IS_BETTER, METRIC_COLUMNS, AccountingError,
     compute_metrics, enrich_events, metric_details,
@@ -563,7 +564,7 @@ def test_metric_lists_are_consistent():
 
 # ------------------------------------------------------------------------------ real runs
 
-REAL_MECHANISMS = ["fixed-fee", "dutch-auction", "soft", "private", "absorb", "english-auction"]
+REAL_MECHANISMS = MECHANISMS.names()
 REPAYING_ACTIONS = {"liquidate", "liquidate-with-bid", "take", "hard-liquidate", "absorb", "deal"}
 
 

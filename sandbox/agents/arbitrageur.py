@@ -42,8 +42,10 @@ from .base import Agent, BlockView, GasPolicy
 
 if TYPE_CHECKING:
     from sandbox.chain.builder import ProducedBlock
+    from sandbox.scenarios import Scenario
 
     from .context import AgentContext
+    from .kinds import RunSetup
 
 SWAP_GAS = 200_000  # gas limit of a swapExactIn
 SWAP_GAS_USED = 90_000  # what one costs (measured ~75k), for the profitability check
@@ -96,6 +98,16 @@ class Arbitrageur(Agent):
         self.inventory_weth = 0
         self.trades: list[dict] = []  # what it sent: block, venue, direction, amount in, expected out
         self._slot: tuple[int, int, int] | None = None  # (nonce, max fee, tip) of a replacement
+
+    @classmethod
+    def labels(cls, scenario: "Scenario") -> list[str]:
+        return ["arbitrageur"]  # held even when disabled, so other accounts do not move
+
+    @classmethod
+    def populate(cls, run: "RunSetup") -> list[Agent]:
+        """One arbitrageur when ``[arbitrageur] enabled``."""
+        spec = run.scenario.arbitrageur
+        return [cls(run.chain.account("arbitrageur"), run.rng_for("arbitrageur"), spec)] if spec.enabled else []
 
     @property
     def tip_wei(self) -> int:

@@ -21,8 +21,10 @@ from sandbox.units import GWEI, WAD
 
 if TYPE_CHECKING:
     from sandbox.chain.builder import ProducedBlock
+    from sandbox.scenarios import Scenario
 
     from .context import AgentContext
+    from .kinds import RunSetup
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,8 @@ class Agent(ABC):
     """
 
     kind: ClassVar[str] = "agent"
+    #: whether the agent owns a position the run follows (the market's owners)
+    holds_position: ClassVar[bool] = False
 
     def __init__(self, account: Account, rng: np.random.Generator, gas: GasPolicy | None = None):
         self.account = account
@@ -180,8 +184,24 @@ class Agent(ABC):
         """Name used in results tables (keepers: their strategy; others: their kind)."""
         return self.kind
 
+    # --- a kind of agent a market asks for (``sandbox.agents.kinds``) -----------------------
+    @classmethod
+    def labels(cls, scenario: "Scenario") -> list[str]:
+        """The account labels this kind's agents use in a run of ``scenario``."""
+        return []
+
+    @classmethod
+    def populate(cls, run: "RunSetup") -> list["Agent"]:
+        """This kind's agents for one run, on the accounts named by ``labels``."""
+        return []
+
     def setup(self, ctx: "AgentContext") -> list:
         """Set-up transactions (funding by the deployer, approvals) run before block 1."""
+        return []
+
+    def after_setup(self, ctx: "AgentContext") -> list | None:
+        """More set-up transactions, once everyone's set-up has run (e.g. a keeper contract's
+        approvals of the mechanism)."""
         return []
 
     def step(self, view: BlockView, ctx: "AgentContext") -> None:

@@ -18,14 +18,16 @@ import numpy as np
 from sandbox.chain import Account
 from sandbox.market.actions import fund_requests, open_position_requests
 from sandbox.scenarios.schema import BorrowerSpec
-from sandbox.units import BPS, WAD
+from sandbox.units import BPS, WAD, to_wad
 
 from .base import Agent, BlockView, GasPolicy
 
 if TYPE_CHECKING:
     from sandbox.chain.builder import ProducedBlock
+    from sandbox.scenarios import Scenario
 
     from .context import AgentContext
+    from .kinds import RunSetup
 
 # deposit/repay run the mechanism's position hook (soft: re-spreading over bands, ~700k gas)
 REACTION_GAS = 1_000_000
@@ -70,6 +72,7 @@ class Borrower(Agent):
     """One position's owner; defends it (top-up or repay) when its health factor gets low."""
 
     kind = "borrower"
+    holds_position = True
 
     def __init__(self, account: Account, rng: np.random.Generator, collateral_wei: int, debt_wei: int,
                  spec: BorrowerSpec | None = None, gas: GasPolicy | None = None):
@@ -85,6 +88,21 @@ class Borrower(Agent):
         self.reserve_usd = 0
         self.react_below_wad = int(round(self.spec.react_below_health_factor * 1e6)) * MICRO_WAD
         self.reactions: list[tuple[int, str, int]] = []  # (block, "top-up" | "repay", amount)
+
+    @classmethod
+    def labels(cls, scenario: "Scenario") -> list[str]:
+        return [f"borrower-{i}" for i in range(scenario.borrowers.count)]
+
+    @classmethod
+    def populate(cls, run: "RunSetup") -> list[Agent]:
+        """``[borrowers] count`` position owners drawn by ``draw_population`` from the run's
+        population generator; the market lends enough for all of them (``ensure_liquidity``)."""
+        sc = run.scenario
+        population = draw_population(sc.borrowers, run.population_rng, run.start_price_wad,
+                                     sc.lending.max_ltv_bps, to_wad(sc.lending.min_borrow_usd))
+        run.market.ensure_liquidity(sum(debt for _, debt in population))
+        return [cls(run.chain.account(label), run.rng_for(label), collateral, debt, sc.borrowers)
+                for label, (collateral, debt) in zip(cls.labels(sc), population)]
 
     def setup(self, ctx: "AgentContext") -> list:
         """Open the position and mint the reserve: top_up_fraction × collateral in WETH and

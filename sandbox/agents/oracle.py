@@ -46,6 +46,7 @@ from .base import Agent, BlockView, GasPolicy, OrderFlowLot, PrivateBid
 
 if TYPE_CHECKING:
     from .context import AgentContext
+    from .kinds import RunSetup
 
 SUBMIT_GAS = 120_000  # measured ~75k (new round storage + event)
 
@@ -66,6 +67,11 @@ class OracleUpdater(Agent):
         self.heartbeat_seconds = spec.heartbeat_seconds
         self.auctions: list[dict] = []  # private flow: one record per auction held
         self._sold: set[int] = set()  # rounds already auctioned (delayed oracle)
+
+    @classmethod
+    def populate(cls, run: "RunSetup") -> list[Agent]:
+        """The market's one oracle updater, on its oracle role's account (``[oracle]``)."""
+        return [cls(run.market.oracle_updater, run.rng_for("oracle"), run.scenario.oracle)]
 
     @property
     def tip_wei(self) -> int:

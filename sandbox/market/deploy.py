@@ -127,6 +127,14 @@ class Market:
     numeraire = "USD"  # the debt asset: what liquidators pay and count profit in
     collateral_asset = "WETH"
 
+    def ensure_liquidity(self, debt_wei: int) -> None:
+        """Supply what borrowers will borrow (``debt_wei`` in all) when the market's liquidity
+        falls short (many, large or expensive positions); otherwise change nothing."""
+        short = debt_wei - self.lending.call("liquidity")
+        if short > 0:
+            execute(self.chain, [self.usd.tx(self.deployer, "mint", self.deployer.address, short),
+                                 self.lending.tx(self.deployer, "supplyLiquidity", short)])
+
     def valuer(self, reserves: tuple[int, int]):
         """Keepers' valuation of proceeds at the AMM ``reserves`` (``AmmValuer``)."""
         from .valuation import AmmValuer

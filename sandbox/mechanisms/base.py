@@ -183,6 +183,9 @@ class LiquidationMechanism(ABC):
     # a built-in) joins the default comparison only by setting its own.
     default_rank: ClassVar[int | None] = None
 
+    #: the markets (``sandbox.markets``) this mechanism runs on
+    markets: ClassVar[tuple[str, ...]] = ("lending",)
+
     @classmethod
     def own_default_rank(cls) -> int | None:
         """``default_rank`` as set by this class itself (never a parent's)."""

@@ -64,7 +64,7 @@ _SECTIONS: dict[str, type] = {
     "borrowers": BorrowerSpec,
     "arbitrageur": ArbitrageurSpec,
 }
-_TOP_SCALARS = ("name", "description", "blocks", "block_time_seconds", "builder_policy",
+_TOP_SCALARS = ("name", "description", "market", "blocks", "block_time_seconds", "builder_policy",
                 "settle_max_seconds", "settle_idle_seconds")
 _TOP_KEYS = (*_TOP_SCALARS, *_SECTIONS, "keepers", "mechanisms")
 _SPECIAL = {"source"}  # Scenario fields a file cannot set
@@ -150,7 +150,19 @@ def scenario_from_dict(raw: dict[str, Any], *, source: str = "", base_dir: str |
     if "mechanisms" in raw:
         kwargs["mechanisms"] = _build_mechanisms(raw["mechanisms"])
     kwargs["source"] = source
+    if "market" in kwargs:
+        _check_market(kwargs["market"])
     return Scenario(**kwargs)
+
+
+def _check_market(name: str) -> None:
+    """``market`` must name an installed market plug-in."""
+    from sandbox.markets import MARKETS, UnknownPlugin
+
+    try:
+        MARKETS.load(name)
+    except UnknownPlugin as exc:
+        raise ScenarioError(f"market: {exc}") from None
 
 
 # --------------------------------------------------------------------------- generic conversion
@@ -415,6 +427,9 @@ def check_mechanisms_serve(scenario: Scenario, mechanisms) -> dict:
     params_of = {}
     for name in mechanisms:
         cls = MECHANISMS.load(name)
+        if scenario.market not in cls.markets:
+            raise ScenarioError(f"market: {name} does not run on the {scenario.market!r} market "
+                                f"(it runs on: {', '.join(cls.markets)})")
         params = cls.default_params().replace(**scenario.mechanism_overrides(name))
         try:
             cls.check_scenario(scenario, params)

@@ -216,6 +216,7 @@ class KeeperSpec:
 class Scenario:
     name: str
     description: str = ""
+    market: str = "lending"  # the market plug-in (``sandbox.markets``) the run is assembled around
     blocks: int = 600
     block_time_seconds: int = 12
     builder_policy: str = "priority-fee"

@@ -14,10 +14,15 @@
       class TestMyMechanism(MechanismConformance):
           mechanism = "my-mechanism"          # its entry-point name in ``sandbox.mechanisms``
 
+- ``MarketConformance``: what every market plug-in must do (roles and registered agent kinds, a
+  run of its example scenario with each of its mechanisms, positions as legs agreeing with its
+  view, the same run whether positions are followed from events or read in full).
+
 The pytest plug-in (``sandbox.testing.plugin``, registered under ``pytest11``) provides the
 ``sandbox_chain`` and ``sandbox_market`` fixtures and the ``--sandbox-backend`` option.
 """
 
+from .markets import MarketConformance
 from .mechanisms import MechanismConformance
 
-__all__ = ["MechanismConformance"]
+__all__ = ["MarketConformance", "MechanismConformance"]

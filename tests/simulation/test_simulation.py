@@ -91,9 +91,9 @@ def test_every_mechanism_faces_the_same_market_for_a_seed():
     assert prices["fixed-fee"] == prices["soft"]
 
 
-@pytest.mark.parametrize("mechanism", ["fixed-fee", "dutch-auction", "soft", "private"])
+@pytest.mark.parametrize("mechanism", MECHANISMS.names())
 def test_following_events_gives_the_same_run_as_reading_every_contract(mechanism):
-    sc = small_crash(blocks=70, borrowers=10)
+    sc = small_crash(blocks=60, borrowers=8)
     fast = Simulation(sc, mechanism, seed=2).run().tables
     slow = Simulation(sc, mechanism, seed=2, follow_events=False).run().tables
     assert fast["txs"]["status"].sum() > 0
