@@ -21,7 +21,7 @@ BAD_SCENARIOS = [
     ("only comments", "# nothing here\n\n", [], "empty scenario file"),
     ("malformed toml", "blocks = = 3\n", [], "malformed TOML"),
     ("wrong type", 'blocks = "many"\n', [], "blocks: expected an integer"),
-    ("blocks zero", "blocks = 0\n", [], "blocks: must be >= 1"),
+    ("blocks zero", "blocks = 0\n", [], "blocks: 0 is below the lowest value"),
     ("blocks huge", "blocks = 1000000000\n", [], "blocks: 1,000,000,000 is above the highest value the sandbox "
                                                   "can run (1 … 1,000,000)"),
     ("block time huge", "block_time_seconds = 100000\n", [], "block_time_seconds: 100,000 is above"),

@@ -146,7 +146,7 @@ def test_a_mechanism_whose_every_run_failed_shows_failed_in_its_column(tiny, tmp
             "--mechanism", "dutch-auction"]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 4
-    row = next(line for line in result.stdout.splitlines() if line.startswith("debt at risk"))
+    row = next(line for line in result.stdout.splitlines() if line.strip().startswith("debt at risk"))
     assert row.split()[-1] == "failed"
     assert pd.read_csv(out / "summary.csv")["mechanism"].tolist() == ["fixed-fee"]
 

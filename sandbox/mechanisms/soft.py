@@ -449,8 +449,13 @@ class SoftLiquidationMechanism(LiquidationMechanism):
             raise ScenarioError(f"{field}: {highest} is above what soft can band (max {limit} with bands_n = "
                                 f"{params.bands_n}, loan_discount_bps = {params.loan_discount_bps}); lower it "
                                 "or leave soft out")
-        # expected WETH per band with every position's bands overlapping: the lognormal mean
-        weth = b.count * b.collateral_weth_median * math.exp(b.collateral_weth_sigma ** 2 / 2) / params.bands_n
+        # expected WETH per band with every position's bands overlapping: the lognormal mean, or
+        # what the smallest loan needs at the lowest LTV (positions are scaled up to borrow
+        # lending.min_borrow_usd)
+        mean = b.collateral_weth_median * math.exp(b.collateral_weth_sigma ** 2 / 2)
+        lowest_ltv = min(b.ltv_min_bps, highest) / 10_000
+        at_min_borrow = lending.min_borrow_usd / (scenario.price.start_price_usd * lowest_ltv)
+        weth = b.count * max(mean, at_min_borrow) / params.bands_n
         usd = weth * scenario.price.start_price_usd  # a band converts at prices below the start
         if weth > BAND_MAX_WETH or usd > BAND_MAX_USD:
             raise ScenarioError(f"borrowers.collateral_weth_median: {b.collateral_weth_median:g} WETH for {b.count} "

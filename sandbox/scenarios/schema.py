@@ -240,6 +240,7 @@ class Scenario:
 
     def __post_init__(self):
         _require(bool(self.name), "name", "is required")
+        check_limits(self)  # sizes first: a value outside its range is named before any relation
         _require(self.settle_max_seconds >= 0, "settle_max_seconds", "must be >= 0")
         _require(self.settle_idle_seconds >= self.block_time_seconds, "settle_idle_seconds",
                  "must be at least one block (block_time_seconds)")
@@ -248,7 +249,6 @@ class Scenario:
         _require(self.builder_policy in BUILDER_POLICIES, "builder_policy",
                  f"unknown policy {self.builder_policy!r} (one of {', '.join(BUILDER_POLICIES)})")
         _require(len(self.keepers) >= 1, "keepers", "at least one keeper group is required")
-        check_limits(self)
 
     def __hash__(self):
         return hash((self.name, self.blocks, self.source))

@@ -244,7 +244,7 @@ BAD_INPUTS = [
     ("number-for-string", "name = 5\n", "name: expected a string"),
     ("section-not-a-table", "oracle = 5\n", "oracle: expected a table"),
     ("dataclass-validation", "[borrowers]\ncount = 0\n", "borrowers.count: must be >= 1"),
-    ("blocks-zero", "blocks = 0\n", "blocks: must be >= 1"),
+    ("blocks-zero", "blocks = 0\n", "blocks: 0 is below the lowest value the sandbox can run (1 … 1,000,000)"),
     ("unknown-builder-policy", "builder_policy = 'lifo'\n", "builder_policy: unknown policy"),
     ("unknown-price-model", "[price]\nmodel = 'gmb'\n", "price.model: unknown model"),
     ("knot-not-a-pair", "[price]\nknots = [[0, 2000, 5]]\n", "price.knots[0]: expected a [seconds, price] pair"),
@@ -292,7 +292,7 @@ BAD_INPUTS = [
     ("faults-overlap", "[oracle]\nfaults = [[0, 60, 0.8], [30, 90, 1.2]]\n",
      "oracle.faults[1]: windows must not overlap"),
     ("negative-min-borrow", "[lending]\nmin_borrow_usd = -1\n", "lending.min_borrow_usd: must be >= 0"),
-    ("negative-settle", "settle_max_seconds = -1\n", "settle_max_seconds: must be >= 0"),
+    ("negative-settle", "settle_max_seconds = -1\n", "settle_max_seconds: -1 is below the lowest value"),
     ("settle-idle-below-a-block", "block_time_seconds = 12\nsettle_idle_seconds = 5\n",
      "settle_idle_seconds: must be at least one block"),
 ]
