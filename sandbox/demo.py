@@ -12,6 +12,7 @@ from sandbox.market import MarketParams, deploy_market
 from sandbox.market.actions import open_positions
 from sandbox.units import WAD, from_wad, to_wad
 
+
 @dataclass(frozen=True)
 class DemoRow:
     price_usd: float

@@ -25,7 +25,7 @@ from sandbox.markets import get_market
 from sandbox.mechanisms import LiquidationMechanism, MechanismParams, get_mechanism
 from sandbox.recorder import Recorder
 from sandbox.scenarios import Scenario, check_mechanisms_serve, reference_prices, to_wad_prices
-from sandbox.units import GWEI, WAD, to_wad
+from sandbox.units import GWEI, WAD
 
 RUN_ROLE_LABELS = ("builder",)  # the block builder: every run has one, whatever the market
 WARMUP_LIMIT_BLOCKS = 200

@@ -12,7 +12,6 @@ from sandbox.market import MarketParams, health_factor_wad
 from sandbox.units import WAD, to_wad
 
 
-
 def _compiler_available() -> bool:
     import shutil
 

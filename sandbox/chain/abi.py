@@ -7,7 +7,7 @@ thousands of calls per run, so selectors and types are precomputed once per ABI.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, Iterable, Sequence
 
 from eth_abi import decode as abi_decode
@@ -417,7 +417,7 @@ def decode_revert(data: bytes, errors: dict[bytes, tuple[str, tuple[str, ...], t
     return f"reverted with data 0x{data.hex()}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def all_artifact_abis() -> tuple[ContractABI, ...]:
     """ABIs of every shipped contract, for decoding logs and errors of unregistered addresses."""
     from sandbox.contracts import ARTIFACTS_DIR, load_artifact
@@ -426,7 +426,7 @@ def all_artifact_abis() -> tuple[ContractABI, ...]:
                  for p in sorted(ARTIFACTS_DIR.glob("*.json")) if p.stem != "build-info")
 
 
-@lru_cache(maxsize=None)
+@cache
 def known_errors() -> dict:
     merged: dict = {}
     for abi in all_artifact_abis():
@@ -434,7 +434,7 @@ def known_errors() -> dict:
     return merged
 
 
-@lru_cache(maxsize=None)
+@cache
 def known_events() -> dict:
     merged: dict = {}
     for abi in all_artifact_abis():

@@ -14,7 +14,6 @@ from .base import Chain
 from .types import Account, Address, BlockResult, ChainError, Receipt, TxRequest
 
 
-
 @dataclass(frozen=True)
 class Contract:
     chain: Chain

@@ -9,7 +9,7 @@ history (and of every block hash) rather than hidden state.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 EXTRA_DATA_TAG = b"virtual-gas:"
 # EIP-1559's constants, as py-evm's London fork has them (a test checks); written here so a
@@ -55,7 +55,7 @@ def base_fee_after(parent_header) -> int:
                                background_gas_of(parent_header), parent_header.gas_limit)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sandbox_vm() -> type:
     from eth.validation import validate_gas_limit
     from eth.vm.forks.prague import PragueVM

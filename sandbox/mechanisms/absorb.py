@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from sandbox.chain import Address
-from sandbox.units import BPS, WAD, to_wad
-
 from sandbox.legs import legs
+from sandbox.units import BPS, WAD, to_wad
 
 from .accounting import Key, LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity

@@ -28,9 +28,8 @@ from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from sandbox.chain import Address
-from sandbox.units import BPS, RAY, WAD, to_wad
-
 from sandbox.legs import legs
+from sandbox.units import BPS, RAY, WAD, to_wad
 
 from .accounting import Key, LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from sandbox.chain import Address
-from sandbox.units import BPS, WAD
-
 from sandbox.legs import legs
+from sandbox.units import BPS, WAD
 
 from .accounting import LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.testing.accounting import Checked
 from sandbox.chain import execute
-from sandbox.market.actions import open_positions, set_price, fund_requests
+from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms import get_mechanism
 from sandbox.mechanisms.fixed_fee import (
     FixedFeeMechanism,
@@ -19,6 +18,7 @@ from sandbox.mechanisms.fixed_fee import (
     max_liquidation,
     quote_liquidation,
 )
+from sandbox.testing.accounting import Checked
 from sandbox.units import WAD, to_wad
 
 KEEPER_USD = to_wad(1_000_000)

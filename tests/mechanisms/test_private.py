@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sandbox.testing.accounting import Checked
 from sandbox.chain import execute
 from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms import get_mechanism
 from sandbox.mechanisms.fixed_fee import FixedFeeParams, quote_liquidation
 from sandbox.mechanisms.private import PrivateAuctionMechanism, PrivateAuctionParams, bid_split
+from sandbox.testing.accounting import Checked
 from sandbox.units import to_wad
 
 KEEPER_USD = to_wad(1_000_000)

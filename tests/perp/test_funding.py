@@ -3,12 +3,13 @@ between longs and shorts summing to exactly zero with the rounding dust in the i
 
 from __future__ import annotations
 
-from conftest import events, open_position
 from sandbox.chain import execute
 from sandbox.perp.actions import settle_funding_tx, trade_tx
 from sandbox.perp.math import funding_payments, funding_rate, premium
 from sandbox.perp.params import bps_wad
 from sandbox.units import WAD, to_wad
+
+from conftest import events, open_position
 
 HOUR = 3600
 

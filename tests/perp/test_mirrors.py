@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pytest
-
-from conftest import Checked, events, open_position
 from sandbox.chain import PyEVMChain, anchor, deploy
 from sandbox.perp import PerpParams, deploy_perp_market
 from sandbox.perp.actions import set_index_price, settle_funding_tx
@@ -20,6 +18,8 @@ from sandbox.perp.math import (
     premium,
 )
 from sandbox.units import WAD, to_wad
+
+from conftest import Checked, events, open_position
 
 LABELS = ["deployer", "oracle", "treasury"] + [f"trader-{i}" for i in range(6)]
 prices = st.integers(min_value=to_wad(1), max_value=to_wad(100_000))

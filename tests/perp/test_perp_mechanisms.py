@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Checked, events, fund, move_venue_to, open_position
 from sandbox.perp import (
     PerpDutchAuctionParams,
     PerpSoftParams,
@@ -16,6 +15,8 @@ from sandbox.perp.actions import deposit_tx, set_index_price, trade_tx
 from sandbox.perp.math import dutch_factor, dutch_price, fees, soft_slice
 from sandbox.perp.params import bps_wad
 from sandbox.units import BPS, WAD, to_wad
+
+from conftest import Checked, events, fund, move_venue_to, open_position
 
 
 def _world(make_perp, traders, name, params=None, **perp_overrides):

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from decimal import Decimal, getcontext
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import pytest
-
-from conftest import Checked, open_position
 from sandbox.chain import deploy, execute
 from sandbox.perp.actions import set_index_price
 from sandbox.perp.math import ewma_variance, ln_wad, vol_fractions
 from sandbox.perp.params import bps_wad
 from sandbox.units import WAD, to_wad
+
+from conftest import Checked, open_position
 
 
 @pytest.fixture

@@ -55,8 +55,8 @@ from sandbox.agents.base import Agent, BlockView, GasPolicy, OrderFlowLot, Priva
 from sandbox.chain import Account, ChainError, TxRequest
 from sandbox.chain.abi import checksum
 from sandbox.chain.mempool import PendingTx
-from sandbox.market.actions import fund_requests
 from sandbox.legs import legs
+from sandbox.market.actions import fund_requests
 from sandbox.mechanisms import Call, Opportunity
 from sandbox.units import BPS, GWEI, WAD, to_wad
 
