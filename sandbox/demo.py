@@ -30,12 +30,12 @@ def run_demo(seed: int = 0, borrowers: int = 8, steps: int = 6, drop: float = 0.
     collateral = [round(float(x), 3) for x in rng.lognormal(mean=2.0, sigma=0.8, size=borrowers)]
     ltv = [int(x) for x in rng.integers(5_000, 8_000, size=borrowers)]
     price = market.price()
-    open_positions(market, [(who, to_wad(c), to_wad(c) * price // WAD * l // 10_000)
-                            for who, c, l in zip(people, collateral, ltv)])
+    open_positions(market, [(who, to_wad(c), to_wad(c) * price // WAD * ltv_bps // 10_000)
+                            for who, c, ltv_bps in zip(people, collateral, ltv, strict=True)])
     echo(f"chain: {chain.backend_name}, block {chain.block_number}; market {market.lending.address}")
     echo("borrower  collateral(WETH)  LTV")
-    for i, (c, l) in enumerate(zip(collateral, ltv)):
-        echo(f"  {i:>6}  {c:>15.3f}  {l / 100:.1f}%")
+    for i, (c, ltv_bps) in enumerate(zip(collateral, ltv, strict=True)):
+        echo(f"  {i:>6}  {c:>15.3f}  {ltv_bps / 100:.1f}%")
     start = market.params.initial_price_usd
     rows = []
     header = "price(USD)  " + "  ".join(f"HF#{i:<3}" for i in range(borrowers)) + "  liquidatable"

@@ -51,7 +51,7 @@ def check_scenario(scenario: Scenario, mechanism: str) -> MechanismParams:
     return check_mechanisms_serve(scenario, [mechanism])[mechanism]
 
 
-def keeper_labels(scenario: Scenario) -> list[tuple[str, int, str]]:
+def keeper_labels(scenario: Scenario) -> list[tuple[int, int, str]]:
     """(group index, member index, account label) for every keeper in the scenario."""
     out = []
     for g, spec in enumerate(scenario.keepers):
@@ -122,7 +122,7 @@ class Simulation:
         run = RunSetup(scenario=sc, chain=chain, market=market, start_price_wad=self.prices_wad[0],
                        rng_for=self._agent_rng, population_rng=self.population_rng)
         agents: list[Agent] = [agent for k in agent_kinds for agent in k.populate(run)]
-        for g, j, label in keepers:
+        for g, _member, label in keepers:
             spec = sc.keepers[g]
             agents.append(KEEPERS.load(spec.strategy).from_spec(chain.account(label), self._agent_rng(label), spec))
         self.agents = agents

@@ -7,7 +7,6 @@ auctions) and private bundles. Each agent owns a seeded random generator; nothin
 
 from __future__ import annotations
 
-from abc import ABC
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -159,7 +158,7 @@ class Ledger:
         return self.token_pnl_usd - self.gas_spent_usd - self.builder_payments_usd
 
 
-class Agent(ABC):
+class Agent:
     """Base of borrowers, the oracle updater, the arbitrageur and keepers.
 
     Subclasses override any of the hooks; the defaults do nothing.
@@ -255,7 +254,7 @@ class Agent(ABC):
 
     def on_block(self, produced: "ProducedBlock", ctx: "AgentContext") -> None:
         """After the block: record own receipts in the ledger."""
-        for pending, receipt in produced.by_agent(self.label):
+        for _pending, receipt in produced.by_agent(self.label):
             self.ledger.record_receipt(receipt, ctx.reference_price_wad, produced.builder_payment_wei(receipt))
 
 

@@ -45,7 +45,7 @@ def _to_python(param: dict, value: Any) -> Any:
         if kind.endswith("]"):
             inner = dict(param, type=kind[: kind.rindex("[")])
             return [_to_python(inner, v) for v in value]
-        return {c["name"]: _to_python(c, v) for c, v in zip(param["components"], value)}
+        return {c["name"]: _to_python(c, v) for c, v in zip(param["components"], value, strict=True)}
     return value
 
 
@@ -116,7 +116,7 @@ def fast_encode(plans: tuple, args: Sequence[Any]) -> bytes | None:
     of the plain cases (then eth_abi decides)."""
     heads: list[bytes | None] = []
     tails: list[bytes] = []
-    for (shape, kind, bits), value in zip(plans, args):
+    for (shape, kind, bits), value in zip(plans, args, strict=True):
         if shape == "static":
             word = _static_word(kind, bits, value)
             if word is None:
@@ -308,7 +308,7 @@ class Function:
 
     def decode_output(self, data: bytes) -> Any:
         values = _decode(self.output_types, self._output_plans, data)
-        values = [_to_python(p, v) for p, v in zip(self.outputs, values)]
+        values = [_to_python(p, v) for p, v in zip(self.outputs, values, strict=True)]
         return values[0] if len(values) == 1 else tuple(values)
 
 
@@ -327,14 +327,15 @@ class Event:
 
     def decode(self, topics: Sequence[bytes], data: bytes) -> dict:
         args: dict[str, Any] = {}
-        for (pname, ptype), plans, topic in zip(self.indexed, self._topic_plans, topics[1:]):
+        # topics as the emitting contract wrote them: not checked against this ABI's count, as before
+        for (pname, ptype), plans, topic in zip(self.indexed, self._topic_plans, topics[1:], strict=False):
             if _is_dynamic(ptype):
                 args[pname] = topic
             else:
                 value = _decode((ptype,), plans, topic)[0]
                 args[pname] = checksum(value) if ptype == "address" else value
         values = _decode(self._data_types, self._data_plans, data)
-        for p, v in zip(self.data_params, values):
+        for p, v in zip(self.data_params, values, strict=True):
             args[p["name"]] = _to_python(p, v)
         return args
 
@@ -410,7 +411,7 @@ def decode_revert(data: bytes, errors: dict[bytes, tuple[str, tuple[str, ...], t
         if selector in errors:
             name, names, types = errors[selector]
             values = abi_decode(list(types), payload)
-            inner = ", ".join(f"{n}={v}" for n, v in zip(names, values))
+            inner = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
             return f"{name}({inner})"
     except Exception:  # malformed revert data: fall through to the raw form
         pass

@@ -110,7 +110,7 @@ def deploy(chain: Chain, sender: Account, contracts: Sequence[tuple["str | Artif
     """Deploy several contracts in one block, in order; return their handles."""
     block = execute(chain, [creation_tx(sender, name, *args) for name, args in contracts], timestamp)
     handles = []
-    for (name, _), receipt in zip(contracts, block.receipts):
+    for (name, _), receipt in zip(contracts, block.receipts, strict=True):
         handles.append(at(chain, name, receipt.contract_address))
     return handles
 

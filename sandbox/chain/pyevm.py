@@ -212,7 +212,7 @@ class PyEVMChain:
         out = []
         previous_cumulative = 0
         log_index = 0
-        for i, (tx, receipt, computation) in enumerate(zip(transactions, receipts, computations)):
+        for i, (tx, receipt, computation) in enumerate(zip(transactions, receipts, computations, strict=True)):
             gas_used = receipt.gas_used - previous_cumulative
             previous_cumulative = receipt.gas_used
             logs = []

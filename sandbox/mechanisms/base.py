@@ -271,6 +271,7 @@ class LiquidationMechanism(ABC):
         """Raise ``ScenarioError`` (naming the scenario field first) if this mechanism cannot serve
         ``scenario`` with ``params``, e.g. loans it cannot hold; run before any run starts, so a
         comparison is refused up front instead of failing in set-up. Accepts everything by default."""
+        return None
 
     @classmethod
     def checked_params(cls, params: MechanismParams | None) -> MechanismParams:
@@ -317,7 +318,9 @@ class LiquidationMechanism(ABC):
     _mirror: Any = None
 
     def follow(self, owners: Sequence[Address]) -> None:
-        """Start mirroring this mechanism's state from its events (one full read now)."""
+        """Start mirroring this mechanism's state from its events (one full read now). By default
+        nothing: the mechanism reads its state from the chain each time."""
+        return None
 
     def observe_block(self, block) -> None:
         """Apply the events of ``block`` (the chain's new head) to the mirror."""

@@ -519,10 +519,10 @@ class SoftLiquidationMechanism(LiquidationMechanism):
         if not owners:
             return []
         hs = self.healths(owners)
-        bad = [o for o, h in zip(owners, hs) if h < 0]
+        bad = [o for o, h in zip(owners, hs, strict=True) if h < 0]
         if not bad:
             return []
-        health_of = dict(zip(owners, hs))
+        health_of = dict(zip(owners, hs, strict=True))
         price = self.market.price()
         ld = self.params.liquidation_discount_wad
         out = []

@@ -71,7 +71,7 @@ def deal(mech, keeper, auction_id=1):
 
 def auction(mech, auction_id=1):
     a = mech.contract.call("auctions", auction_id)
-    return dict(zip(("usr", "tic", "end", "guy", "pos", "bid", "lot", "tab", "debt", "ret"), a))
+    return dict(zip(("usr", "tic", "end", "guy", "pos", "bid", "lot", "tab", "debt", "ret"), a, strict=True))
 
 
 def usd(market, who):

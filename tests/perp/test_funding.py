@@ -40,7 +40,7 @@ def test_balanced_open_interest_pays_the_interest_rate_and_sums_to_zero(perp, ch
     assert [paid[o] for o in owners] == list(expected.payments)
     assert paid[owners[0]] == to_wad("0.25")  # 10 WETH × $2,000 × 0.00125%
     assert sum(paid.values()) == ev["dust"] == 0
-    assert [perp.raw(o)[0] for o in owners] == [m - p for m, p in zip(margins, expected.payments)]
+    assert [perp.raw(o)[0] for o in owners] == [m - p for m, p in zip(margins, expected.payments, strict=True)]
 
 
 def test_unbalanced_open_interest_shares_the_payers_total_pro_rata_and_dust_goes_to_insurance(perp, checked, traders):

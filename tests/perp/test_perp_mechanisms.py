@@ -178,7 +178,8 @@ def test_redo_when_too_old_restarts_from_the_mark_and_pays_the_keeper(dutch, tra
     checked.send([mech.tx(keepers[0], "bark", traders[0].address, keepers[0].address)])
     tic = perp.chain.timestamp
     later = tic + mech.params.tail_seconds + 1
-    block = checked.send([mech.tx(keepers[1], "redo", 1, keepers[1].address)], timestamp=tic + 60, require_success=False)
+    block = checked.send([mech.tx(keepers[1], "redo", 1, keepers[1].address)], timestamp=tic + 60,
+                         require_success=False)
     assert _revert(block) == "CannotRedo()"
     block = checked.send([mech.tx(traders[2], "take", 1, to_wad(1), 0)], timestamp=later, require_success=False)
     assert _revert(block) == "NeedsRedo()"

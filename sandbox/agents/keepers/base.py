@@ -501,7 +501,7 @@ class Keeper(Agent):
         signed = ctx.sign_sequence(self, requests, tip_wei=tip)
         bundle = ctx.submit_bundle(self, signed, tag="liquidation", after=after, labels=labels,
                                    targets=[("position", p.opportunity.owner.lower()) for p in plans])
-        for plan, pending in zip(plans, bundle.txs):
+        for plan, pending in zip(plans, bundle.txs, strict=False):  # the builder payment, last, has no plan
             self._remember(plan, plan.key, [pending], view, tip, plan.capital_usd, private=True)
             self.targets[plan.key].hashes = bundle.hashes
 
@@ -583,7 +583,7 @@ class Keeper(Agent):
             args = fn.decode_input(pending.tx.data)
         except Exception:
             return None
-        args = tuple(checksum(a) if t == "address" else a for t, a in zip(fn.input_types, args))
+        args = tuple(checksum(a) if t == "address" else a for t, a in zip(fn.input_types, args, strict=True))
         return fn.name, args
 
     def matching_opportunity(self, ctx: "AgentContext", opps: Iterable[Opportunity],
