@@ -367,7 +367,7 @@ class BandMirror:
         self.bands, self.positions, self.synced = dict(state[0]), dict(state[1]), state[2]
 
 
-class SoftLiquidationMechanism(LiquidationMechanism):
+class SoftLiquidationMechanism(LiquidationMechanism[SoftParams]):
     name = "soft"
     Params = SoftParams
     contract_name = "SoftLiquidationAMM"
@@ -380,8 +380,6 @@ class SoftLiquidationMechanism(LiquidationMechanism):
     description = ("Curve-LLAMMA-style soft liquidation: collateral sits in N price bands of an AMM "
                    "that arbitrageurs convert to USD as the price falls (and back as it recovers); "
                    "hard liquidation of the whole position only when health < 0.")
-
-    params: SoftParams
 
     event_amounts = {"Exchange": (None, None, None),  # by direction (event_amount_overrides)
                      "HardLiquidation": ("debtRepaid", "collateralOut", "usdOut"),
