@@ -41,13 +41,13 @@ def run_demo(seed: int = 0, borrowers: int = 8, steps: int = 6, drop: float = 0.
     header = "price(USD)  " + "  ".join(f"HF#{i:<3}" for i in range(borrowers)) + "  liquidatable"
     echo(header)
     for k in range(steps + 1):
-        price = start * (1 - drop * k / steps)
+        price_usd = start * (1 - drop * k / steps)
         if k:
-            execute(chain, [market.oracle.tx(market.oracle_updater, "submit", to_wad(round(price, 6)))],
+            execute(chain, [market.oracle.tx(market.oracle_updater, "submit", to_wad(round(price_usd, 6)))],
                     timestamp=chain.timestamp + 12)
         views = market.positions([p.address for p in people])
         hfs = tuple(from_wad(v.health_factor_wad) for v in views)
         n_liq = sum(v.is_liquidatable for v in views)
-        rows.append(DemoRow(price_usd=price, health_factors=hfs, liquidatable=n_liq))
-        echo(f"{price:>10.2f}  " + "  ".join(f"{hf:6.3f}" for hf in hfs) + f"  {n_liq:>12}")
+        rows.append(DemoRow(price_usd=price_usd, health_factors=hfs, liquidatable=n_liq))
+        echo(f"{price_usd:>10.2f}  " + "  ".join(f"{hf:6.3f}" for hf in hfs) + f"  {n_liq:>12}")
     return rows

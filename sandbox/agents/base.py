@@ -165,8 +165,11 @@ class Agent:
     """
 
     kind: ClassVar[str] = "agent"
-    #: whether the agent owns a position the run follows (the market's owners)
+    #: whether the agent owns a position the run follows (the market's owners); such an agent
+    #: has ``collateral_wei`` and ``debt_wei``, what it opened its position with (WAD)
     holds_position: ClassVar[bool] = False
+    collateral_wei: int
+    debt_wei: int
 
     def __init__(self, account: Account, rng: np.random.Generator, gas: GasPolicy | None = None):
         self.account = account

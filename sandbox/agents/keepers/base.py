@@ -275,7 +275,7 @@ class Keeper(Agent):
             else:
                 pending = ctx.mempool.get(self.address, t.nonce)
                 alive = pending is not None and pending.agent == self.label
-                if alive:
+                if pending is not None and alive:
                     t.hashes = (pending.hash,)
             if not alive:
                 del self.targets[key]
