@@ -451,8 +451,8 @@ def _enrich_run(events: pd.DataFrame) -> pd.DataFrame:
         if not positions[i] and a.get("borrower"):
             positions[i] = str(a["borrower"])
         if e.contract == "mechanism":
-            cls = rules.get(names[i])
-            fields = cls.event_amounts.get(e.name) if cls is not None else None
+            mechanism_cls = rules.get(names[i])
+            fields = mechanism_cls.event_amounts.get(e.name) if mechanism_cls is not None else None
         else:
             fields = EVENT_AMOUNTS.get(e.name) if e.contract in MARKET_CONTRACTS else None
         if fields is not None:
@@ -585,17 +585,21 @@ def _wad_column(row: dict, name: str) -> int | None:
 
 def _position(row: dict) -> _Position:
     owner = _addr(row["position"])
-    final = (_int(row["final_debt_usd_wad"]), _wad_column(row, "final_collateral_weth_wad"),
-             _wad_column(row, "final_held_usd_wad") or 0)
-    if final[1] is None:
+    final_debt = _int(row["final_debt_usd_wad"])
+    final_collateral = _wad_column(row, "final_collateral_weth_wad")
+    final_held = _wad_column(row, "final_held_usd_wad") or 0
+    if final_collateral is None:
         raise AccountingError(f"position {owner}: no final collateral in the positions table")
-    path = (_wad_column(row, "path_end_debt_usd_wad"), _wad_column(row, "path_end_collateral_weth_wad"),
-            _wad_column(row, "path_end_held_usd_wad") or 0)
+    path_debt = _wad_column(row, "path_end_debt_usd_wad")
+    path_collateral = _wad_column(row, "path_end_collateral_weth_wad")
+    path_held = _wad_column(row, "path_end_held_usd_wad") or 0
+    path_end = (None if path_debt is None or path_collateral is None
+                else (path_debt, path_collateral, path_held))
     safe = row.get("safe_seconds", math.nan)
     return _Position(
         owner=owner, block=int(row["at_risk_block"]), seconds=float(row["at_risk_seconds"]),
         debt_wad=_int(row["at_risk_debt_usd_wad"]), collateral_weth=float(row.get("at_risk_collateral_weth", math.nan)),
-        final=final, path_end=None if None in path else path,
+        final=(final_debt, final_collateral, final_held), path_end=path_end,
         safe_seconds=math.nan if safe is None or int(row.get("safe_block", -1)) < 0 else float(safe))
 
 
@@ -612,8 +616,8 @@ def _accounts(result) -> _Accounts:
         for row in pos_table.to_dict("records"):
             known.add(_addr(row["position"]))
             if bool(row["at_risk"]):
-                p = _position(row)
-                positions[p.owner] = p
+                position = _position(row)
+                positions[position.owner] = position
     for e in events:
         if e.contract != "market":
             p = positions.get(e.owner)

@@ -564,9 +564,10 @@ class AnvilChain:
         """The mined block as a BlockResult; rolled back if it is not exactly what was asked."""
         number = self._head.number + 1
         hashes = [_hex(tx.hash) for tx in transactions]
-        results = self._client.batch_ok(
-            [("eth_getBlockByNumber", [hex(number), False]), ("eth_getBlockReceipts", [hex(number)])]
-            + [("trace_transaction", [h]) for h in hashes])
+        calls: list[tuple[str, list]] = [("eth_getBlockByNumber", [hex(number), False]),
+                                         ("eth_getBlockReceipts", [hex(number)])]
+        calls += [("trace_transaction", [h]) for h in hashes]
+        results = self._client.batch_ok(calls)
         block, receipts, traces = results[0], results[1], results[2:]
         problem = None
         if block is None or block["transactions"] != hashes:
@@ -602,10 +603,11 @@ class AnvilChain:
                 return_data=output if ok else b"",
             ))
         gas_used = int(block["gasUsed"], 16)
-        self._set_head(_Head(number=number, timestamp=timestamp, hash=_bytes(block["hash"]), base_fee=base_fee,
-                             gas_used=gas_used, background_gas=background_gas, gas_limit=self.gas_limit))
+        head = _Head(number=number, timestamp=timestamp, hash=_bytes(block["hash"]), base_fee=base_fee,
+                     gas_used=gas_used, background_gas=background_gas, gas_limit=self.gas_limit)
+        self._set_head(head)
         return BlockResult(number=number, timestamp=timestamp, base_fee_per_gas=base_fee, gas_used=gas_used,
-                           gas_limit=self.gas_limit, coinbase=coinbase, hash=self._head_.hash,
+                           gas_limit=self.gas_limit, coinbase=coinbase, hash=head.hash,
                            receipts=tuple(out), background_gas=background_gas)
 
     def _rollback_block(self) -> None:
