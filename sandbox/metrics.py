@@ -104,10 +104,10 @@ Counts and timing
 - ``over_liquidation_usd`` (approximation) = Σ over liquidated at-risk positions, for the
   liquidations in the position's first liquidated block: with D the debt and C·p the collateral
   value just before them (replayed from the at-risk snapshot and the position's events; for a
-  mechanism whose liquidation takes all, ``liquidation_takes_all``, what it took), p the oracle price, LT the market's threshold, repaid
-  the debt repaid in that block and k = (oracle value taken in that block) / repaid, the
-  repayment restoring HF = 1 is r* = max(0, (D − C·p·LT) / (1 − k·LT)) when 1 − k·LT > 0 (else
-  r* = D); over = max(0, repaid − r*)·k.
+  mechanism whose liquidation takes all, ``liquidation_takes_all``, what it took), p the oracle
+  price, LT the market's threshold, repaid the debt repaid in that block and k = (oracle value
+  taken in that block) / repaid, the repayment restoring HF = 1 is
+  r* = max(0, (D − C·p·LT) / (1 − k·LT)) when 1 − k·LT > 0 (else r* = D); over = max(0, repaid − r*)·k.
 """
 
 from __future__ import annotations
@@ -268,7 +268,7 @@ class _OraclePrices:
         self.block_price: dict[int, int] = {}
         self.block_time: dict[int, int] = {}
         if blocks is not None and len(blocks):
-            for b, p, t in zip(blocks["block"], blocks["oracle_price_usd"], blocks["timestamp"]):
+            for b, p, t in zip(blocks["block"], blocks["oracle_price_usd"], blocks["timestamp"], strict=True):
                 self.block_price[int(b)] = _wad_from_float(p)
                 self.block_time[int(b)] = int(t)
 
@@ -310,10 +310,10 @@ class _ReferencePrices:
         if blocks is None or not len(blocks) or "reference_price_usd" not in blocks:
             return
         exact = blocks["reference_price_wad"].tolist() if "reference_price_wad" in blocks else None
-        for i, (b, p) in enumerate(zip(blocks["block"], blocks["reference_price_usd"])):
+        for i, (b, p) in enumerate(zip(blocks["block"], blocks["reference_price_usd"], strict=True)):
             self.by_block[int(b)] = _int(exact[i]) if exact is not None else _wad_from_float(p)
         phases = blocks["phase"].tolist() if "phase" in blocks else ["path"] * len(blocks)
-        path = [int(b) for b, ph in zip(blocks["block"], phases) if ph == "path"]
+        path = [int(b) for b, ph in zip(blocks["block"], phases, strict=True) if ph == "path"]
         self.path_end_block = max(path) if path else None
 
     def at(self, block: int) -> int:
@@ -443,7 +443,7 @@ def _enrich_run(events: pd.DataFrame) -> pd.DataFrame:
         swaps = {s.key: s for s in _amm_swaps(parsed)}
     except AccountingError:
         swaps = {}
-    keys = list(zip(out["block"].astype(int), out["tx_index"].astype(int), out["log_index"].astype(int)))
+    keys = list(zip(out["block"].astype(int), out["tx_index"].astype(int), out["log_index"].astype(int), strict=True))
     positions = out["position"].tolist() if "position" in out else [""] * n
     for i, key in enumerate(keys):
         e = by_key[key]
@@ -451,15 +451,15 @@ def _enrich_run(events: pd.DataFrame) -> pd.DataFrame:
         if not positions[i] and a.get("borrower"):
             positions[i] = str(a["borrower"])
         if e.contract == "mechanism":
-            cls = rules.get(names[i])
-            fields = cls.event_amounts.get(e.name) if cls is not None else None
+            mechanism_cls = rules.get(names[i])
+            fields = mechanism_cls.event_amounts.get(e.name) if mechanism_cls is not None else None
         else:
             fields = EVENT_AMOUNTS.get(e.name) if e.contract in MARKET_CONTRACTS else None
         if fields is not None:
-            for arr, f in zip((debt, coll, usd), fields):
+            for arr, f in zip((debt, coll, usd), fields, strict=True):
                 if f is not None and f in a:
                     arr[i] = _usd(_int(a[f]))
-        for arr, v in zip((debt, coll, usd), overrides.get((names[i], key), ())):
+        for arr, v in zip((debt, coll, usd), overrides.get((names[i], key), ()), strict=False):  # () if none
             if v is not None:
                 arr[i] = _usd(v)
         if e.name == "Swap" and key in swaps and swaps[key].weth_in is not None:
@@ -585,17 +585,21 @@ def _wad_column(row: dict, name: str) -> int | None:
 
 def _position(row: dict) -> _Position:
     owner = _addr(row["position"])
-    final = (_int(row["final_debt_usd_wad"]), _wad_column(row, "final_collateral_weth_wad"),
-             _wad_column(row, "final_held_usd_wad") or 0)
-    if final[1] is None:
+    final_debt = _int(row["final_debt_usd_wad"])
+    final_collateral = _wad_column(row, "final_collateral_weth_wad")
+    final_held = _wad_column(row, "final_held_usd_wad") or 0
+    if final_collateral is None:
         raise AccountingError(f"position {owner}: no final collateral in the positions table")
-    path = (_wad_column(row, "path_end_debt_usd_wad"), _wad_column(row, "path_end_collateral_weth_wad"),
-            _wad_column(row, "path_end_held_usd_wad") or 0)
+    path_debt = _wad_column(row, "path_end_debt_usd_wad")
+    path_collateral = _wad_column(row, "path_end_collateral_weth_wad")
+    path_held = _wad_column(row, "path_end_held_usd_wad") or 0
+    path_end = (None if path_debt is None or path_collateral is None
+                else (path_debt, path_collateral, path_held))
     safe = row.get("safe_seconds", math.nan)
     return _Position(
         owner=owner, block=int(row["at_risk_block"]), seconds=float(row["at_risk_seconds"]),
         debt_wad=_int(row["at_risk_debt_usd_wad"]), collateral_weth=float(row.get("at_risk_collateral_weth", math.nan)),
-        final=final, path_end=None if None in path else path,
+        final=(final_debt, final_collateral, final_held), path_end=path_end,
         safe_seconds=math.nan if safe is None or int(row.get("safe_block", -1)) < 0 else float(safe))
 
 
@@ -612,8 +616,8 @@ def _accounts(result) -> _Accounts:
         for row in pos_table.to_dict("records"):
             known.add(_addr(row["position"]))
             if bool(row["at_risk"]):
-                p = _position(row)
-                positions[p.owner] = p
+                position = _position(row)
+                positions[position.owner] = position
     for e in events:
         if e.contract != "market":
             p = positions.get(e.owner)
@@ -847,7 +851,7 @@ def _details(result) -> tuple[dict, dict]:
                          if not _is_keeper(e.keeper, e.strategy, keepers))
     conv_txs = liq[liq["action"].isin(acc.rules.conversion_actions)] if len(liq) else liq
     conv_txs = conv_txs[[not _is_keeper(a, s, keepers) for a, s in zip(conv_txs["agent"], conv_txs.get(
-        "strategy", conv_txs["agent"]))]] if len(conv_txs) else conv_txs
+        "strategy", conv_txs["agent"]), strict=True)]] if len(conv_txs) else conv_txs
     converter_costs = _usd_sum(conv_txs, "gas_cost_usd", "builder_payment_usd")
     converter_profit = _usd(converter_gain) - converter_costs
     revenue_parts = _revenue_wad(acc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import sys
 from importlib.metadata import entry_points
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, TypeVar, cast
 
 from sandbox.errors import SandboxError
 
@@ -23,8 +23,10 @@ class Registry(Generic[T]):
     """Plug-ins registered under one entry-point group; the key is the entry-point name."""
 
     def __init__(self, group: str, kind: str, base: type,
-                 check: Callable[[type], list[str]] | None = None):
-        """``check(cls)`` names what a loaded plug-in lacks (it is refused when anything is)."""
+                 check: Callable[[type[T]], list[str]] | None = None):
+        """``base`` is T's class (plug-ins must subclass it; typed ``type``, not ``type[T]``, because
+        mypy refuses an abstract class there); ``check(cls)`` names what a loaded plug-in lacks
+        (it is refused when anything is)."""
         self.group = group
         self.kind = kind
         self.base = base
@@ -52,11 +54,12 @@ class Registry(Generic[T]):
         obj = eps[name].load()
         if not (isinstance(obj, type) and issubclass(obj, self.base)):
             raise UnknownPlugin(f"{self.kind} {name!r} ({eps[name].value}) is not a {self.base.__name__}")
-        missing = self.check(obj) if self.check is not None else []
+        plugin = cast("type[T]", obj)  # a subclass of base, T's class (checked just above)
+        missing = self.check(plugin) if self.check is not None else []
         if missing:
             raise UnknownPlugin(f"{self.kind} {name!r} ({eps[name].value}) lacks required "
                                 f"{', '.join(missing)}")
-        return obj
+        return plugin
 
     def all(self) -> dict[str, type[T]]:
         return {name: self.load(name) for name in self.names()}

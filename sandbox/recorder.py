@@ -145,7 +145,7 @@ class Recorder:
         """One block's rows; ``phase`` is "path" (the price path) or "settle" (after it, price held)."""
         result = produced.result
         if self._view is not None:
-            self._mark_from_events([l for l in result.logs if self.contract_names.get(l.address) == "market"],
+            self._mark_from_events([log for log in result.logs if self.contract_names.get(log.address) == "market"],
                                    elapsed_seconds)
         weth, usd = amm_reserves
         self.blocks.append({

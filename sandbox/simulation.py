@@ -25,7 +25,7 @@ from sandbox.markets import get_market
 from sandbox.mechanisms import LiquidationMechanism, MechanismParams, get_mechanism
 from sandbox.recorder import Recorder
 from sandbox.scenarios import Scenario, check_mechanisms_serve, reference_prices, to_wad_prices
-from sandbox.units import GWEI, WAD, to_wad
+from sandbox.units import GWEI, WAD
 
 RUN_ROLE_LABELS = ("builder",)  # the block builder: every run has one, whatever the market
 WARMUP_LIMIT_BLOCKS = 200
@@ -51,7 +51,7 @@ def check_scenario(scenario: Scenario, mechanism: str) -> MechanismParams:
     return check_mechanisms_serve(scenario, [mechanism])[mechanism]
 
 
-def keeper_labels(scenario: Scenario) -> list[tuple[str, int, str]]:
+def keeper_labels(scenario: Scenario) -> list[tuple[int, int, str]]:
     """(group index, member index, account label) for every keeper in the scenario."""
     out = []
     for g, spec in enumerate(scenario.keepers):
@@ -100,6 +100,12 @@ class Simulation:
         self.ctx: AgentContext | None = None
         self.transactions = 0
 
+    def _live(self) -> tuple[Chain, Market, LiquidationMechanism, AgentContext]:
+        """The run's chain, market, mechanism and agents' context, which ``setup`` creates."""
+        if self.chain is None or self.market is None or self.mechanism is None or self.ctx is None:
+            raise RuntimeError("the simulation is not set up yet (setup() or run() first)")
+        return self.chain, self.market, self.mechanism, self.ctx
+
     # --- set-up ---------------------------------------------------------------------------------
     def _agent_rng(self, label: str) -> np.random.Generator:
         """A generator per agent from the run seed and the agent's label (independent of order)."""
@@ -118,16 +124,16 @@ class Simulation:
         keepers = keeper_labels(sc)
         self.chain = chain = open_chain(self.backend, seed=self.seed, accounts=account_labels(sc))
         self.market = market = kind.deploy(chain, sc)
-        self.mechanism = self.mechanism_cls.deploy(market, self.mechanism_params)
+        self.mechanism = mechanism = self.mechanism_cls.deploy(market, self.mechanism_params)
         run = RunSetup(scenario=sc, chain=chain, market=market, start_price_wad=self.prices_wad[0],
                        rng_for=self._agent_rng, population_rng=self.population_rng)
         agents: list[Agent] = [agent for k in agent_kinds for agent in k.populate(run)]
-        for g, j, label in keepers:
+        for g, _member, label in keepers:
             spec = sc.keepers[g]
             agents.append(KEEPERS.load(spec.strategy).from_spec(chain.account(label), self._agent_rng(label), spec))
         self.agents = agents
         self.owners = owners = kind.owners(agents)
-        self.ctx = ctx = AgentContext(chain, market, self.mechanism, Mempool(chain), owners,
+        self.ctx = ctx = AgentContext(chain, market, mechanism, Mempool(chain), owners,
                                       block_time_seconds=sc.block_time_seconds,
                                       coinbase=chain.account("builder").address)
         ctx.agents = agents
@@ -137,8 +143,8 @@ class Simulation:
             more = agent.after_setup(ctx)
             if more:
                 execute_all(chain, more)
-        self._warm_up_base_fee(int(sc.gas.base_fee_gwei * GWEI))
-        self.book = kind.follow(market, self.mechanism, owners) if self.follow_events else None
+        self._warm_up_base_fee(chain, int(sc.gas.base_fee_gwei * GWEI))
+        self.book = kind.follow(market, mechanism, owners) if self.follow_events else None
         self._record_balances("start")
         self.builder = BlockBuilder(sc.builder_policy, self.builder_rng)
         self.recorder = Recorder(
@@ -153,16 +159,16 @@ class Simulation:
         return self
 
     def _contract_roles(self) -> dict[str, str]:
-        roles = {**self.market_kind.contract_roles(self.market), self.mechanism.contract.address: "mechanism"}
+        _, market, mechanism, _ = self._live()
+        roles = {**self.market_kind.contract_roles(market), mechanism.contract.address: "mechanism"}
         for agent in self.agents:
             contract = getattr(agent, "contract", None)
             if contract is not None:
                 roles[contract.address] = f"keeper-contract:{agent.label}"
         return roles
 
-    def _warm_up_base_fee(self, target_wei: int) -> None:
+    def _warm_up_base_fee(self, chain: Chain, target_wei: int) -> None:
         """Move the base fee to the scenario's starting level with empty blocks (EIP-1559 steps)."""
-        chain = self.chain
         for _ in range(WARMUP_LIMIT_BLOCKS):
             fee = chain.next_base_fee
             if fee < target_wei and fee * 9 // 8 <= target_wei * 17 // 16:
@@ -173,12 +179,12 @@ class Simulation:
                 return
 
     def _record_balances(self, when: str) -> None:
-        market = self.market
+        chain, market, mechanism, _ = self._live()
         price = self.prices_wad[-1] if when == "end" else self.prices_wad[0]
-        prefetch = getattr(self.chain, "prefetch_calls", None)
+        prefetch = getattr(chain, "prefetch_calls", None)
         if prefetch is not None:  # a thousand balance reads in one round trip
-            holders = [a.account.address for a in self.agents] + [
-                a.contract.address for a in self.agents if getattr(a, "contract", None) is not None]
+            contracts = [getattr(a, "contract", None) for a in self.agents]  # keeper contracts
+            holders = [a.account.address for a in self.agents] + [c.address for c in contracts if c is not None]
             prefetch([(token.address, token.encode("balanceOf", h)) for h in holders
                       for token in (market.usd, market.weth)])
         for agent in self.agents:
@@ -189,7 +195,7 @@ class Simulation:
                 usd += market.usd.call("balanceOf", contract.address)
                 weth += market.weth.call("balanceOf", contract.address)
             if when == "end":  # what the mechanism owes it (e.g. a lot it leads at auction)
-                claim_usd, claim_weth = self.mechanism.claims_of(agent.account.address)
+                claim_usd, claim_weth = mechanism.claims_of(agent.account.address)
                 usd += claim_usd
                 weth += claim_weth
             if when == "start":
@@ -202,7 +208,8 @@ class Simulation:
     def step(self, k: int) -> ProducedBlock:
         """Block k (1-based) of the scenario; past the path (the settle phase) the price holds
         at its last value."""
-        sc, chain, ctx = self.scenario, self.chain, self.ctx
+        sc = self.scenario
+        chain, _, mechanism, ctx = self._live()
         timestamp = self.start_timestamp + k * sc.block_time_seconds
         price = self.prices_wad[min(k, sc.blocks)]
         view = ctx.begin_block(chain.block_number + 1, timestamp, price, k * sc.block_time_seconds)
@@ -219,7 +226,7 @@ class Simulation:
         background = BackgroundDemand(gas_per_block=gas, tip_wei=int(tip_gwei * GWEI))
         produced = self.builder.produce(chain, ctx.mempool, timestamp, background=background,
                                         coinbase=ctx.coinbase)
-        self.mechanism.observe_block(produced.result)
+        mechanism.observe_block(produced.result)
         if self.book is not None:
             self.book.apply_block(produced.result)
         for agent in self.agents:
@@ -234,7 +241,7 @@ class Simulation:
     def _active(self, produced: ProducedBlock) -> bool:
         """Did this block liquidate or convert anything (a landed liquidation, or any event of
         the mechanism contract)?"""
-        mech = self.mechanism.contract.address
+        mech = self._live()[2].contract.address
         return any((p.tag == "liquidation" and r.succeeded) or any(log.address == mech for log in r.logs)
                    for p, r in produced.entries())
 
@@ -244,9 +251,10 @@ class Simulation:
         opportunity is open, or when the open ones have stayed untouched for
         ``settle_idle_seconds`` (nobody will take them: they are stuck)."""
         sc = self.scenario
-        if self.mechanism.unfinished(self.owners, self.prices_wad[-1]):
+        mechanism = self._live()[2]
+        if mechanism.unfinished(self.owners, self.prices_wad[-1]):
             return False
-        if not self.mechanism.opportunities(self.owners):
+        if not mechanism.opportunities(self.owners):
             return True
         return (k - self.last_active_block) * sc.block_time_seconds >= sc.settle_idle_seconds
 
@@ -263,7 +271,7 @@ class Simulation:
                 on_block(produced)
             if progress is not None:
                 progress(1)
-        self.path_end_positions = {p.owner: p for p in self.market.positions(self.owners)}
+        self.path_end_positions = {p.owner: p for p in self._live()[1].positions(self.owners)}
         k = sc.blocks
         last = sc.blocks + sc.settle_max_seconds // sc.block_time_seconds
         while k < last and not self.settled(k):
@@ -289,9 +297,10 @@ class Simulation:
 
     # --- end-of-run tables --------------------------------------------------------------------------
     def position_table(self) -> pd.DataFrame:
+        market = self._live()[1]
         borrowers = [a for a in self.agents if a.holds_position]
-        final = {p.owner: p for p in self.market.positions([b.account.address for b in borrowers])}
-        self.recorder.observe_end(final.values(), self.market.price(), self.prices_wad[-1])
+        final = {p.owner: p for p in market.positions([b.account.address for b in borrowers])}
+        self.recorder.observe_end(final.values(), market.price(), self.prices_wad[-1])
         rows = []
         for b in borrowers:
             p = final[b.account.address]

@@ -12,7 +12,6 @@ from sandbox.market import MarketParams, health_factor_wad
 from sandbox.units import WAD, to_wad
 
 
-
 def _compiler_available() -> bool:
     import shutil
 
@@ -34,13 +33,13 @@ def expected_demo_rows(seed: int, borrowers: int, steps: int, drop: float):
     collateral = [round(float(x), 3) for x in rng.lognormal(mean=2.0, sigma=0.8, size=borrowers)]
     ltv = [int(x) for x in rng.integers(5_000, 8_000, size=borrowers)]
     start = to_wad(params.initial_price_usd)
-    debts = [to_wad(c) * start // WAD * l // 10_000 for c, l in zip(collateral, ltv)]
+    debts = [to_wad(c) * start // WAD * ltv_bps // 10_000 for c, ltv_bps in zip(collateral, ltv, strict=True)]
     threshold = params.liquidation_threshold_bps * WAD // 10_000
     rows = []
     for k in range(steps + 1):
         price = params.initial_price_usd * (1 - drop * k / steps)
         price_wad = to_wad(round(price, 6)) if k else start
-        hfs = [health_factor_wad(to_wad(c), d, price_wad, threshold) for c, d in zip(collateral, debts)]
+        hfs = [health_factor_wad(to_wad(c), d, price_wad, threshold) for c, d in zip(collateral, debts, strict=True)]
         rows.append((price, [hf / WAD for hf in hfs], sum(hf < WAD for hf in hfs)))
     return rows
 
@@ -65,7 +64,7 @@ def test_demo_prints_health_factors_and_liquidatable_counts_that_match_python(ex
     expected = expected_demo_rows(seed=0, borrowers=3, steps=2, drop=drop)
     printed = printed_rows(result.output, borrowers=3)
     assert len(printed) == 3
-    for (price, hfs, count), (e_price, e_hfs, e_count) in zip(printed, expected):
+    for (price, hfs, count), (e_price, e_hfs, e_count) in zip(printed, expected, strict=True):
         assert price == pytest.approx(e_price, abs=0.005)
         assert hfs == pytest.approx(e_hfs, abs=0.0005)
         assert count == e_count

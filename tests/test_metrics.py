@@ -12,8 +12,14 @@ import pytest
 
 from sandbox.mechanisms import MECHANISMS
 from sandbox.metrics import (
-    HEADLINE_METRICS, HIGHER_IS_BETTER, LOWER_IS_BETTER, METRIC_COLUMNS, AccountingError,
-    compute_metrics, enrich_events, metric_details,
+    HEADLINE_METRICS,
+    HIGHER_IS_BETTER,
+    LOWER_IS_BETTER,
+    METRIC_COLUMNS,
+    AccountingError,
+    compute_metrics,
+    enrich_events,
+    metric_details,
 )
 from sandbox.scenarios import load_scenario
 from sandbox.scenarios.schema import Scenario

@@ -162,7 +162,8 @@ def test_when_every_run_fails_nothing_is_written(tiny, tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["compare", "--scenario", str(tiny), "--jobs", "1", "--out", str(out),
                                        "--mechanism", "fixed-fee"], catch_exceptions=False)
     assert result.exit_code == 4
-    assert result.stderr.splitlines()[-1] == f"error: every run failed (see above); nothing written, {out} left as it was"
+    last_line = result.stderr.splitlines()[-1]
+    assert last_line == f"error: every run failed (see above); nothing written, {out} left as it was"
     assert "FAILED fixed-fee (seed 0): KeyError: 'amount'" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]
 

@@ -246,7 +246,7 @@ class Arbitrageur(Agent):
         """Ledger, and the inventory from the token transfers of its own transactions."""
         me = self.account.address.lower()
         weth, usd = ctx.market.weth.address.lower(), ctx.market.usd.address.lower()
-        for pending, receipt in produced.by_agent(self.label):
+        for _pending, receipt in produced.by_agent(self.label):
             self.ledger.record_receipt(receipt, ctx.reference_price_wad, produced.builder_payment_wei(receipt))
             for log in receipt.logs:
                 if log.name != "Transfer" or log.address.lower() not in (weth, usd):

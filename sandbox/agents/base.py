@@ -7,7 +7,6 @@ auctions) and private bundles. Each agent owns a seeded random generator; nothin
 
 from __future__ import annotations
 
-from abc import ABC
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -159,15 +158,18 @@ class Ledger:
         return self.token_pnl_usd - self.gas_spent_usd - self.builder_payments_usd
 
 
-class Agent(ABC):
+class Agent:
     """Base of borrowers, the oracle updater, the arbitrageur and keepers.
 
     Subclasses override any of the hooks; the defaults do nothing.
     """
 
     kind: ClassVar[str] = "agent"
-    #: whether the agent owns a position the run follows (the market's owners)
+    #: whether the agent owns a position the run follows (the market's owners); such an agent
+    #: has ``collateral_wei`` and ``debt_wei``, what it opened its position with (WAD)
     holds_position: ClassVar[bool] = False
+    collateral_wei: int
+    debt_wei: int
 
     def __init__(self, account: Account, rng: np.random.Generator, gas: GasPolicy | None = None):
         self.account = account
@@ -255,7 +257,7 @@ class Agent(ABC):
 
     def on_block(self, produced: "ProducedBlock", ctx: "AgentContext") -> None:
         """After the block: record own receipts in the ledger."""
-        for pending, receipt in produced.by_agent(self.label):
+        for _pending, receipt in produced.by_agent(self.label):
             self.ledger.record_receipt(receipt, ctx.reference_price_wad, produced.builder_payment_wei(receipt))
 
 

@@ -56,7 +56,7 @@ def draw_population(spec: BorrowerSpec, rng: np.random.Generator, start_price_wa
     lo = min(spec.ltv_min_bps, hi)
     ltvs = rng.integers(lo, hi + 1, size=n)
     out = []
-    for size, ltv in zip(sizes, ltvs):
+    for size, ltv in zip(sizes, ltvs, strict=True):
         collateral = max(1, int(round(float(size) * 1e6))) * MICRO_WAD
         debt = collateral * start_price_wad // WAD * int(ltv) // BPS
         if debt < min_borrow_wad:
@@ -102,7 +102,7 @@ class Borrower(Agent):
                                      sc.lending.max_ltv_bps, to_wad(sc.lending.min_borrow_usd))
         run.market.ensure_liquidity(sum(debt for _, debt in population))
         return [cls(run.chain.account(label), run.rng_for(label), collateral, debt, sc.borrowers)
-                for label, (collateral, debt) in zip(cls.labels(sc), population)]
+                for label, (collateral, debt) in zip(cls.labels(sc), population, strict=True)]
 
     def setup(self, ctx: "AgentContext") -> list:
         """Open the position and mint the reserve: top_up_fraction × collateral in WETH and

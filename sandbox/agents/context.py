@@ -38,7 +38,7 @@ class AgentContext:
         self.elapsed_seconds = 0
         self.view: BlockView | None = None
         # what-if results of this block: (head, time, tx hashes) -> (opportunities, error)
-        self._what_ifs: dict[tuple, tuple[tuple[Opportunity, ...] | None, ChainError | None]] = {}
+        self._what_ifs: dict[tuple, tuple[Opportunity, ...] | ChainError] = {}  # the list, or why none
 
     # --- time ----------------------------------------------------------------------------
     def begin_block(self, number: int, timestamp: int, reference_price_wad: int,
@@ -173,11 +173,10 @@ class AgentContext:
         if entry is None:
             try:
                 with self.hypothetically(signed):
-                    entry = (tuple(self.mechanism.opportunities(self.owners)), None)
+                    entry = tuple(self.mechanism.opportunities(self.owners))
             except ChainError as exc:
-                entry = (None, exc)
+                entry = exc
             self._what_ifs[key] = entry
-        opps, error = entry
-        if error is not None:
-            raise error
-        return list(opps)
+        if isinstance(entry, ChainError):
+            raise entry
+        return list(entry)

@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sandbox.chain import Account, SignedTx, TxRequest
-from sandbox.mechanisms import OrderFlowAuction
 from sandbox.chain.mempool import PendingTx
+from sandbox.mechanisms import OrderFlowAuction
 from sandbox.scenarios.schema import OracleSpec
-from sandbox.units import WAD, BPS, GWEI
+from sandbox.units import BPS, GWEI, WAD
 
 from .base import Agent, BlockView, GasPolicy, OrderFlowLot, PrivateBid
 

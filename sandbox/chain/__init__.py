@@ -23,6 +23,7 @@ from .types import (
     TxRequest,
 )
 
+
 def __getattr__(name: str):
     """``PyEVMChain`` is imported on first use: py-evm takes about a second to import, which a
     run on another backend (and each of its worker processes) need not pay."""

@@ -6,8 +6,8 @@ thousands of calls per run, so selectors and types are precomputed once per ABI.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from typing import Any, Iterable, Sequence
 
 from eth_abi import decode as abi_decode
@@ -45,7 +45,7 @@ def _to_python(param: dict, value: Any) -> Any:
         if kind.endswith("]"):
             inner = dict(param, type=kind[: kind.rindex("[")])
             return [_to_python(inner, v) for v in value]
-        return {c["name"]: _to_python(c, v) for c, v in zip(param["components"], value)}
+        return {c["name"]: _to_python(c, v) for c, v in zip(param["components"], value, strict=True)}
     return value
 
 
@@ -114,9 +114,9 @@ def _padded(data: bytes) -> bytes:
 def fast_encode(plans: tuple, args: Sequence[Any]) -> bytes | None:
     """ABI encoding of ``args`` (head and tail, as eth_abi), or None when a value is not one
     of the plain cases (then eth_abi decides)."""
-    heads: list[bytes | None] = []
+    heads: list[bytes] = []  # b"" for a dynamic value, whose head (an offset) is known only at the end
     tails: list[bytes] = []
-    for (shape, kind, bits), value in zip(plans, args):
+    for (shape, kind, bits), value in zip(plans, args, strict=True):
         if shape == "static":
             word = _static_word(kind, bits, value)
             if word is None:
@@ -135,10 +135,11 @@ def fast_encode(plans: tuple, args: Sequence[Any]) -> bytes | None:
             if not isinstance(value, (list, tuple)):
                 return None
             words = [_static_word(kind, bits, v) for v in value]
-            if any(w is None for w in words):
+            encoded = [w for w in words if w is not None]
+            if len(encoded) != len(words):
                 return None
-            tail = len(value).to_bytes(_WORD, "big") + b"".join(words)
-        heads.append(None)
+            tail = len(value).to_bytes(_WORD, "big") + b"".join(encoded)
+        heads.append(b"")
         tails.append(tail)
     if not tails:
         return b"".join(heads)
@@ -147,7 +148,7 @@ def fast_encode(plans: tuple, args: Sequence[Any]) -> bytes | None:
     it = iter(tails)
     body = []
     for head in heads:
-        if head is None:
+        if not head:
             tail = next(it)
             out.append(offset.to_bytes(_WORD, "big"))
             body.append(tail)
@@ -257,10 +258,11 @@ def fast_decode(plans: tuple, data: bytes) -> tuple | None:
                 return None
             if plan[0] == "string":
                 try:
-                    raw = raw.decode("utf8")
+                    values.append(raw.decode("utf8"))
                 except UnicodeDecodeError:
                     return None
-            values.append(raw)
+            else:
+                values.append(raw)
         tail = end
     return tuple(values) if tail == len(data) else None
 
@@ -286,6 +288,10 @@ class Function:
     input_types: tuple[str, ...]
     outputs: tuple[dict, ...]
     output_types: tuple[str, ...]
+    # derived in __post_init__ (plans are None where only eth_abi handles a type)
+    _plans: tuple | None = field(init=False, repr=False, compare=False)
+    _output_plans: tuple | None = field(init=False, repr=False, compare=False)
+    _input_plans: tuple | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         plans = tuple(_plan(t) for t in self.input_types)
@@ -308,8 +314,8 @@ class Function:
 
     def decode_output(self, data: bytes) -> Any:
         values = _decode(self.output_types, self._output_plans, data)
-        values = [_to_python(p, v) for p, v in zip(self.outputs, values)]
-        return values[0] if len(values) == 1 else tuple(values)
+        converted = [_to_python(p, v) for p, v in zip(self.outputs, values, strict=True)]
+        return converted[0] if len(converted) == 1 else tuple(converted)
 
 
 @dataclass(frozen=True)
@@ -318,6 +324,10 @@ class Event:
     topic: bytes
     indexed: tuple[tuple[str, str], ...]  # (name, type)
     data_params: tuple[dict, ...]
+    # derived in __post_init__
+    _data_types: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _data_plans: tuple | None = field(init=False, repr=False, compare=False)
+    _topic_plans: tuple[tuple | None, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         types = tuple(canonical_type(p) for p in self.data_params)
@@ -327,14 +337,15 @@ class Event:
 
     def decode(self, topics: Sequence[bytes], data: bytes) -> dict:
         args: dict[str, Any] = {}
-        for (pname, ptype), plans, topic in zip(self.indexed, self._topic_plans, topics[1:]):
+        # topics as the emitting contract wrote them: not checked against this ABI's count, as before
+        for (pname, ptype), plans, topic in zip(self.indexed, self._topic_plans, topics[1:], strict=False):
             if _is_dynamic(ptype):
                 args[pname] = topic
             else:
                 value = _decode((ptype,), plans, topic)[0]
                 args[pname] = checksum(value) if ptype == "address" else value
         values = _decode(self._data_types, self._data_plans, data)
-        for p, v in zip(self.data_params, values):
+        for p, v in zip(self.data_params, values, strict=True):
             args[p["name"]] = _to_python(p, v)
         return args
 
@@ -410,14 +421,14 @@ def decode_revert(data: bytes, errors: dict[bytes, tuple[str, tuple[str, ...], t
         if selector in errors:
             name, names, types = errors[selector]
             values = abi_decode(list(types), payload)
-            inner = ", ".join(f"{n}={v}" for n, v in zip(names, values))
+            inner = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
             return f"{name}({inner})"
     except Exception:  # malformed revert data: fall through to the raw form
         pass
     return f"reverted with data 0x{data.hex()}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def all_artifact_abis() -> tuple[ContractABI, ...]:
     """ABIs of every shipped contract, for decoding logs and errors of unregistered addresses."""
     from sandbox.contracts import ARTIFACTS_DIR, load_artifact
@@ -426,7 +437,7 @@ def all_artifact_abis() -> tuple[ContractABI, ...]:
                  for p in sorted(ARTIFACTS_DIR.glob("*.json")) if p.stem != "build-info")
 
 
-@lru_cache(maxsize=None)
+@cache
 def known_errors() -> dict:
     merged: dict = {}
     for abi in all_artifact_abis():
@@ -434,7 +445,7 @@ def known_errors() -> dict:
     return merged
 
 
-@lru_cache(maxsize=None)
+@cache
 def known_events() -> dict:
     merged: dict = {}
     for abi in all_artifact_abis():
@@ -494,7 +505,8 @@ class AbiBook:
     def decode_log(self, address: str, topics: tuple[bytes, ...], data: bytes, index: int) -> DecodedLog:
         """One log as a DecodedLog (``name``/``args`` empty when no known event matches)."""
         address = checksum(address)
-        name, args = "", {}
+        name = ""
+        args: dict[str, Any] = {}
         if topics:
             abi = self._abis.get(address)
             event = abi.events.get(topics[0]) if abi else None

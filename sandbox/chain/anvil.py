@@ -323,18 +323,24 @@ class AnvilChain:
         self._history.append(head)
         self._numbers[head.hash] = head.number
 
-    @property
-    def _client(self) -> _Client:
+    def _started(self) -> _Client:
+        """The node's client, starting the node on first use."""
         if self._client_ is None:
             if self._closed:
                 raise ChainError("this anvil chain is closed")
             self._start()
+        assert self._client_ is not None  # _start sets it or raises
         return self._client_
+
+    @property
+    def _client(self) -> _Client:
+        return self._started()
 
     @property
     def _head(self) -> _Head:
         if self._head_ is None:
-            self._client  # starts the node, which reads the genesis block
+            self._started()  # starting the node reads the genesis block
+        assert self._head_ is not None
         return self._head_
 
     @property
@@ -448,7 +454,7 @@ class AnvilChain:
             return
         results = self._client.batch([("eth_call", [self._call_request(k[0], k[1], None, 0, k[4]), "latest"])
                                       for k in keys])
-        for key, result in zip(keys, results):
+        for key, result in zip(keys, results, strict=True):
             if isinstance(result, RpcError):
                 continue  # ``call`` asks again and reports it as it would have
             self._calls[key] = _bytes(result)
@@ -558,9 +564,10 @@ class AnvilChain:
         """The mined block as a BlockResult; rolled back if it is not exactly what was asked."""
         number = self._head.number + 1
         hashes = [_hex(tx.hash) for tx in transactions]
-        results = self._client.batch_ok(
-            [("eth_getBlockByNumber", [hex(number), False]), ("eth_getBlockReceipts", [hex(number)])]
-            + [("trace_transaction", [h]) for h in hashes])
+        calls: list[tuple[str, list]] = [("eth_getBlockByNumber", [hex(number), False]),
+                                         ("eth_getBlockReceipts", [hex(number)])]
+        calls += [("trace_transaction", [h]) for h in hashes]
+        results = self._client.batch_ok(calls)
         block, receipts, traces = results[0], results[1], results[2:]
         problem = None
         if block is None or block["transactions"] != hashes:
@@ -572,7 +579,7 @@ class AnvilChain:
             raise InvalidTransaction(f"block rejected: {problem}; the chain is unchanged")
         out = []
         log_index = 0
-        for i, (tx, receipt, trace) in enumerate(zip(transactions, receipts, traces)):
+        for i, (tx, receipt, trace) in enumerate(zip(transactions, receipts, traces, strict=True)):
             logs = []
             for log in receipt["logs"]:
                 topics = tuple(_bytes(t) for t in log["topics"])
@@ -596,10 +603,11 @@ class AnvilChain:
                 return_data=output if ok else b"",
             ))
         gas_used = int(block["gasUsed"], 16)
-        self._set_head(_Head(number=number, timestamp=timestamp, hash=_bytes(block["hash"]), base_fee=base_fee,
-                             gas_used=gas_used, background_gas=background_gas, gas_limit=self.gas_limit))
+        head = _Head(number=number, timestamp=timestamp, hash=_bytes(block["hash"]), base_fee=base_fee,
+                     gas_used=gas_used, background_gas=background_gas, gas_limit=self.gas_limit)
+        self._set_head(head)
         return BlockResult(number=number, timestamp=timestamp, base_fee_per_gas=base_fee, gas_used=gas_used,
-                           gas_limit=self.gas_limit, coinbase=coinbase, hash=self._head_.hash,
+                           gas_limit=self.gas_limit, coinbase=coinbase, hash=head.hash,
                            receipts=tuple(out), background_gas=background_gas)
 
     def _rollback_block(self) -> None:
@@ -641,6 +649,6 @@ class AnvilChain:
         if self._web3 is None:
             from web3 import Web3
 
-            self._client  # started
+            self._started()
             self._web3 = Web3(Web3.IPCProvider(self._node.ipc_path))
         return self._web3

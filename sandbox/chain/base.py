@@ -18,6 +18,9 @@ class Chain(Protocol):
     chain_id: int
     accounts: tuple[Account, ...]
 
+    def account(self, label: str) -> Account:
+        """The account labelled ``label`` (KeyError naming it if there is none)."""
+
     # --- reading -----------------------------------------------------------------------
     @property
     def block_number(self) -> int:

@@ -119,7 +119,7 @@ class ProducedBlock:
         return tx.value if receipt.succeeded and (tx.to or "").lower() == coinbase else 0
 
     def entries(self) -> list[tuple[PendingTx, Receipt]]:
-        return list(zip(self.txs, self.result.receipts))
+        return list(zip(self.txs, self.result.receipts, strict=True))
 
     def by_tag(self, tag: str) -> list[tuple[PendingTx, Receipt]]:
         return [(p, r) for p, r in self.entries() if p.tag == tag]
@@ -295,7 +295,7 @@ class BlockBuilder:
         if self.policy == "fifo":
             return lambda p: (p.seq,)
         permutation = self.rng.permutation(len(public))
-        rank = {p.hash: int(r) for p, r in zip(public, permutation)}
+        rank = {p.hash: int(r) for p, r in zip(public, permutation, strict=True)}
         return lambda p: (-p.effective_tip(base_fee), rank[p.hash])
 
     def _fill(self, queues: dict[Address, dict[int, PendingTx]], state: _BlockState,
@@ -356,7 +356,7 @@ class BlockBuilder:
             snap = chain.snapshot() if guarded else None
             result = chain.execute_block(built.signed, timestamp, coinbase=coinbase,
                                          background_gas=built.background_gas)
-            failed = {p.bundle for p, r in zip(built.txs, result.receipts)
+            failed = {p.bundle for p, r in zip(built.txs, result.receipts, strict=True)
                       if p.bundle is not None and not r.succeeded
                       and p.hash not in by_seq[p.bundle].may_revert}
             if not failed:

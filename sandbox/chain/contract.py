@@ -14,7 +14,6 @@ from .base import Chain
 from .types import Account, Address, BlockResult, ChainError, Receipt, TxRequest
 
 
-
 @dataclass(frozen=True)
 class Contract:
     chain: Chain
@@ -92,10 +91,11 @@ def _execute_one(chain: Chain, requests: Sequence[TxRequest], timestamp: int,
     next_nonce: dict[Address, int] = {}
     signed = []
     for req in requests:
-        if req.nonce is None:
+        nonce = req.nonce
+        if nonce is None:
             nonce = next_nonce.get(req.sender.address, chain.nonce(req.sender.address))
             req = TxRequest(**{**req.__dict__, "nonce": nonce})
-        next_nonce[req.sender.address] = req.nonce + 1
+        next_nonce[req.sender.address] = nonce + 1
         signed.append(chain.sign(req))
     block = chain.execute_block(signed, timestamp)
     if require_success:
@@ -111,7 +111,8 @@ def deploy(chain: Chain, sender: Account, contracts: Sequence[tuple["str | Artif
     """Deploy several contracts in one block, in order; return their handles."""
     block = execute(chain, [creation_tx(sender, name, *args) for name, args in contracts], timestamp)
     handles = []
-    for (name, _), receipt in zip(contracts, block.receipts):
+    for (name, _), receipt in zip(contracts, block.receipts, strict=True):
+        assert receipt.contract_address is not None  # execute() raised if a creation reverted
         handles.append(at(chain, name, receipt.contract_address))
     return handles
 

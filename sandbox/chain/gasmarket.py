@@ -9,8 +9,6 @@ history (and of every block hash) rather than hidden state.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 EXTRA_DATA_TAG = b"virtual-gas:"
 # EIP-1559's constants, as py-evm's London fork has them (a test checks); written here so a
 # backend other than py-evm does not import py-evm (a second of start-up) for two numbers
@@ -55,36 +53,11 @@ def base_fee_after(parent_header) -> int:
                                background_gas_of(parent_header), parent_header.gas_limit)
 
 
-@lru_cache(maxsize=None)
-def _sandbox_vm() -> type:
-    from eth.validation import validate_gas_limit
-    from eth.vm.forks.prague import PragueVM
-    from eth_utils import ValidationError
-
-    class SandboxVM(PragueVM):
-        """Prague with a base fee that counts the parent's virtual background gas."""
-
-        @staticmethod
-        def create_header_from_parent(parent_header, **header_params):  # type: ignore[override]
-            header = PragueVM.create_header_from_parent(parent_header, **header_params)
-            if parent_header is None:
-                return header
-            return header.copy(base_fee_per_gas=base_fee_after(parent_header))
-
-        @classmethod
-        def validate_gas(cls, header, parent_header) -> None:  # type: ignore[override]
-            validate_gas_limit(header.gas_limit, parent_header.gas_limit)
-            expected = base_fee_after(parent_header)
-            if header.base_fee_per_gas != expected:
-                raise ValidationError(
-                    f"Header has invalid base fee per gas (has {header.base_fee_per_gas}, expected {expected})")
-
-    return SandboxVM
-
-
 def __getattr__(name: str):
-    """``SandboxVM`` (py-evm's Prague with this base-fee rule) is built on first use, so only
-    the py-evm backend imports py-evm."""
+    """``SandboxVM``, for older imports: it lives in ``sandbox.chain.vm`` (imported on first use,
+    so only the py-evm backend imports py-evm)."""
     if name == "SandboxVM":
-        return _sandbox_vm()
+        from .vm import SandboxVM
+
+        return SandboxVM
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

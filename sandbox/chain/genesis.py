@@ -11,7 +11,7 @@ GENESIS_TIMESTAMP = 1_700_000_000  # fixed, so the same seed gives the same chai
 GENESIS_BALANCE_WEI = 10**9 * 10**18
 GENESIS_BASE_FEE = 10**9  # EIP-1559's initial base fee (py-evm's INITIAL_BASE_FEE; a test checks)
 BLOCK_GAS_LIMIT = 30_000_000
-HARDFORK = "prague"  # py-evm's PragueVM (sandbox.chain.gasmarket.SandboxVM); anvil --hardfork
+HARDFORK = "prague"  # py-evm's PragueVM (sandbox.chain.vm.SandboxVM); anvil --hardfork
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 

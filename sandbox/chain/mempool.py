@@ -160,7 +160,7 @@ class Mempool:
         block, first = self._block(), self._seq
         pend = tuple(PendingTx(tx=tx, agent=a, tag=t, seen_block=block, seq=self._next_seq(),
                                meta=dict(m or {}), private=True, after=after, bundle=first)
-                     for tx, (a, t, m) in zip(txs, labels))
+                     for tx, (a, t, m) in zip(txs, labels, strict=True))
         unknown = set(may_revert) - {p.hash for p in pend}
         if unknown:
             raise ValueError("may_revert names transactions that are not in the bundle")

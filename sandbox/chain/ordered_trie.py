@@ -5,16 +5,23 @@ py-evm builds a block's transaction and receipt tries by inserting keys one at a
 a 400-transaction block. Here the whole ordered list is known up front, so each node is built
 and hashed exactly once, recursively over the sorted keys. Roots and stored nodes are the same
 Merkle-Patricia trie; ``tests/chain/test_ordered_trie.py`` checks that against ``HexaryTrie``.
+The sandbox's own VM class (``sandbox.chain.vm.SandboxVM``) builds its blocks' tries with it;
+py-evm's modules are left as they are.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Protocol, Sequence
 
 import rlp
 from eth_hash.auto import keccak
+from eth_typing import Hash32
 
-BLANK_ROOT = keccak(rlp.encode(b""))
+BLANK_ROOT = Hash32(keccak(rlp.encode(b"")))
+
+
+class Encodable(Protocol):
+    def encode(self) -> bytes: ...
 
 
 def _nibbles(key: bytes) -> tuple[int, ...]:
@@ -38,18 +45,18 @@ def _hex_prefix(nibbles: Sequence[int], leaf: bool) -> bytes:
 
 class _Builder:
     def __init__(self) -> None:
-        self.nodes: dict[bytes, bytes] = {}
+        self.nodes: dict[Hash32, bytes] = {}
 
-    def ref(self, node) -> object:
+    def ref(self, node: list[Any]) -> list[Any] | Hash32:
         """A child reference: the node itself when its encoding is short, else its hash."""
         encoded = rlp.encode(node)
         if len(encoded) < 32:
             return node
-        digest = keccak(encoded)
+        digest = Hash32(keccak(encoded))
         self.nodes[digest] = encoded
         return digest
 
-    def node(self, pairs: Sequence[tuple[tuple[int, ...], bytes]], depth: int):
+    def node(self, pairs: Sequence[tuple[tuple[int, ...], bytes]], depth: int) -> list[Any]:
         if len(pairs) == 1:
             path, value = pairs[0]
             return [_hex_prefix(path[depth:], leaf=True), value]
@@ -62,7 +69,7 @@ class _Builder:
         if shared:
             child = self.node(pairs, depth + shared)
             return [_hex_prefix(first[depth:depth + shared], leaf=False), self.ref(child)]
-        branch: list = [b""] * 17
+        branch: list[Any] = [b""] * 17
         start = 0
         if len(pairs[0][0]) == depth:  # a key ending here stores its value in the branch
             branch[16] = pairs[0][1]
@@ -78,27 +85,18 @@ class _Builder:
         return branch
 
 
-def ordered_trie_root_and_nodes(values: Sequence[bytes]) -> tuple[bytes, dict[bytes, bytes]]:
+def ordered_trie_root_and_nodes(values: Sequence[bytes]) -> tuple[Hash32, dict[Hash32, bytes]]:
     """Root and nodes of the trie mapping rlp(index) -> value for an ordered list of values."""
     if not values:
         return BLANK_ROOT, {}
     pairs = sorted((_nibbles(rlp.encode(i)), bytes(v)) for i, v in enumerate(values))
     builder = _Builder()
     root_encoded = rlp.encode(builder.node(pairs, 0))
-    root = keccak(root_encoded)
+    root = Hash32(keccak(root_encoded))
     builder.nodes[root] = root_encoded
     return root, builder.nodes
 
 
-def make_trie_root_and_nodes(items) -> tuple[bytes, dict[bytes, bytes]]:
-    """Drop-in for ``eth.db.trie.make_trie_root_and_nodes`` (items have ``.encode()``)."""
+def make_trie_root_and_nodes(items: Sequence[Encodable]) -> tuple[Hash32, dict[Hash32, bytes]]:
+    """What ``eth.db.trie.make_trie_root_and_nodes`` computes (items have ``.encode()``), in one pass."""
     return ordered_trie_root_and_nodes([item.encode() for item in items])
-
-
-def install() -> None:
-    """Have py-evm build block tries with this builder (a pure function: same roots, same nodes)."""
-    import eth.db.chain
-    import eth.vm.base
-
-    eth.vm.base.make_trie_root_and_nodes = make_trie_root_and_nodes
-    eth.db.chain.make_trie_root_and_nodes = make_trie_root_and_nodes

@@ -22,7 +22,7 @@ from eth_tester.backends.pyevm.main import (
 from eth_utils import ValidationError, keccak, to_canonical_address, to_checksum_address
 
 from .abi import AbiBook, halt_reason
-from .gasmarket import SandboxVM, background_gas_of, encode_background_gas
+from .gasmarket import background_gas_of, encode_background_gas
 from .genesis import (
     BLOCK_GAS_LIMIT,
     CHAIN_ID,
@@ -31,7 +31,6 @@ from .genesis import (
     ZERO_ADDRESS,
     derive_accounts,
 )
-from .ordered_trie import install as _install_ordered_trie
 from .types import (
     Account,
     Address,
@@ -43,8 +42,7 @@ from .types import (
     TxRequest,
 )
 from .validation import check_block
-
-_install_ordered_trie()  # same tries as py-evm's, built in one pass instead of per insert
+from .vm import SandboxVM
 
 __all__ = ["BLOCK_GAS_LIMIT", "GENESIS_BALANCE_WEI", "GENESIS_TIMESTAMP", "PyEVMChain", "ZERO_ADDRESS"]
 
@@ -212,7 +210,7 @@ class PyEVMChain:
         out = []
         previous_cumulative = 0
         log_index = 0
-        for i, (tx, receipt, computation) in enumerate(zip(transactions, receipts, computations)):
+        for i, (tx, receipt, computation) in enumerate(zip(transactions, receipts, computations, strict=True)):
             gas_used = receipt.gas_used - previous_cumulative
             previous_cumulative = receipt.gas_used
             logs = []

@@ -11,7 +11,6 @@ from typing import Callable, Sequence
 
 from .types import Address, InvalidTransaction, SignedTx
 
-
 TX_GAS = 21_000
 CREATE_GAS = 32_000
 INITCODE_WORD_GAS = 2  # EIP-3860

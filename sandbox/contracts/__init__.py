@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
@@ -30,7 +30,7 @@ def artifact_from_file(path: Path | str) -> Artifact:
     return _load_path(str(path))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_path(path: str) -> Artifact:
     data = json.loads(Path(path).read_text())
     return Artifact(name=data.get("contractName", Path(path).stem), abi=_freeze(data["abi"]),
@@ -62,7 +62,7 @@ class _FrozenDict(dict):
     def _readonly(self, *a, **k):
         raise TypeError("artifact ABIs are read-only")
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly
 
-    def __hash__(self):  # type: ignore[override]
+    def __hash__(self):
         return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))

@@ -103,7 +103,7 @@ def _run_compiler(root: Path, std_input: dict, prefer_native: bool) -> tuple[str
         return "solc (native)", SOLC_VERSION, json.loads(proc.stdout)
     node = shutil.which("node")
     if not node:
-        raise BuildError("neither a native solc %s nor node is on PATH" % SOLC_VERSION)
+        raise BuildError(f"neither a native solc {SOLC_VERSION} nor node is on PATH")
     if not (root / "node_modules" / "solc").is_dir():
         raise BuildError("solc-js is not installed: run `npm ci` in the project root")
     proc = subprocess.run([node, "-e", _NODE_COMPILE, str(root)], input=payload,

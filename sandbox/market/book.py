@@ -71,7 +71,7 @@ class PositionBook:
             if held is not None:
                 for batch in lens_batches(owners):
                     collateral, debt, locked = self.market.lens.call("accounts", self.market.lending.address, batch)
-                    for owner, c, d, lk in zip(batch, collateral, debt, locked):
+                    for owner, c, d, lk in zip(batch, collateral, debt, locked, strict=True):
                         prev = self._raw.get(owner)
                         self._raw[owner] = _Raw(c, prev.held_collateral if prev else 0,
                                                 prev.held_debt_asset if prev else 0, d, lk)
@@ -81,7 +81,7 @@ class PositionBook:
                                               v.debt, v.locked)
             self.lens_reads += len(owners)
         if held is not None:
-            for owner, (weth, usd) in zip(self.owners, held):
+            for owner, (weth, usd) in zip(self.owners, held, strict=True):
                 r = self._raw[owner]
                 self._raw[owner] = _Raw(r.collateral, weth, usd, r.debt, r.locked)
         self._synced = self.market.chain.snapshot()

@@ -205,9 +205,11 @@ def deploy_market(chain: Chain, params: MarketParams | None = None, *,
                   flash=flash, lens=lens)
 
 
-def _roles(chain: Chain, *given: Account | None) -> tuple[Account, Account, Account]:
+def _roles(chain: Chain, deployer: Account | None, oracle_updater: Account | None,
+           treasury: Account | None) -> tuple[Account, Account, Account]:
     by_label = {a.label: a for a in chain.accounts}
-    out = []
-    for i, (label, account) in enumerate(zip(ROLE_LABELS, given)):
-        out.append(account or by_label.get(label) or chain.accounts[i])
-    return tuple(out)  # type: ignore[return-value]
+
+    def role(i: int, given: Account | None) -> Account:
+        return given or by_label.get(ROLE_LABELS[i]) or chain.accounts[i]
+
+    return role(0, deployer), role(1, oracle_updater), role(2, treasury)

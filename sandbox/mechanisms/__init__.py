@@ -1,8 +1,7 @@
 """Liquidation mechanisms: the interface and the entry-point registry (group ``sandbox.mechanisms``)."""
 
-from sandbox.plugins import Registry, UnknownPlugin
-
 from sandbox.legs import Leg, Valuer, amount_of, legs
+from sandbox.plugins import Registry, UnknownPlugin
 
 from .base import (
     AuctionState,

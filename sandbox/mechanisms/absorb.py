@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from sandbox.chain import Address
-from sandbox.units import BPS, WAD, to_wad
-
 from sandbox.legs import legs
+from sandbox.units import BPS, WAD, to_wad
 
 from .accounting import Key, LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
@@ -129,7 +128,7 @@ class AbsorbParams(MechanismParams):
 
 # --------------------------------------------------------------------------- mechanism
 
-class AbsorbMechanism(LiquidationMechanism):
+class AbsorbMechanism(LiquidationMechanism[AbsorbParams]):
     name = "absorb"
     Params = AbsorbParams
     contract_name = "AbsorbLiquidator"
@@ -139,8 +138,6 @@ class AbsorbMechanism(LiquidationMechanism):
                    "the protocol, crediting the borrower 93% of the collateral value from reserves; "
                    "anyone then buys the collateral at a 3.5% store-front discount while reserves are "
                    "below target.")
-
-    params: AbsorbParams
 
     event_amounts = {"AbsorbCollateral": (None, "collateralAbsorbed", "usdValue"),
                      "AbsorbDebt": ("debtAbsorbed", None, None),  # USD: reservesPaid + excessPaid

@@ -22,10 +22,14 @@ from typing import (
     Any,
     Callable,
     ClassVar,
+    Generic,
     Iterator,
     Mapping,
     Protocol,
+    Self,
     Sequence,
+    TypeVar,
+    cast,
     runtime_checkable,
 )
 
@@ -63,6 +67,14 @@ class MechanismParams:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def contract_args(self) -> tuple:
+        """The contract's constructor arguments after the market's address, for the default
+        ``LiquidationMechanism.constructor_args`` (a mechanism that overrides it need not define this)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no contract_args()")
+
+
+P = TypeVar("P", bound=MechanismParams)
 
 
 @dataclass(frozen=True)
@@ -157,8 +169,12 @@ class OrderFlowAuction(Protocol):
         """The auction of the round in force at ``timestamp`` (None: the latest block)."""
 
 
-class LiquidationMechanism(ABC):
-    """One liquidation mechanism deployed on one market (one instance per run, no globals)."""
+class LiquidationMechanism(ABC, Generic[P]):
+    """One liquidation mechanism deployed on one market (one instance per run, no globals).
+
+    Generic over its parameter class ``P``: ``Params`` is that class at run time (a ClassVar
+    cannot name a type variable, so the two are tied by ``checked_params``).
+    """
 
     name: ClassVar[str]
     Params: ClassVar[type[MechanismParams]]
@@ -245,18 +261,18 @@ class LiquidationMechanism(ABC):
         operator's share. None by default."""
         return {}
 
-    def __init__(self, market: "Market", params: MechanismParams, contract: Contract):
+    def __init__(self, market: "Market", params: P, contract: Contract):
         self.market = market
-        self.params = params
+        self.params: P = params
         self.contract = contract
 
     # --- set-up --------------------------------------------------------------------------
     @classmethod
-    def default_params(cls) -> MechanismParams:
-        return cls.Params()
+    def default_params(cls) -> P:
+        return cls.checked_params(cls.Params())
 
     @classmethod
-    def deploy(cls, market: "Market", params: MechanismParams | None = None) -> "LiquidationMechanism":
+    def deploy(cls, market: "Market", params: P | None = None) -> Self:
         """Deploy the contract, install it as the market's liquidator, run the mechanism's own
         set-up transactions (``setup_requests``), and return the instance."""
         params = cls.checked_params(params)
@@ -267,25 +283,26 @@ class LiquidationMechanism(ABC):
         return cls(market, params, contract)
 
     @classmethod
-    def check_scenario(cls, scenario: "Scenario", params: MechanismParams) -> None:
+    def check_scenario(cls, scenario: "Scenario", params: P) -> None:
         """Raise ``ScenarioError`` (naming the scenario field first) if this mechanism cannot serve
         ``scenario`` with ``params``, e.g. loans it cannot hold; run before any run starts, so a
         comparison is refused up front instead of failing in set-up. Accepts everything by default."""
+        return None
 
     @classmethod
-    def checked_params(cls, params: MechanismParams | None) -> MechanismParams:
+    def checked_params(cls, params: MechanismParams | None) -> P:
         params = params if params is not None else cls.default_params()
         if not isinstance(params, cls.Params):
             raise TypeError(f"{cls.__name__} needs {cls.Params.__name__}, got {type(params).__name__}")
-        return params
+        return cast(P, params)  # an instance of Params, P's class at run time (checked just above)
 
     @classmethod
-    def constructor_args(cls, market: "Market", params: MechanismParams) -> tuple:
+    def constructor_args(cls, market: "Market", params: P) -> tuple:
         """The contract's constructor arguments: the market, then the parameters' own."""
         return (market.lending.address, *params.contract_args())
 
     @classmethod
-    def setup_requests(cls, market: "Market", params: MechanismParams, contract: Contract) -> list[TxRequest]:
+    def setup_requests(cls, market: "Market", params: P, contract: Contract) -> list[TxRequest]:
         """Transactions after installation (funding a reserve, pre-touching storage); none by default."""
         return []
 
@@ -317,7 +334,9 @@ class LiquidationMechanism(ABC):
     _mirror: Any = None
 
     def follow(self, owners: Sequence[Address]) -> None:
-        """Start mirroring this mechanism's state from its events (one full read now)."""
+        """Start mirroring this mechanism's state from its events (one full read now). By default
+        nothing: the mechanism reads its state from the chain each time."""
+        return None
 
     def observe_block(self, block) -> None:
         """Apply the events of ``block`` (the chain's new head) to the mirror."""

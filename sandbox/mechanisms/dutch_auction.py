@@ -28,9 +28,8 @@ from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from sandbox.chain import Address
-from sandbox.units import BPS, RAY, WAD, to_wad
-
 from sandbox.legs import legs
+from sandbox.units import BPS, RAY, WAD, to_wad
 
 from .accounting import Key, LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
@@ -347,7 +346,7 @@ class AuctionMirror:
                                                 list(state[1]), state[2])
 
 
-class DutchAuctionMechanism(LiquidationMechanism):
+class DutchAuctionMechanism(LiquidationMechanism[DutchAuctionParams]):
     name = "dutch-auction"
     Params = DutchAuctionParams
     contract_name = "DutchAuctionLiquidator"
@@ -357,8 +356,6 @@ class DutchAuctionMechanism(LiquidationMechanism):
     description = ("MakerDAO Liquidations 2.0: bark seizes the collateral into a descending-price "
                    "auction (top = oracle × 1.20, ×0.99 every 90 s, tab = debt × 1.13); keepers take "
                    "at the current price, redo after 140 min or below 40% of top; tip + chip rewards.")
-
-    params: DutchAuctionParams
 
     event_amounts = {
         "Bark": ("debt", "collateral", "tab"), "Kick": (None, "lot", "coin"),
@@ -497,4 +494,5 @@ class DutchAuctionMechanism(LiquidationMechanism):
         if q is None or q.owe == 0:
             raise ValueError(f"no take of auction {opp.ref} fits max_pay={max_pay}"
                              " (tab <= chost: only the whole remaining tab can be bought)")
+        assert opp.ref is not None, "take opportunities name their auction"
         return self.take_call(opp.ref, amt, price, caller, b"", owner=opp.owner, owe=q.owe, slice_=q.slice)

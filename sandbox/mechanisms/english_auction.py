@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from sandbox.chain import Address
-from sandbox.units import BPS, WAD
-
 from sandbox.legs import Valuer, legs
+from sandbox.units import BPS, WAD
 
 from .accounting import LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
@@ -115,7 +114,7 @@ class EnglishAuctionParams(MechanismParams):
 
 # --------------------------------------------------------------------------- mechanism
 
-class EnglishAuctionMechanism(LiquidationMechanism):
+class EnglishAuctionMechanism(LiquidationMechanism[EnglishAuctionParams]):
     name = "english-auction"
     Params = EnglishAuctionParams
     contract_name = "EnglishAuctionLiquidator"
@@ -123,8 +122,6 @@ class EnglishAuctionMechanism(LiquidationMechanism):
     description = ("MakerDAO Liquidations 1.2 (flip): bite seizes the collateral into a two-phase "
                    "English auction (tab = debt × 1.13); tend raises the bid by >= 5% up to tab, then "
                    "dent lowers the lot by >= 5%; each bid stands 3 h, auctions end after 2 days.")
-
-    params: EnglishAuctionParams
 
     # --- reads -----------------------------------------------------------------------------
     event_amounts = {"Bite": ("debt", "lot", "tab"), "Tend": (None, "lot", "bid"), "Dent": (None, "lot", "bid"),
@@ -218,6 +215,10 @@ class EnglishAuctionMechanism(LiquidationMechanism):
         tab; ``call`` when the minimum step is already beyond that."""
         opp, x = opportunity, opportunity.extra
         weth = self.market.collateral_asset
+        if opp.action not in ("tend", "dent"):
+            return call
+        auction_id = opp.ref
+        assert auction_id is not None, "tend and dent opportunities name their auction"
         if opp.action == "tend":
             value = valuer.value(legs(**{weth: x["lot"]}))
             bid = min(x["tab"], value * (BPS - margin_bps) // BPS)
@@ -225,13 +226,11 @@ class EnglishAuctionMechanism(LiquidationMechanism):
                 bid = min(bid, budget)
             if bid <= call.paid(self.market.numeraire):
                 return call
-            return self.tend_call(opp.ref, x["lot"], bid, owner=opp.owner)
-        if opp.action != "dent":
-            return call
+            return self.tend_call(auction_id, x["lot"], bid, owner=opp.owner)
         lot = valuer.amount_for(weth, x["tab"] * (BPS + margin_bps) // BPS)  # sells for tab + margin
         if lot is None or not 0 < lot < call.received(weth):
             return call
-        return self.dent_call(opp.ref, lot, x["tab"], owner=opp.owner)
+        return self.dent_call(auction_id, lot, x["tab"], owner=opp.owner)
 
     def encode(self, opportunity: Opportunity, caller: Address,
                max_pay: int | None = None) -> Call:
@@ -248,11 +247,13 @@ class EnglishAuctionMechanism(LiquidationMechanism):
                         gas=DEAL_GAS if opp.action == "deal" else TICK_GAS, action=opp.action, owner=opp.owner)
         if opp.action not in ("tend", "dent"):
             raise ValueError(f"{self.name} cannot encode action {opp.action!r}")
+        auction_id = opp.ref
+        assert auction_id is not None, "tend and dent opportunities name their auction"
         bid = opp.paid(self.market.numeraire)
         if max_pay is not None and max_pay < bid:
             raise ValueError(f"{opp.action} on auction {opp.ref} needs a bid of {bid}, "
                              f"above max_pay={max_pay}")
         if opp.action == "tend":
-            return self.tend_call(opp.ref, opp.extra["lot"], bid, owner=opp.owner)
-        return self.dent_call(opp.ref, opp.received(self.market.collateral_asset), opp.extra["tab"],
+            return self.tend_call(auction_id, opp.extra["lot"], bid, owner=opp.owner)
+        return self.dent_call(auction_id, opp.received(self.market.collateral_asset), opp.extra["tab"],
                               owner=opp.owner)

@@ -8,12 +8,11 @@ integer arithmetic exactly, so tests and keepers can predict every wei.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from sandbox.chain import Address
-from sandbox.units import BPS, WAD
-
 from sandbox.legs import legs
+from sandbox.units import BPS, WAD
 
 from .accounting import LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
@@ -161,7 +160,10 @@ def max_liquidation(collateral: int, debt: int, price_wad: int, health_factor_wa
     return None
 
 
-class FixedFeeMechanism(LiquidationMechanism):
+FP = TypeVar("FP", bound=FixedFeeParams)  # fixed-fee's parameters, or a refinement's (private's)
+
+
+class FixedFeeMechanism(LiquidationMechanism[FP]):
     name = "fixed-fee"
     Params = FixedFeeParams
     contract_name = "FixedFeeLiquidator"
@@ -169,8 +171,6 @@ class FixedFeeMechanism(LiquidationMechanism):
     default_rank = 1
     description = ("Aave-v3-style fixed bonus: repay up to the close factor, receive collateral at "
                    "oracle price plus a 5% bonus, 10% of the bonus to the treasury.")
-
-    params: FixedFeeParams
 
     event_amounts = {"Liquidated": ("debtRepaid", "collateralSeized", "debtRepaid")}
 
@@ -189,7 +189,7 @@ class FixedFeeMechanism(LiquidationMechanism):
                                        if e.name == "Liquidated")}
 
     @classmethod
-    def constructor_args(cls, market: "Market", params: FixedFeeParams) -> tuple:
+    def constructor_args(cls, market: "Market", params: FP) -> tuple:
         return (market.lending.address, *params.contract_args())
 
     # --- discovery -----------------------------------------------------------------------
@@ -230,7 +230,9 @@ class FixedFeeMechanism(LiquidationMechanism):
         x = opportunity.extra
         full = opportunity.paid(self.market.numeraire)
         limit = full if max_pay is None else min(full, max_pay)
-        return max_liquidation(x["collateral"], x["debt"], x["price"], opportunity.health_factor_wad,
+        health_factor_wad = opportunity.health_factor_wad
+        assert health_factor_wad is not None, "fixed-fee opportunities carry the position's health factor"
+        return max_liquidation(x["collateral"], x["debt"], x["price"], health_factor_wad,
                                self.params, limit=limit)
 
     def _function(self, action: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def bid_split(bid: int, params: PrivateAuctionParams) -> tuple[int, int]:
     return protocol, bid - protocol
 
 
-class PrivateAuctionMechanism(FixedFeeMechanism):
+class PrivateAuctionMechanism(FixedFeeMechanism[PrivateAuctionParams]):
     name = "private"
     Params = PrivateAuctionParams
     contract_name = "PrivateLiquidator"
@@ -63,8 +63,6 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
     description = ("Order-flow auction: the right to liquidate right after each oracle update is "
                    "sold in a sealed-bid auction (80% of the bid to the protocol); fixed-fee terms, "
                    "open to everyone after a one-block delay.")
-
-    params: PrivateAuctionParams
 
     event_amounts = {**FixedFeeMechanism.event_amounts, "RightGranted": (None, None, "bidUsd"),
                      "BidPaid": (None, None, "bid")}
@@ -172,7 +170,7 @@ class PrivateAuctionMechanism(FixedFeeMechanism):
         price = self.market.price()
         out = []
         for p in positions:
-            extra = {"round_id": state.round_id, "window_end": state.window_end}
+            extra: dict[str, Any] = {"round_id": state.round_id, "window_end": state.window_end}
             if exclusive:
                 extra.update(winner=state.winner, bid=state.bid, bid_paid=state.paid)
             opp = self._opportunity(p, price, action, ref=state.round_id, private=exclusive, **extra)

@@ -61,9 +61,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from sandbox.chain import Address
-from sandbox.units import BPS, WAD
-
 from sandbox.legs import legs
+from sandbox.units import BPS, WAD
 
 from .accounting import Conversion, Key, LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
@@ -368,7 +367,7 @@ class BandMirror:
         self.bands, self.positions, self.synced = dict(state[0]), dict(state[1]), state[2]
 
 
-class SoftLiquidationMechanism(LiquidationMechanism):
+class SoftLiquidationMechanism(LiquidationMechanism[SoftParams]):
     name = "soft"
     Params = SoftParams
     contract_name = "SoftLiquidationAMM"
@@ -381,8 +380,6 @@ class SoftLiquidationMechanism(LiquidationMechanism):
     description = ("Curve-LLAMMA-style soft liquidation: collateral sits in N price bands of an AMM "
                    "that arbitrageurs convert to USD as the price falls (and back as it recovers); "
                    "hard liquidation of the whole position only when health < 0.")
-
-    params: SoftParams
 
     event_amounts = {"Exchange": (None, None, None),  # by direction (event_amount_overrides)
                      "HardLiquidation": ("debtRepaid", "collateralOut", "usdOut"),
@@ -525,10 +522,10 @@ class SoftLiquidationMechanism(LiquidationMechanism):
         if not owners:
             return []
         hs = self.healths(owners)
-        bad = [o for o, h in zip(owners, hs) if h < 0]
+        bad = [o for o, h in zip(owners, hs, strict=True) if h < 0]
         if not bad:
             return []
-        health_of = dict(zip(owners, hs))
+        health_of = dict(zip(owners, hs, strict=True))
         price = self.market.price()
         ld = self.params.liquidation_discount_wad
         out = []

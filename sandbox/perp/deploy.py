@@ -121,7 +121,7 @@ def deploy_perp_market(chain: Chain, params: PerpParams | None = None, *, deploy
     by_label = {a.label: a for a in chain.accounts}
     deployer, oracle_updater, treasury = (
         given or by_label.get(label) or chain.accounts[i]
-        for i, (label, given) in enumerate(zip(ROLE_LABELS, (deployer, oracle_updater, treasury))))
+        for i, (label, given) in enumerate(zip(ROLE_LABELS, (deployer, oracle_updater, treasury), strict=True)))
     if usd is None or oracle is None:
         usd, oracle = deploy(chain, deployer, [
             ("Token", ("USD Stablecoin", "USD")),

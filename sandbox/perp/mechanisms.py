@@ -62,6 +62,7 @@ def deploy_mechanism(perp: Perp, name: str, params: MechanismParams | None = Non
     elif isinstance(params, PerpDutchAuctionParams):
         args = (market, *params.constructor_params())
     else:
+        assert isinstance(params, (PerpFixedFeeParams, PerpSoftParams)), type(params)  # the other two
         args = (market, params.constructor_params())
     (contract,) = deploy(perp.chain, perp.deployer, [(contract_name, args)])
     requests = [perp.market.tx(perp.deployer, "installMechanism", contract.address)]

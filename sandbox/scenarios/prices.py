@@ -157,7 +157,8 @@ def reference_prices(spec: PriceSpec, blocks: int, block_time_seconds: int,
             lam = spec.jump_intensity_per_day * block_time_seconds / SECONDS_PER_DAY
             counts = rng.poisson(lam, blocks)
             # the sum of n normal log-sizes is normal(n·mean, √n·stdev)
-            log_steps = log_steps + counts * spec.jump_mean + np.sqrt(counts) * spec.jump_stdev * rng.standard_normal(blocks)
+            log_steps = (log_steps + counts * spec.jump_mean
+                         + np.sqrt(counts) * spec.jump_stdev * rng.standard_normal(blocks))
         log_path = math.log(spec.start_price_usd) + np.concatenate([[0.0], np.cumsum(log_steps)])
         prices = np.exp(log_path)
         prices[0] = spec.start_price_usd

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from sandbox.errors import SandboxError
@@ -46,7 +47,8 @@ class PriceSpec:
 
     def __post_init__(self):
         p = "price"
-        _require(self.model in PRICE_MODELS, f"{p}.model", f"unknown model {self.model!r} (one of {', '.join(PRICE_MODELS)})")
+        _require(self.model in PRICE_MODELS, f"{p}.model",
+                 f"unknown model {self.model!r} (one of {', '.join(PRICE_MODELS)})")
         _require(self.start_price_usd > 0, f"{p}.start_price_usd", "must be > 0")
         _require(self.volatility_per_year >= 0, f"{p}.volatility_per_year", "must be >= 0")
         _require(self.noise_volatility_per_year >= 0, f"{p}.noise_volatility_per_year", "must be >= 0")
@@ -56,7 +58,7 @@ class PriceSpec:
         if self.model == "path":
             _require(len(self.knots) >= 1, f"{p}.knots", "the path model needs at least one [seconds, price] knot")
             times = [t for t, _ in self.knots]
-            _require(all(b > a for a, b in zip(times, times[1:])), f"{p}.knots", "times must increase")
+            _require(all(b > a for a, b in pairwise(times)), f"{p}.knots", "times must increase")
             _require(all(t >= 0 for t in times), f"{p}.knots", "times must be >= 0")
             _require(all(v > 0 for _, v in self.knots), f"{p}.knots", "prices must be > 0")
         if self.model == "bridge":
@@ -115,7 +117,7 @@ class OracleSpec:
             start, end, mult = fault
             _require(0 <= start < end, f"oracle.faults[{i}]", "needs 0 <= start_s < end_s")
             _require(0 < mult <= 100, f"oracle.faults[{i}]", "multiplier must be within (0, 100]")
-        for i, (a, b) in enumerate(zip(self.faults, self.faults[1:])):
+        for i, (a, b) in enumerate(pairwise(self.faults)):
             _require(b[0] >= a[1], f"oracle.faults[{i + 1}]", "windows must not overlap (sort them by start_s)")
         _require(0.0 <= self.amm_weight <= 1.0, "oracle.amm_weight", "must be within [0, 1]")
         _require(self.deviation_bps > 0, "oracle.deviation_bps", "must be > 0")

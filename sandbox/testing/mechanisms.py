@@ -51,7 +51,7 @@ class Driver:
     def open_positions(self) -> None:
         from sandbox.market.actions import open_positions
 
-        open_positions(self.market, [(b, c, d) for b, (c, d) in zip(self.borrowers, POSITIONS)])
+        open_positions(self.market, [(b, c, d) for b, (c, d) in zip(self.borrowers, POSITIONS, strict=True)])
 
     def set_price(self, price_wad: int) -> None:
         self.send([self.market.oracle.tx(self.market.oracle_updater, "submit", price_wad)])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -246,7 +247,7 @@ def test_two_pga_keepers_escalate_tips_by_at_least_12_5_percent_per_round():
     for p in produced.txs:
         chain_of.setdefault(p.sender, []).append(p.tx.max_priority_fee_per_gas)
     for tips in chain_of.values():
-        assert all(new * 8 >= old * 9 for old, new in zip(tips, tips[1:]))
+        assert all(new * 8 >= old * 9 for old, new in pairwise(tips))
     liqs = h.liquidations(produced)
     assert len(liqs) == 2
     (wp, wr), (lp, lr) = liqs

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sandbox.testing.accounting import assert_tokens_conserved, holdings
 from sandbox.agents.arbitrageur import Arbitrageur, amm_input_to_price, spot_price_wad
 from sandbox.agents.base import Agent, GasPolicy, PrivateBid
 from sandbox.agents.borrowers import Borrower, draw_population
@@ -25,6 +24,7 @@ from sandbox.mechanisms.fixed_fee import FixedFeeMechanism
 from sandbox.mechanisms.private import PrivateAuctionMechanism, PrivateAuctionParams
 from sandbox.mechanisms.soft import SoftLiquidationMechanism
 from sandbox.scenarios.schema import ArbitrageurSpec, BorrowerSpec, OracleSpec
+from sandbox.testing.accounting import assert_tokens_conserved, holdings
 from sandbox.units import BPS, GWEI, WAD, to_wad
 
 LABELS = ["deployer", "oracle", "treasury", *(f"borrower-{i}" for i in range(4)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_abi.exceptions import EncodingTypeError
 from eth_utils import keccak, to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -72,9 +73,9 @@ def test_numpy_integers_and_bytes_arguments_go_through_eth_abi():
                         output_types=())
     raw = bytes(range(20))
     assert function.encode(raw, 5) == b"\0" * 4 + abi_encode(["address", "uint256"], (raw, 5))
-    with pytest.raises(Exception):
+    with pytest.raises(EncodingTypeError):
         abi_encode(["uint256"], (np.int64(5),))
-    with pytest.raises(Exception):
+    with pytest.raises(EncodingTypeError):
         function.encode(raw, np.int64(5))
 
 

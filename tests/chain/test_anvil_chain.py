@@ -100,7 +100,7 @@ def test_the_node_starts_on_first_use_and_close_stops_it_and_removes_its_folder(
 @needs_anvil
 def test_a_chain_dropped_without_close_stops_its_node():
     chain = AnvilChain(seed=1, accounts=["a"])
-    chain.block_number
+    assert chain.block_number == 0  # starts the node
     pid = chain.pid
     del chain
     import gc
@@ -163,7 +163,7 @@ def test_a_block_the_node_mined_differently_is_rolled_back_and_refused():
 def test_a_forked_child_letting_go_of_the_chain_leaves_the_parents_node_running():
     chain = AnvilChain(seed=1, accounts=["a"])
     try:
-        chain.block_number
+        assert chain.block_number == 0  # starts the node
         child = os.fork()
         if child == 0:  # the child drops its copy of the chain, finaliser included, then exits
             chain._finalizer()

@@ -6,6 +6,8 @@ read from the block's Transfer events, independently of the builder's own bookke
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -293,7 +295,7 @@ def test_of_two_backruns_on_one_position_the_higher_bid_lands_and_pays_the_other
     env = AuctionEnv()
     balances = {s: env.chain.balance(env.acct(s).address) for s in ("s1", "s2", "builder")}
     low = env.backrun("s1", 10, pay_wei=3 * 10**15)
-    high = env.backrun("s2", 20, pay_wei=5 * 10**15)
+    env.backrun("s2", 20, pay_wei=5 * 10**15)
     produced = env.produce_paid()
     assert amounts(produced) == [1, 20]  # the update, then the winner's back-run
     assert produced.lost_bundles == (low,)
@@ -403,7 +405,7 @@ def test_sustained_full_background_demand_raises_the_base_fee_12_5_percent_per_b
     builder = BlockBuilder()
     fees = [env.produce(builder, background).result.base_fee_per_gas for _ in range(5)]
     fees.append(env.chain.next_base_fee)
-    for before, after in zip(fees, fees[1:]):
+    for before, after in pairwise(fees):
         assert after == before + before // 8
     assert fees[-1] / fees[0] == pytest.approx(1.125**5, rel=1e-6)
     # a half-full background keeps it where it is

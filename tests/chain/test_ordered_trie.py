@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import rlp
 from eth.db.trie import _make_trie_root_and_nodes as pyevm_trie
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from trie import HexaryTrie
 
-import rlp
 from sandbox.chain.ordered_trie import BLANK_ROOT, ordered_trie_root_and_nodes
 
 

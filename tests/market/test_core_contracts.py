@@ -17,7 +17,7 @@ def reverted(chain, request) -> str:
     """Execute ``request`` alone; assert it reverted and return the decoded reason."""
     block = execute(chain, [request], require_success=False)
     receipt = block.receipts[0]
-    assert receipt.status == 0, f"expected a revert, got success with {[l.name for l in receipt.logs]}"
+    assert receipt.status == 0, f"expected a revert, got success with {[log.name for log in receipt.logs]}"
     return receipt.revert_reason
 
 
@@ -46,7 +46,8 @@ POSITIONS = [  # (collateral WETH, debt USD)
 
 @pytest.fixture
 def opened(market, borrowers):
-    rows = [(b, to_wad(c), to_wad(d)) for b, (c, d) in zip(borrowers, POSITIONS)]
+    # one position for each of the first len(POSITIONS) borrowers
+    rows = [(b, to_wad(c), to_wad(d)) for b, (c, d) in zip(borrowers, POSITIONS, strict=False)]
     open_positions(market, rows)
     return rows
 
@@ -198,7 +199,7 @@ def test_lens_positions_equal_per_position_reads(market, opened, borrowers, keep
     owners = [b.address for b in borrowers] + [keepers[0].address]  # includes empty positions
     views = market.positions(owners)
     assert len(views) == len(owners)
-    for owner, view in zip(owners, views):
+    for owner, view in zip(owners, views, strict=True):
         collateral, debt, hf, locked = market.lending.call("positionOf", owner)
         assert view.owner.lower() == owner.lower()
         assert (view.collateral, view.debt, view.health_factor_wad, view.locked) == (collateral, debt, hf, locked)

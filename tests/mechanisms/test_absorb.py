@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.testing.accounting import Checked, liquidation_flows
 from sandbox.chain import execute
 from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms.absorb import (
@@ -22,7 +21,9 @@ from sandbox.mechanisms.absorb import (
     quote_absorb,
     quote_collateral,
 )
+from sandbox.testing.accounting import Checked, liquidation_flows
 from sandbox.units import WAD, to_wad
+
 from test_dutch_auction import position, reverted
 
 KEEPER_USD = to_wad(1_000_000)

@@ -14,7 +14,6 @@ import math
 import pytest
 from eth_abi import encode as abi_encode
 
-from sandbox.testing.accounting import Checked, liquidation_flows
 from sandbox.chain import deploy, execute
 from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms import get_mechanism
@@ -27,6 +26,7 @@ from sandbox.mechanisms.dutch_auction import (
     rpow,
     stairstep_price,
 )
+from sandbox.testing.accounting import Checked, liquidation_flows
 from sandbox.units import RAY, WAD, to_wad
 
 KEEPER_USD = to_wad(1_000_000)

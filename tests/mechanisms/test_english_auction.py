@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.testing.accounting import Checked, liquidation_flows
 from sandbox.chain import execute
 from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms.english_auction import (
@@ -20,7 +19,9 @@ from sandbox.mechanisms.english_auction import (
     min_next_bid,
     quote_deal,
 )
+from sandbox.testing.accounting import Checked, liquidation_flows
 from sandbox.units import WAD, to_wad
+
 from test_dutch_auction import position, reverted
 
 KEEPER_USD = to_wad(1_000_000)
@@ -70,7 +71,7 @@ def deal(mech, keeper, auction_id=1):
 
 def auction(mech, auction_id=1):
     a = mech.contract.call("auctions", auction_id)
-    return dict(zip(("usr", "tic", "end", "guy", "pos", "bid", "lot", "tab", "debt", "ret"), a))
+    return dict(zip(("usr", "tic", "end", "guy", "pos", "bid", "lot", "tab", "debt", "ret"), a, strict=True))
 
 
 def usd(market, who):

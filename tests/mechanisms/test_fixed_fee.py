@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.testing.accounting import Checked
 from sandbox.chain import execute
-from sandbox.market.actions import open_positions, set_price, fund_requests
+from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms import get_mechanism
 from sandbox.mechanisms.fixed_fee import (
     FixedFeeMechanism,
@@ -19,6 +18,7 @@ from sandbox.mechanisms.fixed_fee import (
     max_liquidation,
     quote_liquidation,
 )
+from sandbox.testing.accounting import Checked
 from sandbox.units import WAD, to_wad
 
 KEEPER_USD = to_wad(1_000_000)
@@ -205,7 +205,8 @@ def test_dust_rule_reverts_when_less_than_1000_usd_of_collateral_would_remain(ma
     block = send_checked(market, mech, borrowers, funded,
                          [liquidate_req(mech, funded[0], b, to_wad(300))], require_success=False)
     r = block.receipts[0]
-    assert not r.succeeded and r.revert_reason == f"DustRemaining(debtLeft={to_wad(1300)}, collateralValueLeft={to_wad(885)})"
+    assert not r.succeeded
+    assert r.revert_reason == f"DustRemaining(debtLeft={to_wad(1300)}, collateralValueLeft={to_wad(885)})"
     # taking all the collateral is allowed even though debt remains (it becomes bad debt)
     block = send_checked(market, mech, borrowers, funded, [liquidate_req(mech, funded[0], b, to_wad(1600))])
     ev = liquidated_event(block.receipts[0])
@@ -314,7 +315,7 @@ def test_end_to_end_opportunities_encode_execute(market, mech, funded, borrowers
     assert opps[partial.address.lower()].paid("USD") == to_wad(7650)
     assert opps[underwater.address.lower()].paid("USD") == to_wad(3200)
     requests, expected = [], []
-    for keeper, owner in zip(funded, (partial, underwater)):
+    for keeper, owner in zip(funded, (partial, underwater), strict=False):  # the first two keepers
         opp = opps[owner.address.lower()]
         call = mech.encode(opp, keeper.address)
         assert call.to == mech.contract.address and call.action == "liquidate"

@@ -10,16 +10,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sandbox.testing.accounting import Checked
 from sandbox.chain import execute
 from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms import get_mechanism
 from sandbox.mechanisms.fixed_fee import FixedFeeParams, quote_liquidation
 from sandbox.mechanisms.private import PrivateAuctionMechanism, PrivateAuctionParams, bid_split
+from sandbox.testing.accounting import Checked
 from sandbox.units import to_wad
 
 KEEPER_USD = to_wad(1_000_000)
 BID = to_wad(1234)
+UPDATE_PRICE = to_wad(1750)
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def send_checked(market, mech, borrowers, keepers, operator, requests, timestamp
         requests, timestamp=timestamp, require_success=False)
 
 
-def update_grant_liquidate(market, mech, winner, owner, amount, bid=BID, price=to_wad(1750)):
+def update_grant_liquidate(market, mech, winner, owner, amount, bid=BID, price=UPDATE_PRICE):
     """The three transactions of a private liquidation, in block order."""
     round_id = market.oracle.call("latestRound") + 1
     return round_id, [
@@ -187,7 +188,10 @@ def test_nobody_liquidates_in_the_window_then_anyone_may_at_fixed_fee_terms(
     set_price(market, to_wad(1750))  # no auction winner this round
     updated = market.chain.timestamp
     keeper = funded[2]
-    req = lambda: mech.contract.tx(keeper, "liquidate", victim.address, to_wad(3500), gas=500_000)
+
+    def req():
+        return mech.contract.tx(keeper, "liquidate", victim.address, to_wad(3500), gas=500_000)
+
     block = send_checked(market, mech, borrowers, funded, operator, [req()],
                          timestamp=updated + mech.params.open_delay_seconds - 1)
     r = block.receipts[0]

@@ -11,11 +11,11 @@ import dataclasses
 
 import pytest
 
-from sandbox.testing.accounting import Checked, liquidation_flows
 from sandbox.chain import TransactionFailed, deploy, execute
 from sandbox.market.actions import fund_requests, open_position_requests, open_positions, set_price
 from sandbox.mechanisms import get_mechanism
 from sandbox.mechanisms.soft import BandMath, BandState, SoftLiquidationMechanism, SoftParams
+from sandbox.testing.accounting import Checked, liquidation_flows
 from sandbox.units import WAD, to_wad
 
 COLLATERAL = to_wad(10)

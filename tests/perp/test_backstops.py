@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Checked, events, fund, move_venue_to, open_position
 from sandbox.perp import PerpDutchAuctionParams, PerpFixedFeeParams, deploy_mechanism
 from sandbox.perp.actions import deposit_tx, set_index_price, trade_tx
 from sandbox.perp.math import adl_score, bankruptcy_price_wad
 from sandbox.units import WAD, to_wad
+
+from conftest import Checked, events, fund, move_venue_to, open_position
 
 
 def _bankrupt_long_among_shorts(make_perp, traders, arber, insurance_usd):

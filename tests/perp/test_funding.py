@@ -3,12 +3,13 @@ between longs and shorts summing to exactly zero with the rounding dust in the i
 
 from __future__ import annotations
 
-from conftest import events, open_position
 from sandbox.chain import execute
 from sandbox.perp.actions import settle_funding_tx, trade_tx
 from sandbox.perp.math import funding_payments, funding_rate, premium
 from sandbox.perp.params import bps_wad
 from sandbox.units import WAD, to_wad
+
+from conftest import events, open_position
 
 HOUR = 3600
 
@@ -39,7 +40,7 @@ def test_balanced_open_interest_pays_the_interest_rate_and_sums_to_zero(perp, ch
     assert [paid[o] for o in owners] == list(expected.payments)
     assert paid[owners[0]] == to_wad("0.25")  # 10 WETH × $2,000 × 0.00125%
     assert sum(paid.values()) == ev["dust"] == 0
-    assert [perp.raw(o)[0] for o in owners] == [m - p for m, p in zip(margins, expected.payments)]
+    assert [perp.raw(o)[0] for o in owners] == [m - p for m, p in zip(margins, expected.payments, strict=True)]
 
 
 def test_unbalanced_open_interest_shares_the_payers_total_pro_rata_and_dust_goes_to_insurance(perp, checked, traders):

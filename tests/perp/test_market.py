@@ -7,7 +7,6 @@ from fractions import Fraction
 
 import pytest
 
-from conftest import Checked, events, fund, open_position
 from sandbox.chain import anchor, execute
 from sandbox.perp import PerpParams, deploy_mechanism
 from sandbox.perp.actions import deposit_tx, set_index_price, trade_tx, withdraw_tx
@@ -21,6 +20,8 @@ from sandbox.perp.math import (
     unrealised_pnl,
 )
 from sandbox.units import WAD, to_wad
+
+from conftest import Checked, events, fund, open_position
 
 
 def test_params_are_validated_with_the_field_named():

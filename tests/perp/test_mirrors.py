@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pytest
-
-from conftest import Checked, events, open_position
 from sandbox.chain import PyEVMChain, anchor, deploy
 from sandbox.perp import PerpParams, deploy_perp_market
 from sandbox.perp.actions import set_index_price, settle_funding_tx
@@ -20,6 +18,8 @@ from sandbox.perp.math import (
     premium,
 )
 from sandbox.units import WAD, to_wad
+
+from conftest import Checked, events, open_position
 
 LABELS = ["deployer", "oracle", "treasury"] + [f"trader-{i}" for i in range(6)]
 prices = st.integers(min_value=to_wad(1), max_value=to_wad(100_000))
@@ -39,7 +39,8 @@ def world():
 @given(prices, prices, fractions, fractions)
 def test_mark_price_and_premium(world, index, traded, weight, max_premium):
     _, _, harness = world
-    assert harness.call("markPrice", index, traded, weight, max_premium) == mark_price(index, traded, weight, max_premium)
+    expected = mark_price(index, traded, weight, max_premium)
+    assert harness.call("markPrice", index, traded, weight, max_premium) == expected
     assert harness.call("premium", traded, index) == premium(traded, index)
 
 
@@ -64,9 +65,10 @@ def test_funding_payments_of_random_books(world, book):
     with anchor(chain):
         checked = Checked(perp)
         t0 = perp.state().last_funding_time
-        for t, size in zip(traders, book):
+        for t, size in zip(traders, book, strict=True):
             open_position(checked, t, to_wad(20_000), size)
-        block = checked.send([settle_funding_tx(perp, chain.accounts[0])], timestamp=max(t0 + 3600, chain.timestamp + 1))
+        block = checked.send([settle_funding_tx(perp, chain.accounts[0])],
+                             timestamp=max(t0 + 3600, chain.timestamp + 1))
         (ev,) = events(block, "FundingSettled")
         got = {e["account"]: e["amount"] for e in events(block, "FundingPaid")}
         expected = funding_payments(book, ev["markPrice"], ev["rate"])

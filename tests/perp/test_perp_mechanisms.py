@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Checked, events, fund, move_venue_to, open_position
 from sandbox.perp import (
     PerpDutchAuctionParams,
     PerpSoftParams,
@@ -16,6 +15,8 @@ from sandbox.perp.actions import deposit_tx, set_index_price, trade_tx
 from sandbox.perp.math import dutch_factor, dutch_price, fees, soft_slice
 from sandbox.perp.params import bps_wad
 from sandbox.units import BPS, WAD, to_wad
+
+from conftest import Checked, events, fund, move_venue_to, open_position
 
 
 def _world(make_perp, traders, name, params=None, **perp_overrides):
@@ -177,7 +178,8 @@ def test_redo_when_too_old_restarts_from_the_mark_and_pays_the_keeper(dutch, tra
     checked.send([mech.tx(keepers[0], "bark", traders[0].address, keepers[0].address)])
     tic = perp.chain.timestamp
     later = tic + mech.params.tail_seconds + 1
-    block = checked.send([mech.tx(keepers[1], "redo", 1, keepers[1].address)], timestamp=tic + 60, require_success=False)
+    block = checked.send([mech.tx(keepers[1], "redo", 1, keepers[1].address)], timestamp=tic + 60,
+                         require_success=False)
     assert _revert(block) == "CannotRedo()"
     block = checked.send([mech.tx(traders[2], "take", 1, to_wad(1), 0)], timestamp=later, require_success=False)
     assert _revert(block) == "NeedsRedo()"

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from decimal import Decimal, getcontext
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import pytest
-
-from conftest import Checked, open_position
 from sandbox.chain import deploy, execute
 from sandbox.perp.actions import set_index_price
 from sandbox.perp.math import ewma_variance, ln_wad, vol_fractions
 from sandbox.perp.params import bps_wad
 from sandbox.units import WAD, to_wad
+
+from conftest import Checked, open_position
 
 
 @pytest.fixture
@@ -40,7 +40,8 @@ def test_margin_rises_with_realised_volatility_between_floor_and_cap(perp):
         (ev,) = [log.args for log in block.logs if log.name == "VolatilityUpdated"]
         r, variance = ewma_variance(variance, prev, price, bps_wad(perp.params.vol_lambda_bps))
         assert (ev["logReturn"], ev["variance"]) == (r, variance)
-        assert (ev["mmf"], ev["imf"]) == _fractions(perp, variance) == (perp.market.call("mmf"), perp.market.call("imf"))
+        on_chain = (perp.market.call("mmf"), perp.market.call("imf"))
+        assert (ev["mmf"], ev["imf"]) == _fractions(perp, variance) == on_chain
         assert ev["imf"] == ev["mmf"] * 2  # IM/MM of the defaults: 10% / 5%
         mmfs.append(ev["mmf"])
         prev = price

@@ -2,13 +2,14 @@
 
 In the reaction phase it looks for a public pending oracle update (tag "oracle-update", or a
 call of the oracle's ``submit``), executes it hypothetically (``ctx.what_if_opportunities``,
-shared with every other keeper asking) to list the opportunities it creates, and sends the profitable liquidations as a private bundle placed
-right after the update (``ctx.submit_bundle(..., after=update.hash)``), paying the block
-builder a share of the expected profit (``Keeper.send_bundle``): other back-runners bid for the
-same positions, and only the best bid lands. A bundle is valid for one block, so while the
-update stays pending it bids again each block. In phase 1 it also takes whatever is already
-open, like the naive keeper. Under the private mechanism it takes part in the order-flow
-auction through the generic ``Keeper.private_bid``.
+shared with every other keeper asking) to list the opportunities it creates, and sends the
+profitable liquidations as a private bundle placed right after the update
+(``ctx.submit_bundle(..., after=update.hash)``), paying the block builder a share of the expected
+profit (``Keeper.send_bundle``): other back-runners bid for the same positions, and only the
+best bid lands. A bundle is valid for one block, so while the update stays pending it bids
+again each block. In phase 1 it also takes whatever is already open, like the naive keeper.
+Under the private mechanism it takes part in the order-flow auction through the generic
+``Keeper.private_bid``.
 """
 
 from __future__ import annotations

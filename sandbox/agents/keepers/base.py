@@ -55,8 +55,8 @@ from sandbox.agents.base import Agent, BlockView, GasPolicy, OrderFlowLot, Priva
 from sandbox.chain import Account, ChainError, TxRequest
 from sandbox.chain.abi import checksum
 from sandbox.chain.mempool import PendingTx
-from sandbox.market.actions import fund_requests
 from sandbox.legs import legs
+from sandbox.market.actions import fund_requests
 from sandbox.mechanisms import Call, Opportunity
 from sandbox.units import BPS, GWEI, WAD, to_wad
 
@@ -275,7 +275,7 @@ class Keeper(Agent):
             else:
                 pending = ctx.mempool.get(self.address, t.nonce)
                 alive = pending is not None and pending.agent == self.label
-                if alive:
+                if pending is not None and alive:
                     t.hashes = (pending.hash,)
             if not alive:
                 del self.targets[key]
@@ -501,7 +501,7 @@ class Keeper(Agent):
         signed = ctx.sign_sequence(self, requests, tip_wei=tip)
         bundle = ctx.submit_bundle(self, signed, tag="liquidation", after=after, labels=labels,
                                    targets=[("position", p.opportunity.owner.lower()) for p in plans])
-        for plan, pending in zip(plans, bundle.txs):
+        for plan, pending in zip(plans, bundle.txs, strict=False):  # the builder payment, last, has no plan
             self._remember(plan, plan.key, [pending], view, tip, plan.capital_usd, private=True)
             self.targets[plan.key].hashes = bundle.hashes
 
@@ -583,7 +583,7 @@ class Keeper(Agent):
             args = fn.decode_input(pending.tx.data)
         except Exception:
             return None
-        args = tuple(checksum(a) if t == "address" else a for t, a in zip(fn.input_types, args))
+        args = tuple(checksum(a) if t == "address" else a for t, a in zip(fn.input_types, args, strict=True))
         return fn.name, args
 
     def matching_opportunity(self, ctx: "AgentContext", opps: Iterable[Opportunity],

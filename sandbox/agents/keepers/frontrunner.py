@@ -12,7 +12,7 @@ With ``initiate`` it also liquidates on its own in phase 1, like the naive keepe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sandbox.agents.base import BlockView
 from sandbox.units import BPS, GWEI
@@ -21,6 +21,12 @@ from .base import Keeper, KeeperParams, ceil_div, target_key
 
 if TYPE_CHECKING:
     from sandbox.agents.context import AgentContext
+    from sandbox.mechanisms import Call
+
+
+def constant_tip(tip: int) -> Callable[[Call, int], int]:
+    """A ``tip_for`` that tips ``tip`` on every call (bound now, not to a loop variable)."""
+    return lambda call, gross: tip
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,6 @@ class FrontrunnerKeeper(Keeper):
             tip = self.copy_tip_wei(victim_tip)
             if tip > self.params.max_tip_wei:
                 continue
-            for plan in self.plan(view, ctx, [opps_by_key[key]], tip_for=lambda call, gross: tip,
+            for plan in self.plan(view, ctx, [opps_by_key[key]], tip_for=constant_tip(tip),
                                   allow_unpaid=False):
                 self.send(view, ctx, plan)
