@@ -29,6 +29,8 @@ CRASH = to_wad(1100)
 FUNDS_USD = to_wad(10_000_000)
 FUNDS_WETH = to_wad(10_000)
 MAX_UINT = 2**256 - 1
+# auction view fields that move with time alone, not with an action
+CLOCK = {"price", "needsRedo", "biddable", "dealable", "needsTick"}
 
 
 @dataclass
@@ -119,7 +121,8 @@ def mechanism_state(world: World):
     c = world.c
     name = world.name
     if name in ("dutch-auction", "english-auction"):
-        return (c.call("kicks"), tuple(tuple(sorted(a.items())) for a in c.call("activeAuctions")))
+        return (c.call("kicks"), tuple(tuple(sorted((k, v) for k, v in a.items() if k not in CLOCK))
+                                       for a in c.call("activeAuctions")))
     if name == "private":
         return tuple(c.call("auctionState"))
     if name == "soft":
