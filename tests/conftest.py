@@ -17,7 +17,7 @@ BORROWERS = [f"borrower-{i}" for i in range(6)]
 KEEPERS = [f"keeper-{i}" for i in range(4)]
 
 # Property tests (tests/property): how many examples, and how to ask for more.
-CI_PROPERTY_EXAMPLES = 216  # lending stress examples: 36 per mechanism × 6
+CI_PROPERTY_EXAMPLES = 180  # lending stress examples: 30 per mechanism × 6 (+ 24 perp sequences: 204)
 EXAMPLES_ENV = "SANDBOX_PROPERTY_EXAMPLES"
 REPORT = pytest.StashKey[dict]()
 
@@ -80,8 +80,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         lines.append("  at risk / liquidated / run: " + ", ".join(
             f"{m} {r}/{a}/{n}" for m, (n, r, a) in sorted(by_mech.items())))
     if report["perp_examples"]:
-        lines.append(f"perp property examples: {report['perp_examples']} sequences, "
-                     f"{report['perp_steps']} blocks checked")
+        events = report.get("perp_events", {})
+        lines.append(f"perp property examples: {report['perp_examples']} sequences, {report['perp_steps']} blocks "
+                     "checked; " + ", ".join(f"{n} {name}" for name, n in sorted(events.items())))
     attacks = report["attacks"]
     if attacks:
         counts: dict[str, int] = {}

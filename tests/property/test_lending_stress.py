@@ -7,7 +7,7 @@ one mechanism and checks, after every block: tokens conserved, the debt identity
 books, no negative balance, payouts within the documented incentives, and that an action keepers
 want does not stay untaken; at the end, that the run's metrics add up.
 
-CI runs ``CI_PROPERTY_EXAMPLES`` (216: 36 per mechanism) on the anvil backend, each mechanism with
+CI runs ``CI_PROPERTY_EXAMPLES`` (180: 30 per mechanism) on the anvil backend, each mechanism with
 its own fixed draw (a hypothesis seed per mechanism: the same examples on every run, different
 scenarios across mechanisms); ``--stress-examples N`` or ``$SANDBOX_PROPERTY_EXAMPLES`` runs N,
 drawn afresh when N is above the CI number. Without anvil the examples run on eth-tester, about
