@@ -11,6 +11,8 @@ from sandbox.contracts.build import SOLC_VERSION, _native_solc_matches, project_
 
 from attacker import ARTIFACT, artifact_text, compile_attacker
 
+pytestmark = pytest.mark.adversarial
+
 
 def _compiler_available() -> bool:
     if _native_solc_matches():

@@ -18,6 +18,8 @@ from sandbox.units import to_wad
 
 from lending_world import FALL, build_world
 
+pytestmark = pytest.mark.adversarial
+
 # interface -> the test of this module (or test_lending_attacks) that attacks through it
 CALLBACKS = {
     "IDutchTakeCallee": "test_lending_attacks.py::test_re_entering_the_auction_from_the_take_callback_reverts",

@@ -18,6 +18,8 @@ from sandbox.units import WAD, to_wad
 from lending_world import CRASH, FALL, VICTIM, build_world
 from replay_tools import foreign_signed
 
+pytestmark = pytest.mark.adversarial
+
 MECHANISMS = ["fixed-fee", "private", "dutch-auction", "english-auction", "soft", "absorb"]
 BIG = to_wad(10**9)
 

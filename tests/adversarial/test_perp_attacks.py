@@ -19,6 +19,8 @@ from sandbox.perp import PerpParams, deploy_mechanism, deploy_perp_market
 from sandbox.perp.actions import deposit_tx, fund_requests, trade_tx
 from sandbox.units import to_wad
 
+pytestmark = pytest.mark.adversarial
+
 ACCOUNTS = ["deployer", "oracle", "treasury", "trader-0", "trader-1", "trader-2", "keeper", "attacker"]
 FALL = to_wad(1850)
 CLOCK = {"price", "needsRedo"}  # auction fields that move with time alone, not with an action
@@ -217,8 +219,8 @@ def test_the_private_auction_cannot_be_won_without_paying(world):
     w = world
     w.set_price(FALL)
     round_id = w.c.call("auctionState")[0]
-    w.refused("liquidate publicly inside the winner's window", w.mech.tx(w.keeper, "liquidate", w.trader_0.address, BIG),
-              "ExclusiveWindow(")
+    w.refused("liquidate publicly inside the winner's window",
+              w.mech.tx(w.keeper, "liquidate", w.trader_0.address, BIG), "ExclusiveWindow(")
     w.refused("grant oneself the round", w.mech.tx(w.attacker, "grant", round_id, w.attacker.address, 0),
               "NotAuctioneer()")
     w.ok(w.mech.tx(w.mech.auctioneer, "grant", round_id, w.attacker.address, to_wad(20_000)))

@@ -11,6 +11,8 @@ from sandbox.chain.anvil import AnvilNotFound, find_anvil
 
 from replay_tools import foreign_signed
 
+pytestmark = pytest.mark.adversarial
+
 
 def _backends():
     out = []

@@ -23,6 +23,8 @@ from sandbox.market.actions import fund_requests, open_positions
 from sandbox.mechanisms import get_mechanism
 from sandbox.units import to_wad
 
+pytestmark = pytest.mark.property
+
 DELAY = 60
 STALE = ("a mechanism sizes opportunities at the price in force at the head block, not at the next "
          "block's (sandbox/mechanisms/fixed_fee.py / absorb.py opportunities and encode, not changed here)")

@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 from sandbox.chain.anvil import AnvilNotFound, find_anvil
 from sandbox.testing.stress import build_scenario, check_run, stress_scenarios
 
+pytestmark = pytest.mark.property
+
 MECHANISMS = ["fixed-fee", "dutch-auction", "soft", "private", "english-auction", "absorb"]
 MIN_AT_RISK_SHARE = 0.5  # "most examples must put debt at risk"
 

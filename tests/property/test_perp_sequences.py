@@ -34,6 +34,8 @@ from sandbox.perp import PerpParams, check_identity, deploy_mechanism, deploy_pe
 from sandbox.perp.actions import deposit_tx, fund_requests, settle_funding_tx, trade_tx, withdraw_tx
 from sandbox.units import BPS, WAD, to_wad
 
+pytestmark = pytest.mark.property
+
 MECHANISMS = ["fixed-fee", "dutch-auction", "soft", "private"]
 TRADERS = [f"trader-{i}" for i in range(4)]
 ACCOUNTS = ["deployer", "oracle", "treasury", *TRADERS, "taker", "keeper"]
@@ -239,7 +241,8 @@ class PerpSequence:
             if auctions:
                 a = auctions[pick % len(auctions)]
                 if a["needsRedo"]:
-                    self.send(_request(self.chain, keeper, self.c.address, self.c.encode("redo", a["id"], keeper.address)))
+                    redo = self.c.encode("redo", a["id"], keeper.address)
+                    self.send(_request(self.chain, keeper, self.c.address, redo))
                 else:
                     self.send(_request(self.chain, taker, self.c.address,
                                        self.c.encode("take", a["id"], to_wad(amount % 48 + 1) // 4, 0)))
