@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.chain import BlockResult
-from sandbox.units import BPS, GWEI, WAD
+from sandbox.units import BPS, WAD
 
 from .accounting import assert_debt_identity, assert_tokens_conserved, holdings, liquidation_flows
 
@@ -168,10 +168,6 @@ class _Prices:
         raise AssertionError(f"no oracle answer in force at {timestamp}")
 
 
-def _wad_params(params) -> dict:
-    return params.as_dict()
-
-
 def _check_fixed_fee(p: dict, e: dict, price: int, where: str) -> None:
     bonus = BPS + p["bonus_bps"]
     repaid, seized, fee = e["debtRepaid"], e["collateralSeized"], e["protocolFee"]
@@ -193,7 +189,7 @@ class _Payouts:
     def __init__(self, sim):
         self.name = sim.mechanism_name
         self.mech = sim.mechanism
-        self.params = _wad_params(sim.mechanism.params)
+        self.params = sim.mechanism.params.as_dict()
         self.address = sim.mechanism.contract.address
         self.lots: dict[int, int] = {}  # dutch: lot before the next take
         self.tops: dict[int, int] = {}
@@ -207,8 +203,6 @@ class _Payouts:
         if log.address != self.address or not log.name:
             return
         e, p, name = log.args, self.params, self.name
-        before = self.checked
-        self.checked += 1
         if name in ("fixed-fee", "private") and log.name == "Liquidated":
             _check_fixed_fee(p, e, price, where)
         elif name == "private" and log.name == "BidPaid":
@@ -248,7 +242,8 @@ class _Payouts:
             assert e["collateralAmount"] * store <= e["usdAmount"] * WAD, \
                 f"{where}: sold {e['collateralAmount']} WETH for {e['usdAmount']}, below the store-front price"
         else:
-            self.checked = before
+            return  # an event no incentive rule is about
+        self.checked += 1
 
 
 # ----------------------------------------------------------------------------- the checks
@@ -319,7 +314,8 @@ class RunChecks:
         calls = [(t.address, t.encode("balanceOf", p)) for p in self.parties for t in (m.weth, m.usd)]
         calls += [(t.address, t.encode("totalSupply")) for t in (m.weth, m.usd)]
         calls += [(m.lending.address, m.lending.encode(fn)) for fn in ("totalCollateral", "liquidity", "totalDebt")]
-        calls += [(m.lending.address, m.lending.encode(fn, o)) for o in self.owners for fn in ("collateralOf", "debtOf")]
+        calls += [(m.lending.address, m.lending.encode(fn, o))
+                  for o in self.owners for fn in ("collateralOf", "debtOf")]
         calls += [(mech.address, mech.encode("heldCollateral", o)) for o in self.owners]
         prefetch(calls)
 
@@ -338,7 +334,8 @@ class RunChecks:
         """The market's books match its balances and its positions; the mechanism owns what it
         holds for positions."""
         lending, mech = self.market.lending, self.sim.mechanism.contract
-        total_collateral, liquidity, total_debt = (lending.call(fn) for fn in ("totalCollateral", "liquidity", "totalDebt"))
+        total_collateral, liquidity, total_debt = (
+            lending.call(fn) for fn in ("totalCollateral", "liquidity", "totalDebt"))
         assert held[lending.address] == (total_collateral, liquidity), "market balances != its books"
         assert sum(lending.call("debtOf", o) for o in self.owners) == total_debt, "Σ debts != total debt"
         assert sum(lending.call("collateralOf", o) for o in self.owners) == total_collateral, \

@@ -8,7 +8,6 @@ mechanism) and the flash keeper's forwarding call; a test fails when a new one a
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
