@@ -169,6 +169,11 @@ class PyEVMChain:
     def _signer(self, tx: SignedTx) -> Address:
         if not isinstance(tx.raw, SignedTransactionAPI):
             raise ValueError("not signed for this backend")
+        # py-evm executes a valid signature whatever chain it was made for: refuse a transaction
+        # signed for another chain (a cross-chain replay), as a node and the anvil backend do.
+        chain_id = getattr(tx.raw, "chain_id", None)
+        if chain_id != self.chain_id:
+            raise ValueError(f"signed for chain id {chain_id}, not this chain's {self.chain_id}")
         signer = self._signed_here.get(tx.raw.hash)
         if signer is None:
             try:
