@@ -139,18 +139,27 @@ def reenterer_contract(chain, owner) -> Contract:
     return contract
 
 
-def build_world(name: str, backend: str = "eth-tester", params=None) -> World:
-    """A fresh chain and market with mechanism ``name``: the victim and bystander hold positions
-    (price $2,000), the keeper, rival and attacker's contract hold USD and WETH approved to the
-    mechanism, the market and the AMM."""
-    chain = open_chain(backend, seed=77, accounts=ACCOUNTS)
+_BUILT: dict[str, tuple[World, object]] = {}  # mechanism -> (its world, the set-up snapshot)
+
+
+def build_world(name: str) -> World:
+    """A market with mechanism ``name`` as set up: the victim and bystander hold positions (price
+    $2,000), the keeper, rival and attacker's contract hold USD and WETH approved to the mechanism,
+    the market and the AMM. Built once per mechanism and process; every call rolls the chain back
+    to the set-up (all state is on the chain: the mechanism follows no events here)."""
+    if name in _BUILT:
+        w, snapshot = _BUILT[name]
+        w.chain.revert(snapshot)
+        w.seen = []
+        return w
+    chain = open_chain("eth-tester", seed=77, accounts=ACCOUNTS)
     market = deploy_market(chain, MarketParams())
     accounts = {label: chain.account(label) for label in ACCOUNTS}
     cls = MECHANISMS.load(name)
     if name == "private":
-        mech = cls.deploy(market, params, operator=accounts["operator"].address)
+        mech = cls.deploy(market, operator=accounts["operator"].address)
     else:
-        mech = cls.deploy(market, params)
+        mech = cls.deploy(market)
     reenterer = reenterer_contract(chain, accounts["attacker"])
     spenders = list(dict.fromkeys([mech.spender, market.lending.address, market.amm.address]))
     requests = [r for label in ("keeper", "rival") for r in fund_requests(
@@ -162,7 +171,9 @@ def build_world(name: str, backend: str = "eth-tester", params=None) -> World:
                  for token in (market.usd, market.weth) for spender in spenders]
     execute(chain, approvals)
     open_positions(market, [(accounts["victim"], *VICTIM), (accounts["bystander"], *BYSTANDER)])
-    return World(name=name, chain=chain, market=market, mech=mech, accounts=accounts, reenterer=reenterer)
+    w = World(name=name, chain=chain, market=market, mech=mech, accounts=accounts, reenterer=reenterer)
+    _BUILT[name] = (w, chain.snapshot())
+    return w
 
 
 __all__ = ["BYSTANDER", "CRASH", "FALL", "START", "VICTIM", "World", "build_world", "mechanism_state"]

@@ -87,7 +87,16 @@ class PerpWorld:
         return receipt.revert_reason
 
 
+_BUILT: dict[str, tuple[PerpWorld, object]] = {}  # mechanism -> (its world, the set-up snapshot)
+
+
 def build_perp_world(name: str) -> PerpWorld:
+    """Built once per mechanism and process; every call rolls the chain back to the set-up."""
+    if name in _BUILT:
+        w, snapshot = _BUILT[name]
+        w.chain.revert(snapshot)
+        w.seen = []
+        return w
     chain = open_chain("eth-tester", seed=99, accounts=ACCOUNTS)
     perp = deploy_perp_market(chain, PerpParams())
     mech = deploy_mechanism(perp, name)
@@ -100,6 +109,7 @@ def build_perp_world(name: str) -> PerpWorld:
     w.ok(deposit_tx(perp, w.trader_1, to_wad(50_000)), trade_tx(perp, w.trader_1, -to_wad(10)))
     w.ok(deposit_tx(perp, w.trader_0, to_wad(2_300)), trade_tx(perp, w.trader_0, to_wad(10)))
     w.ok(deposit_tx(perp, w.trader_2, to_wad(100_000)))
+    _BUILT[name] = (w, chain.snapshot())
     return w
 
 
