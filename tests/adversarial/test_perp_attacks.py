@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from sandbox.chain import InvalidTransaction, execute, open_chain
+from sandbox.chain.anvil import AnvilNotFound, find_anvil
 from sandbox.perp import PerpParams, deploy_mechanism, deploy_perp_market
 from sandbox.perp.actions import deposit_tx, fund_requests, trade_tx
 from sandbox.units import to_wad
@@ -90,14 +91,34 @@ class PerpWorld:
 _BUILT: dict[str, tuple[PerpWorld, object]] = {}  # mechanism -> (its world, the set-up snapshot)
 
 
+def _backend() -> str:
+    try:
+        find_anvil()
+        return "anvil"
+    except AnvilNotFound:
+        return "eth-tester"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _worlds_stopped():
+    """The worlds this module built stop with it (no idle node for the rest of the session)."""
+    yield
+    for w, _ in _BUILT.values():
+        close = getattr(w.chain, "close", None)
+        if close is not None:
+            close()
+    _BUILT.clear()
+
+
 def build_perp_world(name: str) -> PerpWorld:
-    """Built once per mechanism and process; every call rolls the chain back to the set-up."""
+    """Built once per mechanism (on anvil when it is installed); every call rolls the chain back
+    to the set-up."""
     if name in _BUILT:
         w, snapshot = _BUILT[name]
         w.chain.revert(snapshot)
         w.seen = []
         return w
-    chain = open_chain("eth-tester", seed=99, accounts=ACCOUNTS)
+    chain = open_chain(_backend(), seed=99, accounts=ACCOUNTS)
     perp = deploy_perp_market(chain, PerpParams())
     mech = deploy_mechanism(perp, name)
     w = PerpWorld(name=name, chain=chain, perp=perp, mech=mech)
