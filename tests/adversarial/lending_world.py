@@ -29,6 +29,20 @@ CRASH = to_wad(1100)
 FUNDS_USD = to_wad(10_000_000)
 FUNDS_WETH = to_wad(10_000)
 MAX_UINT = 2**256 - 1
+
+
+def _backend() -> str:
+    """anvil when it is installed (faster per call), else eth-tester."""
+    from sandbox.chain.anvil import AnvilNotFound, find_anvil
+
+    try:
+        find_anvil()
+        return "anvil"
+    except AnvilNotFound:
+        return "eth-tester"
+
+
+BACKEND = _backend()
 # auction view fields that move with time alone, not with an action
 CLOCK = {"price", "needsRedo", "biddable", "dealable", "needsTick"}
 
@@ -93,6 +107,9 @@ class World:
     def funds(self) -> dict:
         """Token balances of every party, every position, and the mechanism's own state."""
         m = self.market
+        prefetch = getattr(self.chain, "prefetch_calls", None)
+        if prefetch is not None:  # a node: every balance in one round trip
+            prefetch([(t.address, t.encode("balanceOf", p)) for p in self.parties() for t in (m.weth, m.usd)])
         balances = {p: (m.weth.call("balanceOf", p), m.usd.call("balanceOf", p)) for p in self.parties()}
         positions = m.read_positions(self.owners())
         return {"balances": balances, "positions": positions, "market": _market_totals(m),
@@ -139,18 +156,37 @@ def reenterer_contract(chain, owner) -> Contract:
     return contract
 
 
-def build_world(name: str, backend: str = "eth-tester", params=None) -> World:
-    """A fresh chain and market with mechanism ``name``: the victim and bystander hold positions
-    (price $2,000), the keeper, rival and attacker's contract hold USD and WETH approved to the
-    mechanism, the market and the AMM."""
-    chain = open_chain(backend, seed=77, accounts=ACCOUNTS)
+_BUILT: dict[str, tuple[World, object]] = {}  # mechanism -> (its world, the set-up snapshot)
+
+
+def close_worlds() -> None:
+    """Stop the worlds' chains (a node backend's processes); the next ``build_world`` builds anew."""
+    for w, _ in _BUILT.values():
+        close = getattr(w.chain, "close", None)
+        if close is not None:
+            close()
+    _BUILT.clear()
+
+
+def build_world(name: str) -> World:
+    """A market with mechanism ``name`` as set up: the victim and bystander hold positions (price
+    $2,000), the keeper, rival and attacker's contract hold USD and WETH approved to the mechanism,
+    the market and the AMM. Built once per mechanism (until ``close_worlds``) on anvil when it is
+    installed; every call rolls the chain back to the set-up (all state is on the chain: the
+    mechanism follows no events here)."""
+    if name in _BUILT:
+        w, snapshot = _BUILT[name]
+        w.chain.revert(snapshot)
+        w.seen = []
+        return w
+    chain = open_chain(BACKEND, seed=77, accounts=ACCOUNTS)
     market = deploy_market(chain, MarketParams())
     accounts = {label: chain.account(label) for label in ACCOUNTS}
     cls = MECHANISMS.load(name)
     if name == "private":
-        mech = cls.deploy(market, params, operator=accounts["operator"].address)
+        mech = cls.deploy(market, operator=accounts["operator"].address)
     else:
-        mech = cls.deploy(market, params)
+        mech = cls.deploy(market)
     reenterer = reenterer_contract(chain, accounts["attacker"])
     spenders = list(dict.fromkeys([mech.spender, market.lending.address, market.amm.address]))
     requests = [r for label in ("keeper", "rival") for r in fund_requests(
@@ -162,7 +198,10 @@ def build_world(name: str, backend: str = "eth-tester", params=None) -> World:
                  for token in (market.usd, market.weth) for spender in spenders]
     execute(chain, approvals)
     open_positions(market, [(accounts["victim"], *VICTIM), (accounts["bystander"], *BYSTANDER)])
-    return World(name=name, chain=chain, market=market, mech=mech, accounts=accounts, reenterer=reenterer)
+    w = World(name=name, chain=chain, market=market, mech=mech, accounts=accounts, reenterer=reenterer)
+    _BUILT[name] = (w, chain.snapshot())
+    return w
 
 
-__all__ = ["BYSTANDER", "CRASH", "FALL", "START", "VICTIM", "World", "build_world", "mechanism_state"]
+__all__ = ["BACKEND", "BYSTANDER", "CRASH", "FALL", "START", "VICTIM", "World", "build_world", "close_worlds",
+           "mechanism_state"]

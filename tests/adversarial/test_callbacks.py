@@ -15,9 +15,17 @@ from sandbox.chain import deploy
 from sandbox.contracts.build import project_root
 from sandbox.units import to_wad
 
-from lending_world import FALL, build_world
+from lending_world import FALL, build_world, close_worlds
 
 pytestmark = pytest.mark.adversarial
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _worlds_stopped():
+    """The worlds this module built stop with it (no idle node for the rest of the session)."""
+    yield
+    close_worlds()
+
 
 # interface -> the test of this module (or test_lending_attacks) that attacks through it
 CALLBACKS = {

@@ -15,10 +15,18 @@ import pytest
 from sandbox.chain import InvalidTransaction
 from sandbox.units import WAD, to_wad
 
-from lending_world import CRASH, FALL, VICTIM, build_world
+from lending_world import CRASH, FALL, VICTIM, build_world, close_worlds
 from replay_tools import foreign_signed
 
 pytestmark = pytest.mark.adversarial
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _worlds_stopped():
+    """The worlds this module built stop with it (no idle node for the rest of the session)."""
+    yield
+    close_worlds()
+
 
 MECHANISMS = ["fixed-fee", "private", "dutch-auction", "english-auction", "soft", "absorb"]
 BIG = to_wad(10**9)

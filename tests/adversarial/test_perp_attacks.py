@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from sandbox.chain import InvalidTransaction, execute, open_chain
+from sandbox.chain.anvil import AnvilNotFound, find_anvil
 from sandbox.perp import PerpParams, deploy_mechanism, deploy_perp_market
 from sandbox.perp.actions import deposit_tx, fund_requests, trade_tx
 from sandbox.units import to_wad
@@ -87,8 +88,37 @@ class PerpWorld:
         return receipt.revert_reason
 
 
+_BUILT: dict[str, tuple[PerpWorld, object]] = {}  # mechanism -> (its world, the set-up snapshot)
+
+
+def _backend() -> str:
+    try:
+        find_anvil()
+        return "anvil"
+    except AnvilNotFound:
+        return "eth-tester"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _worlds_stopped():
+    """The worlds this module built stop with it (no idle node for the rest of the session)."""
+    yield
+    for w, _ in _BUILT.values():
+        close = getattr(w.chain, "close", None)
+        if close is not None:
+            close()
+    _BUILT.clear()
+
+
 def build_perp_world(name: str) -> PerpWorld:
-    chain = open_chain("eth-tester", seed=99, accounts=ACCOUNTS)
+    """Built once per mechanism (on anvil when it is installed); every call rolls the chain back
+    to the set-up."""
+    if name in _BUILT:
+        w, snapshot = _BUILT[name]
+        w.chain.revert(snapshot)
+        w.seen = []
+        return w
+    chain = open_chain(_backend(), seed=99, accounts=ACCOUNTS)
     perp = deploy_perp_market(chain, PerpParams())
     mech = deploy_mechanism(perp, name)
     w = PerpWorld(name=name, chain=chain, perp=perp, mech=mech)
@@ -100,6 +130,7 @@ def build_perp_world(name: str) -> PerpWorld:
     w.ok(deposit_tx(perp, w.trader_1, to_wad(50_000)), trade_tx(perp, w.trader_1, -to_wad(10)))
     w.ok(deposit_tx(perp, w.trader_0, to_wad(2_300)), trade_tx(perp, w.trader_0, to_wad(10)))
     w.ok(deposit_tx(perp, w.trader_2, to_wad(100_000)))
+    _BUILT[name] = (w, chain.snapshot())
     return w
 
 
