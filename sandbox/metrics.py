@@ -811,7 +811,19 @@ def _median_or_nan(values: list[float]) -> float:
     return float(np.median(values)) if values else math.nan
 
 
+def _market_kind(result):
+    from sandbox.markets import get_market
+
+    return get_market(getattr(getattr(result, "scenario", None), "market", "lending") or "lending")
+
+
 def _details(result) -> tuple[dict, dict]:
+    """(metrics, details) of one run, by the rules of its market (``MarketKind.metrics``)."""
+    return _market_kind(result).metrics(result)
+
+
+def lending_metrics(result) -> tuple[dict, dict]:
+    """(metrics, details) of a run on the lending market: the rules of this module's docstring."""
     acc = _accounts(result)
     tables = result.tables
     events = acc.events
@@ -916,12 +928,40 @@ def _details(result) -> tuple[dict, dict]:
     return metrics, details
 
 
+def market_metric_columns(market: str) -> list[str]:
+    """The columns a run on ``market`` adds after ``METRIC_COLUMNS`` (its ``metric_groups``)."""
+    from sandbox.markets import get_market
+
+    return [c for _, cols in get_market(market).metric_groups for c in cols]
+
+
+def headline_groups(columns) -> list[tuple[str, list[str]]]:
+    """The comparison table's groups for a summary with ``columns``: ``HEADLINE_GROUPS``, then the
+    groups of every registered market whose columns the summary holds (a perp comparison's
+    insurance fund, ADL, funding and slippage rows)."""
+    from sandbox.markets import MARKETS
+
+    present = set(columns)
+    groups = [(g, list(cols)) for g, cols in HEADLINE_GROUPS]
+    for name in MARKETS.names():
+        try:
+            kind = MARKETS.load(name)
+        except Exception:  # noqa: BLE001 - a broken plug-in must not break the table
+            continue
+        for group, cols in kind.metric_groups:
+            shown = [c for c in cols if c in present]
+            if shown:
+                groups.append((group, shown))
+    return groups
+
+
 def compute_metrics(result: "RunResult") -> dict:
-    """The metrics of one run, keys exactly METRIC_COLUMNS (floats in USD, ints for counts, NaN
-    where undefined). Raises AccountingError when the debt does not add up, at the end of the run
-    or at the end of the price path."""
-    metrics, _ = _details(result)
-    return {c: metrics[c] for c in METRIC_COLUMNS}
+    """The metrics of one run, keys METRIC_COLUMNS then the columns its market adds (none on
+    lending; floats in USD, ints for counts, NaN where undefined). Raises AccountingError when
+    the debt does not add up, at the end of the run or at the end of the price path."""
+    kind = _market_kind(result)
+    metrics, _ = kind.metrics(result)
+    return {c: metrics[c] for c in [*METRIC_COLUMNS, *(c for _, cols in kind.metric_groups for c in cols)]}
 
 
 def metric_details(result: "RunResult") -> dict:
@@ -935,5 +975,5 @@ def metric_details(result: "RunResult") -> dict:
 __all__ = [
     "HEADLINE_GROUPS", "HEADLINE_METRICS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "METRIC_COLUMNS",
     "PATH_END_METRICS", "AccountingError", "Outcome", "compute_metrics",
-    "enrich_events", "metric_details", "outcome",
+    "enrich_events", "headline_groups", "lending_metrics", "market_metric_columns", "metric_details", "outcome",
 ]
