@@ -235,7 +235,7 @@ def list_scenarios():
             continue
         default = "  (default)" if name == DEFAULT_SCENARIO else ""
         click.echo(f"{name}{default} — {sc.blocks} blocks × {sc.block_time_seconds} s "
-                   f"= {_duration(sc.duration_seconds)}, {sc.borrowers.count} borrowers, "
+                   f"= {_duration(sc.duration_seconds)}, {sc.population}, "
                    f"{sum(k.count for k in sc.keepers)} keepers")
         if sc.description:
             click.echo(f"    {sc.description}")
@@ -353,7 +353,7 @@ def compare(scenario_name, mechanisms, seeds, backend, out_dir, jobs):
     n_runs = len(mechs) * len(seed_list)
     n_jobs = effective_jobs(jobs, n_runs)
     click.echo(f"scenario {scenario.name!r}: {scenario.blocks} blocks × {scenario.block_time_seconds} s, "
-               f"{scenario.borrowers.count} borrowers; {len(mechs)} mechanism{'s' * (len(mechs) != 1)} × "
+               f"{scenario.population}; {len(mechs)} mechanism{'s' * (len(mechs) != 1)} × "
                f"{seeds} seed{'s' * (seeds != 1)} on {backend}, {n_jobs} job{'s' * (n_jobs != 1)}")
     start = time.perf_counter()
     total = progress_total(scenario, n_runs, n_jobs)

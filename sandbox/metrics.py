@@ -404,7 +404,7 @@ def _amm_swaps(events: list[_Event]) -> list[_Swap]:
 
 # ----------------------------------------------------------------------------- enrich_events
 
-def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
+def enrich_events(events: pd.DataFrame, market: str = "lending") -> pd.DataFrame:
     """A copy of ``events`` with numeric columns parsed from ``args`` (NaN when not applicable):
     ``debt_usd`` (position debt the event borrows, repays, writes off or auctions),
     ``collateral_weth`` (WETH moved or at stake) and ``usd_amount`` (USD paid or received; for
@@ -415,12 +415,12 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     runs = [c for c in ("mechanism", "seed") if c in events]
     if runs and len(events) and events.groupby(runs, sort=False).ngroups > 1:
         # a table of several runs: (block, tx, log) keys repeat across runs, so each run alone
-        parts = [_enrich_run(group) for _, group in events.groupby(runs, sort=False)]
+        parts = [_enrich_run(group, market) for _, group in events.groupby(runs, sort=False)]
         return pd.concat(parts).loc[events.index]
-    return _enrich_run(events)
+    return _enrich_run(events, market)
 
 
-def _enrich_run(events: pd.DataFrame) -> pd.DataFrame:
+def _enrich_run(events: pd.DataFrame, market: str = "lending") -> pd.DataFrame:
     """``enrich_events`` for the events of one run."""
     out = events.copy()
     n = len(out)
@@ -431,7 +431,10 @@ def _enrich_run(events: pd.DataFrame) -> pd.DataFrame:
         out["debt_usd"], out["collateral_weth"], out["usd_amount"] = debt, coll, usd
         return out
     names = out["mechanism"].tolist() if "mechanism" in out else [""] * n
-    rules = {name: get_mechanism(name) for name in dict.fromkeys(names) if name}
+    rules = {name: get_mechanism(name).variant_for(market) for name in dict.fromkeys(names) if name}
+    from sandbox.markets import get_market
+
+    market_amounts = getattr(get_market(market), "event_amounts", None) or EVENT_AMOUNTS
     overrides: dict[tuple[str, Key], tuple] = {}
     for name, cls in rules.items():
         rows = out[out["mechanism"] == name]
@@ -454,7 +457,8 @@ def _enrich_run(events: pd.DataFrame) -> pd.DataFrame:
             cls = rules.get(names[i])
             fields = cls.event_amounts.get(e.name) if cls is not None else None
         else:
-            fields = EVENT_AMOUNTS.get(e.name) if e.contract in MARKET_CONTRACTS else None
+            fields = market_amounts.get(e.name) if (e.contract in MARKET_CONTRACTS or market_amounts
+                                                    is not EVENT_AMOUNTS) else None
         if fields is not None:
             for arr, f in zip((debt, coll, usd), fields):
                 if f is not None and f in a:

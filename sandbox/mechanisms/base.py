@@ -193,6 +193,17 @@ class LiquidationMechanism(ABC):
     #: markets this mechanism cannot serve, with the reason (``liqsandbox list mechanisms`` says so)
     unsupported_markets: ClassVar[Mapping[str, str]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Variants are not inherited: a subclass (a plug-in built on a built-in) runs where its
+        parent runs itself, not on the markets its parent serves through a variant, unless it
+        declares its own ``variants`` (and ``markets``)."""
+        super().__init_subclass__(**kwargs)
+        inherited = cls.variants
+        if "variants" not in vars(cls):
+            cls.variants = {}
+        if "markets" not in vars(cls):
+            cls.markets = tuple(m for m in cls.markets if m not in inherited)
+
     @classmethod
     def variant_for(cls, market: str) -> "type[LiquidationMechanism]":
         """The class that runs this mechanism on ``market``: a declared variant (``variants``),
