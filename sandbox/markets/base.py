@@ -110,6 +110,13 @@ class MarketKind(ABC):
         then the columns of ``metric_groups``; raises ``AccountingError`` when its identity fails."""
 
     @classmethod
+    def conformance_driver(cls, chain: "Chain", mechanism_cls: Any) -> Any:
+        """A driver of the mechanism conformance suite on this market (``sandbox.testing.
+        mechanisms.BaseDriver``): ``mechanism_cls`` (the mechanism's variant here) deployed on
+        a fresh market on ``chain``. A market without one is skipped by the suite."""
+        raise NotImplementedError(f"the {cls.name} market has no mechanism conformance driver")
+
+    @classmethod
     def population(cls, scenario: "Scenario") -> str:
         """Who holds the run's positions, for headers ("40 borrowers")."""
         return "positions"

@@ -69,6 +69,13 @@ class LendingMarket(MarketKind):
         market.attach_book(book)
         return book
 
+    @classmethod
+    def conformance_driver(cls, chain: "Chain", mechanism_cls: Any) -> Any:
+        from sandbox.market import MarketParams
+        from sandbox.testing.mechanisms import Driver
+
+        return Driver(chain, deploy_market(chain, MarketParams()), mechanism_cls)
+
     # --- what a run records and measures --------------------------------------------------------
     @classmethod
     def risk_rule(cls, scenario: "Scenario") -> LendingRisk:

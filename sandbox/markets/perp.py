@@ -123,6 +123,12 @@ class PerpMarket(MarketKind):
         market.attach_book(book)
         return book
 
+    @classmethod
+    def conformance_driver(cls, chain: "Chain", mechanism_cls: Any) -> Any:
+        from sandbox.testing.perp import PerpDriver
+
+        return PerpDriver(chain, mechanism_cls)
+
     # --- what a run records and measures --------------------------------------------------------
     @classmethod
     def risk_rule(cls, scenario: "Scenario") -> PerpRisk:
