@@ -7,10 +7,11 @@ is more than ``min_edge_bps`` from the index in force, the arbitrageur buys (ven
 index) or sells the base that brings the price to the index, capped at ``capital_usd_per_block``
 of notional and at what its margin carries (initial margin after the trade, with a tenth to
 spare; a reducing trade is never capped by margin), with a price limit of the index: it never
-trades past it. Its margin is ``MARGIN_BLOCKS`` blocks' capital, deposited at set-up, and it
-starts by trading the venue back to the index once the traders have opened (their net demand
-is the premium it absorbs: in a vAMM the arbitrageur ends up holding the traders' net
-imbalance, paid by funding and the premium's convergence). One trade is in flight at a time; a
+trades past it. Its margin is ``MARGIN_BLOCKS`` blocks' capital, deposited at set-up before the
+traders open; it trades the venue back to the index after each opening (``sandbox.agents.
+traders.open_sizes``: their net demand is the premium it absorbs, so in a vAMM the arbitrageur
+ends up holding the traders' net imbalance, paid by funding and the premium's convergence), and
+once more after the set-up. One trade is in flight at a time; a
 stuck one is re-sent at higher fees (same size, same limit).
 """
 
@@ -80,8 +81,7 @@ class PerpArbitrageur(Agent):
         return [*fund_requests(perp, self.account, margin), deposit_tx(perp, self.account, margin)]
 
     def after_setup(self, ctx: "AgentContext") -> list:
-        """The traders have opened: trade the venue back to the index (uncapped, as a market
-        maker would quote around the index from the start)."""
+        """The traders have opened: trade what is left of the premium back to the index."""
         market = ctx.market
         s = market.state()
         delta = self.delta(market.venue_k, s.base_reserve, s.index_price)
@@ -106,10 +106,11 @@ class PerpArbitrageur(Agent):
         cap = self.capital_wad * WAD // index  # the notional bound, in base
         if abs(delta) > cap:
             delta = cap if delta > 0 else -cap
-        me = market.perp.account(self.account.address)
-        if delta != 0 and (me.size == 0 or (me.size > 0) == (delta > 0)):  # the trade grows the position
-            room = me.equity * IM_HEADROOM_BPS // BPS
-            most = max(0, room * WAD // max(1, view.market.imf) * WAD // index) - abs(me.size)
+        margin, size, on, _ = market.perp.raw(self.account.address)
+        if delta != 0 and (size == 0 or (size > 0) == (delta > 0)):  # the trade grows the position
+            equity = margin + pm.unrealised_pnl(size, on, view.market.mark_price)  # funding due aside
+            room = equity * IM_HEADROOM_BPS // BPS
+            most = max(0, room * WAD // max(1, view.market.imf) * WAD // index) - abs(size)
             if most <= 0:
                 return
             if abs(delta) > most:

@@ -8,8 +8,10 @@ leverage / price. They are drawn in that order (margins, leverages, sides), so t
 only on the spec and the generator. Each trader opens at set-up, one after the other, on the
 venue (an x·y = k virtual AMM whose price every fill moves): ``open_sizes`` replays those fills
 exactly (``sandbox.perp.math.VenueState``) and trims a size until the account meets initial
-margin at the mark after its own fill, as the contract requires, so no opening reverts. The
-perp arbitrageur then trades the venue back to the index.
+margin at the mark after its own fill (as the contract requires, so no opening reverts) and at
+the index; after each opening the perp arbitrageur trades the venue back to the index (a market
+maker absorbing the traders' net demand), so every trader opens at the index plus its own
+slippage, whatever the order.
 
 A ``Trader`` whose health (equity / maintenance margin at the mark, the market's own number) is
 below ``add_margin_below_health`` may, with ``add_margin_probability`` per block, deposit
@@ -27,7 +29,7 @@ from sandbox.perp import math as pm
 from sandbox.perp.actions import deposit_tx, fund_requests, trade_tx
 from sandbox.perp.params import bps_wad
 from sandbox.scenarios.schema import TraderSpec
-from sandbox.units import WAD
+from sandbox.units import WAD, to_wad
 
 from .base import Agent, BlockView, GasPolicy
 
@@ -63,27 +65,47 @@ def draw_traders(spec: TraderSpec, rng: np.random.Generator, start_price_wad: in
 
 
 def open_sizes(draws: list[tuple[int, int, float]], params: "PerpParams", venue: pm.VenueState,
-               index_wad: int, imf_wad: int) -> list[int]:
-    """The size each draw can open, in order, on ``venue`` at ``index_wad``: its drawn size, cut
-    1% at a time while the account would miss initial margin at the mark after its own fill
-    (the venue's slippage eats margin; earlier fills moved the price)."""
+               index_wad: int, imf_wad: int, repeg: bool = True,
+               maker_room_wad: int | None = None) -> list[tuple[int, int]]:
+    """(size, re-peg) of each draw, in order, on ``venue`` at ``index_wad``.
+
+    The size is the drawn one, cut 1% at a time while the account would miss initial margin at
+    the mark after its own fill or at the index (where the arbitrageur takes the venue back:
+    the premium a fill paid is then lost). With ``repeg`` the arbitrageur trades the venue back
+    to the index after every opening (the re-peg, in base: its own size change), as a market
+    maker quoting around the index absorbs the traders' net demand, while its position's
+    notional stays within ``maker_room_wad`` (its margin's reach); without it the venue drifts
+    with the openings."""
+    from .perp_arbitrageur import base_at_price
+
     weight, cap = bps_wad(params.mark_weight_bps), bps_wad(params.max_mark_premium_bps)
+    index_mark = pm.mark_price(index_wad, index_wad, weight, cap)
     out = []
+    maker = 0
     for margin, size, _ in draws:
         for _ in range(SHRINK_STEPS):
             if size == 0:
                 break
             after, quote = venue.after(size)
             mark = pm.mark_price(index_wad, after.price, weight, cap)
-            upnl = pm.unrealised_pnl(size, quote, mark)
-            if margin + upnl >= pm.requirement(size, mark, imf_wad):
+            ok = all(margin + pm.unrealised_pnl(size, quote, m) >= pm.requirement(size, m, imf_wad)
+                     for m in (mark, index_mark))
+            if ok:
                 break
             size = size * 99 // 100
         else:
             size = 0
+        back = 0
         if size:
             venue = venue.after(size)[0]
-        out.append(size)
+            if repeg:
+                back = venue.base - base_at_price(venue.k, index_wad)
+                if back and (maker_room_wad is None or abs(maker + back) * index_wad // WAD <= maker_room_wad):
+                    venue = venue.after(back)[0]
+                    maker += back
+                else:
+                    back = 0
+        out.append((size, back))
     return out
 
 
@@ -95,8 +117,11 @@ class Trader(Agent):
     holds_position = True
 
     def __init__(self, account: Account, rng: np.random.Generator, margin_wei: int, size_wei: int,
-                 leverage: float, spec: TraderSpec | None = None, gas: GasPolicy | None = None):
+                 leverage: float, spec: TraderSpec | None = None, gas: GasPolicy | None = None,
+                 maker: Account | None = None, repeg_wei: int = 0):
         super().__init__(account, rng, gas)
+        self.maker = maker  # the arbitrageur, who trades the venue back to the index after the opening
+        self.repeg_wei = int(repeg_wei)
         self.spec = spec or TraderSpec()
         self.margin_wei = int(margin_wei)
         self.size_wei = int(size_wei)
@@ -116,23 +141,33 @@ class Trader(Agent):
         """``[traders] count`` accounts drawn by ``draw_traders`` from the run's population
         generator, their sizes fitted to the venue by ``open_sizes`` (a trader whose margin cannot
         open anything holds margin only)."""
+        from .perp_arbitrageur import IM_HEADROOM_BPS, MARGIN_BLOCKS
+
         sc = run.scenario
         market = run.market
         draws = draw_traders(sc.traders, run.population_rng, run.start_price_wad)
         state = market.state()
         venue = pm.VenueState(state.base_reserve, state.quote_reserve, market.venue_k)
-        sizes = open_sizes(draws, market.params, venue, state.index_price, state.imf)
-        return [cls(run.chain.account(label), run.rng_for(label), margin, size, lev, sc.traders)
-                for label, (margin, _, lev), size in zip(cls.labels(sc), draws, sizes)]
+        arb = sc.arbitrageur
+        room = to_wad(arb.capital_usd_per_block) * MARGIN_BLOCKS * IM_HEADROOM_BPS // 10_000 * WAD // state.imf
+        opened = open_sizes(draws, market.params, venue, state.index_price, state.imf, repeg=arb.enabled,
+                            maker_room_wad=room)
+        maker = run.chain.account("arbitrageur")
+        return [cls(run.chain.account(label), run.rng_for(label), margin, size, lev, sc.traders,
+                    maker=maker if back else None, repeg_wei=back)
+                for label, (margin, _, lev), (size, back) in zip(cls.labels(sc), draws, opened)]
 
     def setup(self, ctx: "AgentContext") -> list:
-        """Mint the margin and one top-up's reserve, deposit the margin, open the position."""
+        """Mint the margin and one top-up's reserve, deposit the margin, open the position; then
+        the arbitrageur's re-peg of the venue (its margin is deposited before the traders')."""
         perp = ctx.market.perp
         self.reserve_usd = self.top_up_wei
         requests = fund_requests(perp, self.account, self.margin_wei + self.reserve_usd)
         requests.append(deposit_tx(perp, self.account, self.margin_wei))
         if self.size_wei:
             requests.append(trade_tx(perp, self.account, self.size_wei))
+        if self.maker is not None and self.repeg_wei:
+            requests.append(trade_tx(perp, self.maker, self.repeg_wei))
         return requests
 
     def _has_pending(self, ctx: "AgentContext") -> bool:

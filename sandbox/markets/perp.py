@@ -36,7 +36,7 @@ class PerpMarket(MarketKind):
 
     name: ClassVar[str] = "perp"
     role_labels: ClassVar[tuple[str, ...]] = ("deployer", "oracle", "treasury")
-    agent_kinds: ClassVar[tuple[str, ...]] = ("oracle-updater", "trader", "perp-arbitrageur")
+    agent_kinds: ClassVar[tuple[str, ...]] = ("oracle-updater", "perp-arbitrageur", "trader")
     sections: ClassVar[tuple[str, ...]] = ("perp", "traders")
     metric_groups: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = (
         ("perpetuals: backstops, funding, slippage (USD)", PERP_METRICS),)
@@ -58,14 +58,15 @@ class PerpMarket(MarketKind):
 
     @classmethod
     def example_scenario(cls) -> "Scenario":
-        """The built-in ``perp-crash`` in 40 blocks of 36 s and 8 traders: 2,000 to 1,500 USD in
-        the first 20 minutes, then held."""
+        """The built-in ``perp-crash`` in 30 blocks of 36 s, 8 traders and three keepers (PGA,
+        back-runner, flash): 2,000 to 1,500 USD in the first 15 minutes, then held."""
         from sandbox.scenarios import load_scenario
 
         sc = load_scenario("perp-crash")
-        return replace(sc, name="perp-example", blocks=40, traders=replace(sc.traders, count=8),
-                       price=replace(sc.price, knots=((0.0, 2000.0), (1200.0, 1500.0)), noise_volatility_per_year=0.0),
-                       settle_max_seconds=1_800)
+        return replace(sc, name="perp-example", blocks=30, traders=replace(sc.traders, count=8),
+                       keepers=tuple(k for k in sc.keepers if k.strategy in ("pga", "backrunner", "flash")),
+                       price=replace(sc.price, knots=((0.0, 2000.0), (900.0, 1500.0)), noise_volatility_per_year=0.0),
+                       settle_max_seconds=900)
 
     @classmethod
     def population(cls, scenario: "Scenario") -> str:

@@ -246,7 +246,7 @@ class PerpBook:
         if hit is None:
             if len(self._cache) > 8:
                 self._cache.clear()
-            hit = self._cache[key] = tuple(self.market.read_positions(owners))
+            hit = self._cache[key] = tuple(self.market.read_positions(owners, self.market_state()))
         return list(hit)
 
 
@@ -324,15 +324,16 @@ class PerpRunMarket:
         """The oracle price in force (the index)."""
         return self.state().index_price
 
-    def read_positions(self, owners: Sequence[Address]) -> list[PerpPositionView]:
-        """Every listed account in one ``snapshots`` call, at the head's mark and margin fraction."""
+    def read_positions(self, owners: Sequence[Address], state: PerpState | None = None) -> list[PerpPositionView]:
+        """Every listed account in one ``snapshots`` call, at the head's mark and margin fraction
+        (``state``: the head's ``marketState`` when already read)."""
         if not owners:
             return []
         prefetch = getattr(self.chain, "prefetch_calls", None)
         if prefetch is not None:
             prefetch([(self.market.address, self.market.encode("marketState")),
                       (self.market.address, self.market.encode("snapshots", list(owners)))])
-        s = self.read_state()
+        s = state if state is not None else self.read_state()
         out = []
         for a in self.perp.accounts(owners):
             out.append(PerpPositionView(

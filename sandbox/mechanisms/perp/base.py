@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 # them and a venue close per counterparty) adds when it may run inside it.
 BASE_GAS = 260_000
 FUNDING_GAS_PER_ACCOUNT = 20_000
-ADL_GAS_PER_ACCOUNT = 25_000
-ADL_GAS_PER_CLOSE = 150_000
+SHORTFALL_GAS = 150_000  # settling a flat account's negative margin from the insurance fund
+ADL_GAS_PER_ACCOUNT = 10_000
+ADL_GAS_PER_CLOSE = 130_000
 FUNDING_SLACK_SECONDS = 120  # a settlement due this soon may run inside the next block's call
 
 FEE_EVENTS = ("MarginPaid", "InsuranceFeeCharged")
@@ -93,8 +94,10 @@ class PerpLiquidationMechanism(LiquidationMechanism):
         n = max(1, state.open_accounts)
         if self.funding_due(state):
             gas += FUNDING_GAS_PER_ACCOUNT * n
+        if deficit > 0:
+            gas += SHORTFALL_GAS
         if deficit > state.insurance_fund:
-            gas += ADL_GAS_PER_ACCOUNT * n + ADL_GAS_PER_CLOSE * min(n, 8)
+            gas += ADL_GAS_PER_ACCOUNT * n + ADL_GAS_PER_CLOSE * min(n, 6)
         return gas
 
     def close_fill(self, state: "PerpState", p: "PerpPositionView", size: int) -> tuple[int, int, int]:

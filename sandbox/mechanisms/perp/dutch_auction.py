@@ -115,9 +115,10 @@ class PerpDutchAuctionMechanism(PerpLiquidationMechanism):
                 mechanism=self.name, action="bark", owner=p.owner, receives=legs(USD=self.reward(notional, reserve)),
                 health_factor_wad=p.health_factor_wad,
                 extra={"size": p.size, "notional": notional, "gas": self.gas_limit(state, base=BARK_GAS)}))
+        views = {p.owner.lower(): p for p in self.market.positions(owners)} if auctions else {}
         for a in auctions:
             extra = {"price": a["price"], "lot": a["lot"], "long": a["long"], "mark0": a["mark0"], "tic": a["tic"],
-                     "gas": self.gas_limit(state, self.notional(a["lot"], mark), base=TAKE_GAS)}
+                     "gas": self.gas_limit(state, self.take_deficit(views.get(a["account"].lower()), a), base=TAKE_GAS)}
             if a["needsRedo"]:
                 notional = self.notional(a["lot"], mark)
                 coin = self.reward(notional, reserve) if notional >= dust else 0
@@ -131,6 +132,19 @@ class PerpDutchAuctionMechanism(PerpLiquidationMechanism):
             out.append(Opportunity(mechanism=self.name, action="take", owner=a["account"], ref=a["id"],
                                    pays=pays, receives=receives, extra=extra))
         return out
+
+    def take_deficit(self, p, auction: dict) -> int:
+        """The negative margin the owner is left with if the whole lot is taken at its price now
+        (its margin net of funding due, the PnL realised at the price, the penalty)."""
+        if p is None or p.size == 0:
+            return 0
+        lot, price = auction["lot"], auction["price"]
+        s = abs(p.size)
+        basis = p.open_notional if lot >= s else p.open_notional * lot // s
+        quote = lot * price // WAD
+        pnl = quote - basis if p.size > 0 else basis - quote
+        penalty = quote * self.params.penalty_bps // 10_000
+        return max(0, -(p.margin - p.funding_owed + pnl - penalty))
 
     @staticmethod
     def _legs(long: bool, slice_: int, usd: int):
