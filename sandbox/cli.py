@@ -158,9 +158,10 @@ def list_():
     """List what is installed: mechanisms, markets, keeper strategies, built-in scenarios."""
 
 
-def _list_plugins(registry, notes=lambda cls: []) -> None:
-    """One entry per registered plug-in, with ``notes(cls)`` and its parameters' defaults; a
-    broken third-party plug-in is reported on its line and does not hide the others."""
+def _list_plugins(registry, notes=lambda cls: [], more=lambda cls: []) -> None:
+    """One entry per registered plug-in, with ``notes(cls)`` and its parameters' defaults (then
+    the lines ``more(cls)`` adds); a broken third-party plug-in is reported on its line and does
+    not hide the others."""
     import dataclasses
 
     for name in registry.names():
@@ -174,6 +175,8 @@ def _list_plugins(registry, notes=lambda cls: []) -> None:
         defaults = cls.Params()
         for f in dataclasses.fields(cls.Params):
             click.echo(f"    {f.name:<32} {getattr(defaults, f.name)!r}")
+        for line in more(cls):
+            click.echo(line)
 
 
 @list_.command("mechanisms")
@@ -185,9 +188,27 @@ def list_mechanisms():
     def notes(cls):
         rank = cls.own_default_rank()
         markets = [f"markets: {', '.join(cls.markets)}"]
+        markets += [f"not on {m}" for m in cls.unsupported_markets]
         return markets if rank is None else [*markets, f"compared by default, #{rank}"]
 
-    _list_plugins(MECHANISMS, notes)
+    def more(cls):
+        """Each variant on another market with its own parameters; why a market is not served."""
+        import dataclasses
+
+        lines = []
+        for market in cls.variants:
+            try:
+                variant = cls.variant_for(market)
+            except Exception as exc:  # noqa: BLE001 - someone else's broken variant
+                lines.append(f"  on {market}: cannot be loaded: {exc}")
+                continue
+            lines.append(f"  on {market} — {variant.description}" if variant.description else f"  on {market}")
+            defaults = variant.Params()
+            lines += [f"    {f.name:<32} {getattr(defaults, f.name)!r}" for f in dataclasses.fields(variant.Params)]
+        lines += [f"  not on {m}: {why}" for m, why in cls.unsupported_markets.items()]
+        return lines
+
+    _list_plugins(MECHANISMS, notes, more)
 
 
 @list_.command("markets")
