@@ -952,10 +952,10 @@ def headline_groups(columns) -> list[tuple[str, list[str]]]:
             kind = MARKETS.load(name)
         except Exception:  # noqa: BLE001 - a broken plug-in must not break the table
             continue
-        for group, cols in kind.metric_groups:
-            shown = [c for c in cols if c in present]
-            if shown:
-                groups.append((group, shown))
+        own = [(group, [c for c in cols if c in present]) for group, cols in kind.metric_groups]
+        own = [(group, cols) for group, cols in own if cols]
+        if own:  # the table is this market's: its titles and its own rows
+            groups = [(kind.group_labels.get(g, g), cols) for g, cols in groups] + own
     return groups
 
 

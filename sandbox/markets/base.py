@@ -45,6 +45,9 @@ class MarketKind(ABC):
     sections: ClassVar[tuple[str, ...]] = ()
     #: rows the comparison table adds for this market's own metrics (``metrics``' extra columns)
     metric_groups: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
+    #: the comparison table's group titles as this market names who is affected (e.g. traders
+    #: for borrowers); applied to a table that holds this market's own rows
+    group_labels: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def missing_rules(cls) -> list[str]:

@@ -40,6 +40,10 @@ class PerpMarket(MarketKind):
     sections: ClassVar[tuple[str, ...]] = ("perp", "traders")
     metric_groups: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = (
         ("perpetuals: backstops, funding, slippage (USD)", PERP_METRICS),)
+    group_labels: ClassVar[dict[str, str]] = {
+        "lenders (USD)": "the market: open notional at risk (USD)",
+        "borrowers (USD)": "traders (USD)",
+    }
     # the events table's (debt, collateral, USD) columns for the market's, venue's and oracle's
     # events (``sandbox.metrics.enrich_events``): debt is open notional, collateral WETH of position
     event_amounts: ClassVar[dict[str, tuple[str | None, str | None, str | None]]] = {
