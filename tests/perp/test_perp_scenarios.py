@@ -156,3 +156,14 @@ def test_a_margin_account_is_at_risk_below_maintenance_at_a_price_and_its_health
                            to_wad(1900))
     assert rule.covered_and_shortfall(to_wad(100), -to_wad(30)) == (to_wad(70), to_wad(30))
     assert rule.covered_and_shortfall(to_wad(100), -to_wad(300)) == (0, to_wad(100))
+
+
+def test_the_readme_perp_example_loads_with_every_field_it_names():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = re.search(r'```toml\n(market = "perp".*?)```', readme, re.S).group(1)
+    sc = parse_scenario('name = "readme-perp"\n' + text)
+    assert sc.market == "perp" and sc.traders.count == 60 and sc.perp.venue_depth_weth == 10_000.0
+    assert check_mechanisms_serve(sc, ["fixed-fee"])["fixed-fee"].keeper_fee_bps == 150
