@@ -439,11 +439,12 @@ def _amounts(args_json: str) -> str:
 def _format_metric_lines(metrics: dict) -> list[str]:
     """Every metric of one run, in the table's groups, then the ones the table leaves out."""
     from sandbox.compare import format_value, metric_label
-    from sandbox.metrics import HEADLINE_GROUPS, METRIC_COLUMNS
+    from sandbox.metrics import METRIC_COLUMNS, headline_groups
 
-    shown = {c for _, cols in HEADLINE_GROUPS for c in cols}
-    groups = [*HEADLINE_GROUPS, ("more", [c for c in METRIC_COLUMNS if c not in shown])]
-    width = max(len(metric_label(c)) for c in METRIC_COLUMNS)
+    table = headline_groups(metrics)  # the market's own rows and titles too (a perp run's)
+    shown = {c for _, cols in table for c in cols}
+    groups = [*table, ("more", [c for c in METRIC_COLUMNS if c not in shown])]
+    width = max(len(metric_label(c)) for c in [*METRIC_COLUMNS, *metrics])
     lines = []
     for group, cols in groups:
         lines.append(f"  {group}")
