@@ -18,7 +18,7 @@ stuck one is re-sent at higher fees (same size, same limit).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from sandbox.units import BPS, GWEI, WAD, to_wad
 from .base import Agent, BlockView, GasPolicy
 
 if TYPE_CHECKING:
+    from sandbox.perp.market import PerpRunMarket
     from sandbox.scenarios import Scenario
 
     from .context import AgentContext
@@ -39,6 +40,11 @@ if TYPE_CHECKING:
 MARGIN_BLOCKS = 5  # margin deposited: this many blocks' capital
 TRADE_GAS_USED = 200_000  # what a trade costs without a funding settlement (measured ~120k)
 IM_HEADROOM_BPS = 9_000  # a growing trade keeps the initial margin within 90% of equity
+
+
+def _perp(ctx: "AgentContext") -> "PerpRunMarket":
+    """The run's market handle: a perpetual market's (this agent kind runs only there)."""
+    return ctx.market  # type: ignore[return-value]
 
 
 def base_at_price(k: int, price_wad: int) -> int:
@@ -76,13 +82,13 @@ class PerpArbitrageur(Agent):
 
     def setup(self, ctx: "AgentContext") -> list:
         """Deposit ``MARGIN_BLOCKS`` × capital as margin."""
-        perp = ctx.market.perp
+        perp = _perp(ctx).perp
         margin = self.capital_wad * MARGIN_BLOCKS
         return [*fund_requests(perp, self.account, margin), deposit_tx(perp, self.account, margin)]
 
     def after_setup(self, ctx: "AgentContext") -> list:
         """The traders have opened: trade what is left of the premium back to the index."""
-        market = ctx.market
+        market = _perp(ctx)
         s = market.state()
         delta = self.delta(market.venue_k, s.base_reserve, s.index_price)
         if delta == 0:
@@ -96,8 +102,9 @@ class PerpArbitrageur(Agent):
     def step(self, view: BlockView, ctx: "AgentContext") -> None:
         if not self.spec.enabled or any(p.sender == self.account.address for p in ctx.mempool.pending()):
             return
-        market = ctx.market
-        index = view.market.index_price
+        market = _perp(ctx)
+        state: Any = view.market  # the perp market's PerpState
+        index = state.index_price
         base, quote = view.amm_reserves
         traded = quote * WAD // base
         if abs(traded - index) * BPS < self.spec.min_edge_bps * index:
@@ -108,9 +115,9 @@ class PerpArbitrageur(Agent):
             delta = cap if delta > 0 else -cap
         margin, size, on, _ = market.perp.raw(self.account.address)
         if delta != 0 and (size == 0 or (size > 0) == (delta > 0)):  # the trade grows the position
-            equity = margin + pm.unrealised_pnl(size, on, view.market.mark_price)  # funding due aside
+            equity = margin + pm.unrealised_pnl(size, on, state.mark_price)  # funding due aside
             room = equity * IM_HEADROOM_BPS // BPS
-            most = max(0, room * WAD // max(1, view.market.imf) * WAD // index) - abs(size)
+            most = max(0, room * WAD // max(1, state.imf) * WAD // index) - abs(size)
             if most <= 0:
                 return
             if abs(delta) > most:

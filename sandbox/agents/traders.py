@@ -20,7 +20,7 @@ below ``add_margin_below_health`` may, with ``add_margin_probability`` per block
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -160,7 +160,7 @@ class Trader(Agent):
     def setup(self, ctx: "AgentContext") -> list:
         """Mint the margin and one top-up's reserve, deposit the margin, open the position; then
         the arbitrageur's re-peg of the venue (its margin is deposited before the traders')."""
-        perp = ctx.market.perp
+        perp = ctx.market.perp  # type: ignore[attr-defined]  # a perpetual market's handle
         self.reserve_usd = self.top_up_wei
         requests = fund_requests(perp, self.account, self.margin_wei + self.reserve_usd)
         requests.append(deposit_tx(perp, self.account, self.margin_wei))
@@ -176,7 +176,7 @@ class Trader(Agent):
             p.sender == me for b in ctx.mempool.bundles() for p in b.txs)
 
     def step(self, view: BlockView, ctx: "AgentContext") -> None:
-        pos = view.position_of(self.account.address)
+        pos: Any = view.position_of(self.account.address)  # a PerpPositionView
         if pos is None or pos.size == 0 or pos.locked or pos.health_factor_wad >= self.below_wad:
             return
         if self._has_pending(ctx) or not self.rng.random() < self.spec.add_margin_probability:
@@ -185,7 +185,7 @@ class Trader(Agent):
         if amount <= 0:
             return
         self.reserve_usd -= amount
-        ctx.submit(self, deposit_tx(ctx.market.perp, self.account, amount), tag="trader",
+        ctx.submit(self, deposit_tx(ctx.market.perp, self.account, amount), tag="trader",  # type: ignore[attr-defined]
                    meta={"action": "add-margin", "amount": amount, "owner": self.account.address})
         self.reactions.append((view.number, "add-margin", amount))
 

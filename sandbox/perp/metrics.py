@@ -181,7 +181,7 @@ class _Run:
                     self.accounts[a.owner] = a
         self._fold()
 
-    def _owner_at_risk(self, owner: str, e, what: str) -> _Account | None:
+    def _owner_at_risk(self, owner: str, e, what: str) -> _Account:
         a = self.accounts.get(owner)
         if a is None:
             if owner in self.known:

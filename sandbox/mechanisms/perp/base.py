@@ -12,7 +12,7 @@ variant_for``): the lending class declares it in ``variants``; its contract is u
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 
 from sandbox.chain import Address, Contract, deploy, execute_all
 from sandbox.mechanisms.accounting import LedgerEvent, Taken
@@ -55,7 +55,7 @@ class PerpLiquidationMechanism(LiquidationMechanism):
                 if e.contract == "market" and e.name in FEE_EVENTS]
 
     @classmethod
-    def insurance_fees(cls, events: Sequence[LedgerEvent]) -> int:
+    def insurance_fees(cls, events: Iterable[LedgerEvent]) -> int:
         """Liquidation fees paid into the insurance fund (the protocol's), from the mechanism's
         own events (``insuranceFee``)."""
         return sum(e.int("insuranceFee") for e in events if "insuranceFee" in e.args)

@@ -8,7 +8,7 @@ exclusive window anyone may ``liquidate`` at fixed-fee terms."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from sandbox.chain import Account, Address, Contract
 from sandbox.mechanisms.accounting import LedgerEvent
@@ -50,8 +50,9 @@ class PerpPrivateMechanism(PerpFixedFeeMechanism):
         return PrivateAuctionMechanism.accounting_details(events)
 
     @classmethod
-    def check_scenario(cls, scenario, params: PerpPrivateParams) -> None:
-        PrivateAuctionMechanism.check_scenario.__func__(cls, scenario, params)
+    def check_scenario(cls, scenario, params) -> None:
+        """The lending private mechanism's rule: the exclusive window must hold a block."""
+        PrivateAuctionMechanism.check_scenario(scenario, params)
 
     @classmethod
     def constructor_args(cls, market: "PerpRunMarket", params: PerpPrivateParams) -> tuple:
@@ -96,7 +97,7 @@ class PerpPrivateMechanism(PerpFixedFeeMechanism):
         state = self.market.state()
         out = []
         for p in candidates:
-            extra = {"round_id": auction.round_id, "window_end": auction.window_end}
+            extra: dict[str, Any] = {"round_id": auction.round_id, "window_end": auction.window_end}
             if exclusive:
                 extra.update(winner=auction.winner, bid=auction.bid, bid_paid=auction.paid)
             opp = self._opportunity(state, p, action, ref=auction.round_id, private=exclusive, **extra)
