@@ -158,9 +158,10 @@ def list_():
     """List what is installed: mechanisms, markets, keeper strategies, built-in scenarios."""
 
 
-def _list_plugins(registry, notes=lambda cls: []) -> None:
-    """One entry per registered plug-in, with ``notes(cls)`` and its parameters' defaults; a
-    broken third-party plug-in is reported on its line and does not hide the others."""
+def _list_plugins(registry, notes=lambda cls: [], more=lambda cls: []) -> None:
+    """One entry per registered plug-in, with ``notes(cls)`` and its parameters' defaults (then
+    the lines ``more(cls)`` adds); a broken third-party plug-in is reported on its line and does
+    not hide the others."""
     import dataclasses
 
     for name in registry.names():
@@ -174,6 +175,8 @@ def _list_plugins(registry, notes=lambda cls: []) -> None:
         defaults = cls.Params()
         for f in dataclasses.fields(cls.Params):
             click.echo(f"    {f.name:<32} {getattr(defaults, f.name)!r}")
+        for line in more(cls):
+            click.echo(line)
 
 
 @list_.command("mechanisms")
@@ -185,9 +188,27 @@ def list_mechanisms():
     def notes(cls):
         rank = cls.own_default_rank()
         markets = [f"markets: {', '.join(cls.markets)}"]
+        markets += [f"not on {m}" for m in cls.unsupported_markets]
         return markets if rank is None else [*markets, f"compared by default, #{rank}"]
 
-    _list_plugins(MECHANISMS, notes)
+    def more(cls):
+        """Each variant on another market with its own parameters; why a market is not served."""
+        import dataclasses
+
+        lines = []
+        for market in cls.variants:
+            try:
+                variant = cls.variant_for(market)
+            except Exception as exc:  # noqa: BLE001 - someone else's broken variant
+                lines.append(f"  on {market}: cannot be loaded: {exc}")
+                continue
+            lines.append(f"  on {market} — {variant.description}" if variant.description else f"  on {market}")
+            defaults = variant.Params()
+            lines += [f"    {f.name:<32} {getattr(defaults, f.name)!r}" for f in dataclasses.fields(variant.Params)]
+        lines += [f"  not on {m}: {why}" for m, why in cls.unsupported_markets.items()]
+        return lines
+
+    _list_plugins(MECHANISMS, notes, more)
 
 
 @list_.command("markets")
@@ -235,7 +256,7 @@ def list_scenarios():
             continue
         default = "  (default)" if name == DEFAULT_SCENARIO else ""
         click.echo(f"{name}{default} — {sc.blocks} blocks × {sc.block_time_seconds} s "
-                   f"= {_duration(sc.duration_seconds)}, {sc.borrowers.count} borrowers, "
+                   f"= {_duration(sc.duration_seconds)}, {sc.population}, "
                    f"{sum(k.count for k in sc.keepers)} keepers")
         if sc.description:
             click.echo(f"    {sc.description}")
@@ -353,7 +374,7 @@ def compare(scenario_name, mechanisms, seeds, backend, out_dir, jobs):
     n_runs = len(mechs) * len(seed_list)
     n_jobs = effective_jobs(jobs, n_runs)
     click.echo(f"scenario {scenario.name!r}: {scenario.blocks} blocks × {scenario.block_time_seconds} s, "
-               f"{scenario.borrowers.count} borrowers; {len(mechs)} mechanism{'s' * (len(mechs) != 1)} × "
+               f"{scenario.population}; {len(mechs)} mechanism{'s' * (len(mechs) != 1)} × "
                f"{seeds} seed{'s' * (seeds != 1)} on {backend}, {n_jobs} job{'s' * (n_jobs != 1)}")
     start = time.perf_counter()
     total = progress_total(scenario, n_runs, n_jobs)
@@ -418,11 +439,12 @@ def _amounts(args_json: str) -> str:
 def _format_metric_lines(metrics: dict) -> list[str]:
     """Every metric of one run, in the table's groups, then the ones the table leaves out."""
     from sandbox.compare import format_value, metric_label
-    from sandbox.metrics import HEADLINE_GROUPS, METRIC_COLUMNS
+    from sandbox.metrics import METRIC_COLUMNS, headline_groups
 
-    shown = {c for _, cols in HEADLINE_GROUPS for c in cols}
-    groups = [*HEADLINE_GROUPS, ("more", [c for c in METRIC_COLUMNS if c not in shown])]
-    width = max(len(metric_label(c)) for c in METRIC_COLUMNS)
+    table = headline_groups(metrics)  # the market's own rows and titles too (a perp run's)
+    shown = {c for _, cols in table for c in cols}
+    groups = [*table, ("more", [c for c in METRIC_COLUMNS if c not in shown])]
+    width = max(len(metric_label(c)) for c in [*METRIC_COLUMNS, *metrics])
     lines = []
     for group, cols in groups:
         lines.append(f"  {group}")

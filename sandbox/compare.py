@@ -208,9 +208,12 @@ def _outcome(future, mechanism: str, seed: int) -> RunRecord | RunFailure:
 def summary_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
     from sandbox.metrics import METRIC_COLUMNS
 
-    rows = [{"mechanism": r.mechanism, "seed": int(r.seed), **{c: r.metrics.get(c, math.nan) for c in METRIC_COLUMNS}}
+    # a market's own metrics (the perp market's insurance fund, ADL, funding) follow the common ones
+    extra = list(dict.fromkeys(c for r in runs for c in r.metrics if c not in METRIC_COLUMNS))
+    columns = [*METRIC_COLUMNS, *extra]
+    rows = [{"mechanism": r.mechanism, "seed": int(r.seed), **{c: r.metrics.get(c, math.nan) for c in columns}}
             for r in runs]
-    return pd.DataFrame(rows, columns=["mechanism", "seed", *METRIC_COLUMNS])
+    return pd.DataFrame(rows, columns=["mechanism", "seed", *columns])
 
 
 # two-sided 95%: t(0.975, df) for df = 1..30
@@ -346,6 +349,13 @@ _LABELS = {
     "debt_open_covered_at_path_end_usd": "open, covered",
     "shortfall_at_path_end_usd": "open, shortfall",
     "bad_debt_at_path_end_usd": "bad debt",
+    # the perpetual market's own rows
+    "insurance_fund_drawdown_usd": "insurance fund drawn",
+    "adl_covered_usd": "deficits covered by ADL",
+    "adl_volume_usd": "ADL volume (notional)",
+    "funding_paid_usd": "funding paid",
+    "liquidation_slippage_usd": "liquidation-price slippage",
+    "liquidation_slippage_bps": "slippage vs market (bps)",
 }
 
 
@@ -414,9 +424,9 @@ def format_table(summary: pd.DataFrame, mechanisms: Sequence[str] | None = None,
     direction marked '*' only where it is clear of the others (``best_mechanisms``); a one-line
     legend. A mechanism whose every run failed shows "failed" in its column; every failure gets a
     line under the table."""
-    from sandbox.metrics import HEADLINE_GROUPS
+    from sandbox.metrics import headline_groups
 
-    groups = [(g, list(cols)) for g, cols in (groups or HEADLINE_GROUPS)]
+    groups = [(g, list(cols)) for g, cols in (groups or headline_groups(summary.columns))]
     columns = [c for _, cols in groups for c in cols]
     if mechanisms is None:
         mechanisms = list(dict.fromkeys([*summary["mechanism"], *(f.mechanism for f in failures)]))

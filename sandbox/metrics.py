@@ -404,7 +404,7 @@ def _amm_swaps(events: list[_Event]) -> list[_Swap]:
 
 # ----------------------------------------------------------------------------- enrich_events
 
-def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
+def enrich_events(events: pd.DataFrame, market: str = "lending") -> pd.DataFrame:
     """A copy of ``events`` with numeric columns parsed from ``args`` (NaN when not applicable):
     ``debt_usd`` (position debt the event borrows, repays, writes off or auctions),
     ``collateral_weth`` (WETH moved or at stake) and ``usd_amount`` (USD paid or received; for
@@ -415,12 +415,12 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     runs = [c for c in ("mechanism", "seed") if c in events]
     if runs and len(events) and events.groupby(runs, sort=False).ngroups > 1:
         # a table of several runs: (block, tx, log) keys repeat across runs, so each run alone
-        parts = [_enrich_run(group) for _, group in events.groupby(runs, sort=False)]
+        parts = [_enrich_run(group, market) for _, group in events.groupby(runs, sort=False)]
         return pd.concat(parts).loc[events.index]
-    return _enrich_run(events)
+    return _enrich_run(events, market)
 
 
-def _enrich_run(events: pd.DataFrame) -> pd.DataFrame:
+def _enrich_run(events: pd.DataFrame, market: str = "lending") -> pd.DataFrame:
     """``enrich_events`` for the events of one run."""
     out = events.copy()
     n = len(out)
@@ -431,7 +431,10 @@ def _enrich_run(events: pd.DataFrame) -> pd.DataFrame:
         out["debt_usd"], out["collateral_weth"], out["usd_amount"] = debt, coll, usd
         return out
     names = out["mechanism"].tolist() if "mechanism" in out else [""] * n
-    rules = {name: get_mechanism(name) for name in dict.fromkeys(names) if name}
+    rules = {name: get_mechanism(name).variant_for(market) for name in dict.fromkeys(names) if name}
+    from sandbox.markets import get_market
+
+    market_amounts = getattr(get_market(market), "event_amounts", None) or EVENT_AMOUNTS
     overrides: dict[tuple[str, Key], tuple] = {}
     for name, cls in rules.items():
         rows = out[out["mechanism"] == name]
@@ -454,7 +457,8 @@ def _enrich_run(events: pd.DataFrame) -> pd.DataFrame:
             mechanism_cls = rules.get(names[i])
             fields = mechanism_cls.event_amounts.get(e.name) if mechanism_cls is not None else None
         else:
-            fields = EVENT_AMOUNTS.get(e.name) if e.contract in MARKET_CONTRACTS else None
+            fields = market_amounts.get(e.name) if (e.contract in MARKET_CONTRACTS or market_amounts
+                                                    is not EVENT_AMOUNTS) else None
         if fields is not None:
             for arr, f in zip((debt, coll, usd), fields, strict=True):
                 if f is not None and f in a:
@@ -815,7 +819,19 @@ def _median_or_nan(values: list[float]) -> float:
     return float(np.median(values)) if values else math.nan
 
 
+def _market_kind(result):
+    from sandbox.markets import get_market
+
+    return get_market(getattr(getattr(result, "scenario", None), "market", "lending") or "lending")
+
+
 def _details(result) -> tuple[dict, dict]:
+    """(metrics, details) of one run, by the rules of its market (``MarketKind.metrics``)."""
+    return _market_kind(result).metrics(result)
+
+
+def lending_metrics(result) -> tuple[dict, dict]:
+    """(metrics, details) of a run on the lending market: the rules of this module's docstring."""
     acc = _accounts(result)
     tables = result.tables
     events = acc.events
@@ -920,12 +936,40 @@ def _details(result) -> tuple[dict, dict]:
     return metrics, details
 
 
+def market_metric_columns(market: str) -> list[str]:
+    """The columns a run on ``market`` adds after ``METRIC_COLUMNS`` (its ``metric_groups``)."""
+    from sandbox.markets import get_market
+
+    return [c for _, cols in get_market(market).metric_groups for c in cols]
+
+
+def headline_groups(columns) -> list[tuple[str, list[str]]]:
+    """The comparison table's groups for a summary with ``columns``: ``HEADLINE_GROUPS``, then the
+    groups of every registered market whose columns the summary holds (a perp comparison's
+    insurance fund, ADL, funding and slippage rows)."""
+    from sandbox.markets import MARKETS
+
+    present = set(columns)
+    groups = [(g, list(cols)) for g, cols in HEADLINE_GROUPS]
+    for name in MARKETS.names():
+        try:
+            kind = MARKETS.load(name)
+        except Exception:  # noqa: BLE001 - a broken plug-in must not break the table
+            continue
+        own = [(group, [c for c in cols if c in present]) for group, cols in kind.metric_groups]
+        own = [(group, cols) for group, cols in own if cols]
+        if own:  # the table is this market's: its titles and its own rows
+            groups = [(kind.group_labels.get(g, g), cols) for g, cols in groups] + own
+    return groups
+
+
 def compute_metrics(result: "RunResult") -> dict:
-    """The metrics of one run, keys exactly METRIC_COLUMNS (floats in USD, ints for counts, NaN
-    where undefined). Raises AccountingError when the debt does not add up, at the end of the run
-    or at the end of the price path."""
-    metrics, _ = _details(result)
-    return {c: metrics[c] for c in METRIC_COLUMNS}
+    """The metrics of one run, keys METRIC_COLUMNS then the columns its market adds (none on
+    lending; floats in USD, ints for counts, NaN where undefined). Raises AccountingError when
+    the debt does not add up, at the end of the run or at the end of the price path."""
+    kind = _market_kind(result)
+    metrics, _ = kind.metrics(result)
+    return {c: metrics[c] for c in [*METRIC_COLUMNS, *(c for _, cols in kind.metric_groups for c in cols)]}
 
 
 def metric_details(result: "RunResult") -> dict:
@@ -939,5 +983,5 @@ def metric_details(result: "RunResult") -> dict:
 __all__ = [
     "HEADLINE_GROUPS", "HEADLINE_METRICS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "METRIC_COLUMNS",
     "PATH_END_METRICS", "AccountingError", "Outcome", "compute_metrics",
-    "enrich_events", "metric_details", "outcome",
+    "enrich_events", "headline_groups", "lending_metrics", "market_metric_columns", "metric_details", "outcome",
 ]

@@ -21,8 +21,7 @@ from sandbox.units import GWEI, WAD
 # Events worth keeping: everything the market, the mechanism and its helpers emit, plus AMM swaps
 # (price impact) and flash loans. Token transfers are derivable and too numerous.
 SKIP_EVENTS = {"Transfer", "Approval"}
-# Market events that only a liquidation produces (a lock is set only when an auction starts).
-LIQUIDATION_MARKERS = {"LiquidationRepaid", "BadDebtWrittenOff", "LockChanged"}
+LIQUIDATION_MARKERS = risk.LIQUIDATION_MARKERS  # the lending market's (``risk.LendingRisk``)
 
 
 def _jsonable(value: Any) -> Any:
@@ -42,13 +41,15 @@ class Recorder:
     """Collects rows during one run; ``tables()`` returns DataFrames with stable column order.
 
     At-risk detection, time to safety and the health numbers follow ``sandbox.risk`` (one rule
-    for every mechanism), from the positions the block view already read in one batched call."""
+    for every mechanism), from the positions the block view already read in one batched call; a
+    market other than lending passes its own rule (``MarketKind.risk_rule``) as ``rule``."""
 
     mechanism: str
     seed: int
     contract_names: dict[str, str]  # address -> role ("market", "mechanism", "amm", ...)
     strategies: dict[str, str]  # agent label -> strategy
     liquidation_threshold_bps: int = 8500
+    rule: Any = None  # the market's at-risk rule; None: the lending market's (``risk.LendingRisk``)
     blocks: list[dict] = field(default_factory=list)
     txs: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
@@ -59,9 +60,12 @@ class Recorder:
     _block_stats: dict = field(default_factory=dict)  # this block's health distribution
     _view: object = None
 
+    def __post_init__(self):
+        if self.rule is None:
+            self.rule = risk.LendingRisk(self.liquidation_threshold_bps)
+
     def _risk(self, p, price_wad: int) -> bool:
-        return risk.at_risk(p.collateral + p.held_collateral, p.held_debt_asset, p.debt, price_wad,
-                            self.liquidation_threshold_bps)
+        return self.rule.at_risk_at(p, price_wad)
 
     def observe_positions(self, view, elapsed_seconds: int) -> None:
         """At the start of block ``view.number``: positions at risk for the first time (at the
@@ -70,14 +74,14 @@ class Recorder:
         and the block's health distribution at the reference price."""
         self._view = view
         self._block_start = {p.owner: p for p in view.positions}
-        oracle, ref, lt = view.market.price, view.reference_price_wad, self.liquidation_threshold_bps
+        ref, rule = view.reference_price_wad, self.rule
         healths, below_oracle, below_ref, with_debt = {}, 0, 0, 0
         for p in view.positions:
-            healths[p.owner] = risk.health(p.collateral + p.held_collateral, p.held_debt_asset, p.debt, ref, lt)
-            if p.debt <= 0:
+            healths[p.owner] = rule.health(p, ref)
+            if not rule.exposed(p):
                 continue
             with_debt += 1
-            by_oracle, by_ref = self._risk(p, oracle), self._risk(p, ref)
+            by_oracle, by_ref = rule.at_risk_in_force(p, view.market), self._risk(p, ref)
             below_oracle += by_oracle
             below_ref += by_ref
             if p.owner not in self.first_at_risk and (by_oracle or by_ref):
@@ -90,7 +94,7 @@ class Recorder:
                 if owner in self.first_safe or first["at_risk_block"] >= view.number:
                     continue
                 p = self._block_start.get(owner)
-                if p is not None and not self._risk(p, oracle) and not self._risk(p, ref):
+                if p is not None and not rule.at_risk_in_force(p, view.market) and not self._risk(p, ref):
                     self.first_safe[owner] = {"safe_block": previous["block"], "safe_seconds": previous["seconds"]}
         values = np.array(list(healths.values()), dtype=float)
         finite = values[np.isfinite(values)]
@@ -103,15 +107,17 @@ class Recorder:
             "health_ref_p10": float(q[0]), "health_ref_p50": float(q[1]), "health_ref_p90": float(q[2]),
         }
 
-    def observe_end(self, positions, oracle_price_wad: int, reference_price_wad: int) -> None:
+    def observe_end(self, positions, oracle_price_wad: int, reference_price_wad: int, state=None) -> None:
         """After the last block: positions at risk and never covered whose final state is safe
-        at both prices were covered in the last block."""
+        at both prices were covered in the last block (``state``: the market's, for its rule of
+        the price in force; without it the oracle price is used)."""
         if not self.blocks:
             return
         last = self.blocks[-1]
         for p in positions:
+            in_force = self.rule.at_risk_in_force(p, state) if state is not None else self._risk(p, oracle_price_wad)
             if p.owner in self.first_at_risk and p.owner not in self.first_safe \
-                    and not self._risk(p, oracle_price_wad) and not self._risk(p, reference_price_wad):
+                    and not in_force and not self._risk(p, reference_price_wad):
                 self.first_safe[p.owner] = {"safe_block": last["block"], "safe_seconds": last["seconds"]}
 
     def _mark(self, p, view, elapsed_seconds: int, how: str) -> None:
@@ -119,9 +125,7 @@ class Recorder:
             "position": p.owner,
             "at_risk_block": view.number,
             "at_risk_seconds": elapsed_seconds,
-            "at_risk_debt_usd_wad": p.debt,
-            "at_risk_collateral_weth_wad": p.collateral + p.held_collateral,
-            "at_risk_held_usd_wad": p.held_debt_asset,
+            **self.rule.snapshot(p),
             "at_risk_oracle_price_wad": view.market.price,
             "at_risk_reference_price_wad": view.reference_price_wad,
             # "oracle" / "reference" / "oracle+reference": at risk at that price at a block's start;
@@ -133,20 +137,17 @@ class Recorder:
         """A liquidation inside the block that made a position liquidatable (e.g. right after
         the oracle update) is never seen at a block start: its first liquidation event marks
         it, with the debt it had at the start of that block."""
-        for log in block_logs:
-            if log.name in LIQUIDATION_MARKERS and (log.name != "LockChanged" or log.args.get("isLocked")):
-                owner = log.args.get("owner")
-                p = self._block_start.get(owner)
-                if p is not None and owner not in self.first_at_risk:
-                    self._mark(p, self._view, elapsed_seconds, "event")
+        for owner in self.rule.liquidated_in(block_logs, self.contract_names):
+            p = self._block_start.get(owner)
+            if p is not None and owner not in self.first_at_risk:
+                self._mark(p, self._view, elapsed_seconds, "event")
 
     def record(self, produced: ProducedBlock, elapsed_seconds: int, reference_price_wad: int,
                oracle_price_wad: int, amm_reserves: tuple[int, int], phase: str = "path") -> None:
         """One block's rows; ``phase`` is "path" (the price path) or "settle" (after it, price held)."""
         result = produced.result
         if self._view is not None:
-            self._mark_from_events([log for log in result.logs if self.contract_names.get(log.address) == "market"],
-                                   elapsed_seconds)
+            self._mark_from_events(result.logs, elapsed_seconds)
         weth, usd = amm_reserves
         self.blocks.append({
             "block": result.number,
@@ -201,13 +202,12 @@ class Recorder:
                     "contract": self.contract_names[log.address],
                     "address": log.address,
                     "event": log.name,
-                    "position": str(args.get("owner", args.get("borrower", ""))),
+                    "position": str(self.rule.position_of(args) or ""),
                     "keeper": pending.agent,
                     "strategy": self.strategies.get(pending.agent, pending.agent),
                     "reference_price_usd": reference_price_wad / WAD,
                     # the named position's health at the reference price at this block's start
-                    "position_health_ref": self._block_health.get(args.get("owner", args.get("borrower")),
-                                                                  math.nan),
+                    "position_health_ref": self._block_health.get(self.rule.position_of(args), math.nan),
                     "args": json.dumps(_jsonable(args), sort_keys=True),
                 })
 

@@ -266,7 +266,7 @@ def result_tables(comparison: "Comparison") -> dict[str, pd.DataFrame]:
     for name, (source, keys) in _SOURCES.items():
         df = comparison.table(source)
         if name == "events":
-            df = enrich_events(df)
+            df = enrich_events(df, getattr(comparison.scenario, "market", "lending"))
         out[name] = _ordered(df, comparison.mechanisms, keys)
     return out
 

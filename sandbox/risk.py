@@ -61,4 +61,45 @@ def covered_and_shortfall(debt: int, weth: int, held_usd: int, price_wad: int) -
     return covered, debt - covered
 
 
-__all__ = ["at_risk", "collateral_value_wad", "covered_and_shortfall", "health"]
+# Market events that only a liquidation produces (a lock is set only when an auction starts).
+LIQUIDATION_MARKERS = frozenset({"LiquidationRepaid", "BadDebtWrittenOff", "LockChanged"})
+
+
+class LendingRisk:
+    """The rule above on the lending market's position views, as the run's recorder asks every
+    market for it (``MarketKind.risk_rule``): whether a position has exposure at all, whether it
+    is at risk at a price and at the price in force, its health at a price, what to record when
+    it first is, which event argument names the position, and which of a block's logs show a
+    mechanism liquidating it."""
+
+    position_args = ("owner", "borrower")
+
+    def __init__(self, liquidation_threshold_bps: int):
+        self.lt_bps = liquidation_threshold_bps
+
+    def exposed(self, p) -> bool:
+        return p.debt > 0
+
+    def at_risk_at(self, p, price_wad: int) -> bool:
+        return at_risk(p.collateral + p.held_collateral, p.held_debt_asset, p.debt, price_wad, self.lt_bps)
+
+    def at_risk_in_force(self, p, state) -> bool:
+        return self.at_risk_at(p, state.price)
+
+    def health(self, p, price_wad: int) -> float:
+        return health(p.collateral + p.held_collateral, p.held_debt_asset, p.debt, price_wad, self.lt_bps)
+
+    def snapshot(self, p) -> dict:
+        return {"at_risk_debt_usd_wad": p.debt, "at_risk_collateral_weth_wad": p.collateral + p.held_collateral,
+                "at_risk_held_usd_wad": p.held_debt_asset}
+
+    def position_of(self, args: dict):
+        return args.get("owner", args.get("borrower", ""))
+
+    def liquidated_in(self, logs, roles: dict) -> list:
+        return [log.args.get("owner") for log in logs
+                if roles.get(log.address) == "market" and log.name in LIQUIDATION_MARKERS
+                and (log.name != "LockChanged" or log.args.get("isLocked"))]
+
+
+__all__ = ["LendingRisk", "at_risk", "collateral_value_wad", "covered_and_shortfall", "health"]

@@ -83,8 +83,8 @@ class Simulation:
         self.mechanism_name = mechanism
         self.seed = seed
         self.backend = backend
-        self.mechanism_cls = get_mechanism(mechanism)
         self.market_kind = get_market(scenario.market)
+        self.mechanism_cls = get_mechanism(mechanism).variant_for(scenario.market)
         self.mechanism_params = check_scenario(scenario, mechanism)
         seeds = np.random.SeedSequence(seed).spawn(4)
         self.price_rng = np.random.default_rng(seeds[0])
@@ -151,7 +151,7 @@ class Simulation:
             mechanism=self.mechanism_name, seed=self.seed,
             contract_names=self._contract_roles(),
             strategies={a.label: a.strategy for a in agents},
-            liquidation_threshold_bps=sc.lending.liquidation_threshold_bps)
+            liquidation_threshold_bps=sc.lending.liquidation_threshold_bps, rule=kind.risk_rule(sc))
         self.start_timestamp = chain.timestamp
         self.last_active_block = 0
         self.path_end_positions: dict = {}
@@ -179,21 +179,19 @@ class Simulation:
                 return
 
     def _record_balances(self, when: str) -> None:
-        chain, market, mechanism, _ = self._live()
+        """Every agent's holdings as (USD, WETH) through the market (``holdings``: token balances
+        on lending; on the perp market the wallet plus the margin account valued as USD and WETH)."""
+        _, market, mechanism, _ = self._live()
         price = self.prices_wad[-1] if when == "end" else self.prices_wad[0]
-        prefetch = getattr(chain, "prefetch_calls", None)
-        if prefetch is not None:  # a thousand balance reads in one round trip
-            contracts = [getattr(a, "contract", None) for a in self.agents]  # keeper contracts
-            holders = [a.account.address for a in self.agents] + [c.address for c in contracts if c is not None]
-            prefetch([(token.address, token.encode("balanceOf", h)) for h in holders
-                      for token in (market.usd, market.weth)])
+        holders = [a.account.address for a in self.agents] + [
+            a.contract.address for a in self.agents if getattr(a, "contract", None) is not None]
+        held = market.holdings(holders)
         for agent in self.agents:
-            usd = market.usd.call("balanceOf", agent.account.address)
-            weth = market.weth.call("balanceOf", agent.account.address)
+            usd, weth = held[agent.account.address]
             contract = getattr(agent, "contract", None)
             if contract is not None:  # a keeper contract's holdings are the keeper's
-                usd += market.usd.call("balanceOf", contract.address)
-                weth += market.weth.call("balanceOf", contract.address)
+                usd += held[contract.address][0]
+                weth += held[contract.address][1]
             if when == "end":  # what the mechanism owes it (e.g. a lot it leads at auction)
                 claim_usd, claim_weth = mechanism.claims_of(agent.account.address)
                 usd += claim_usd
@@ -297,64 +295,22 @@ class Simulation:
 
     # --- end-of-run tables --------------------------------------------------------------------------
     def position_table(self) -> pd.DataFrame:
+        """One row per position: mechanism, seed, position, then the market's own columns
+        (``MarketKind.position_row``)."""
         market = self._live()[1]
-        borrowers = [a for a in self.agents if a.holds_position]
-        final = {p.owner: p for p in market.positions([b.account.address for b in borrowers])}
-        self.recorder.observe_end(final.values(), market.price(), self.prices_wad[-1])
+        holders = [a for a in self.agents if a.holds_position]
+        final = {p.owner: p for p in market.positions([b.account.address for b in holders])}
+        self.recorder.observe_end(final.values(), market.price(), self.prices_wad[-1], state=market.state())
         rows = []
-        for b in borrowers:
-            p = final[b.account.address]
+        for b in holders:
+            owner = b.account.address
             rows.append({
-                "mechanism": self.mechanism_name, "seed": self.seed, "position": b.account.address,
-                "borrower": b.label,
-                "initial_collateral_weth": b.collateral_wei / WAD, "initial_debt_usd": b.debt_wei / WAD,
-                "final_collateral_weth": (p.collateral + p.held_collateral) / WAD,
-                "final_collateral_weth_wad": str(p.collateral + p.held_collateral),
-                "final_held_usd": p.held_debt_asset / WAD,
-                "final_held_usd_wad": str(p.held_debt_asset),
-                "final_debt_usd": p.debt / WAD, "final_debt_usd_wad": str(p.debt),
-                "final_locked": p.locked,
-                "final_health_factor": min(p.health_factor_wad / WAD, 1e9),
-                **self._path_end_columns(b.account.address),
-                **self._at_risk_columns(b.account.address),
+                "mechanism": self.mechanism_name, "seed": self.seed, "position": owner,
+                **self.market_kind.position_row(b, final[owner], self.path_end_positions.get(owner),
+                                                self.recorder.first_at_risk.get(owner),
+                                                self.recorder.first_safe.get(owner)),
             })
         return pd.DataFrame(rows)
-
-    def _path_end_columns(self, owner: str) -> dict:
-        """The position when the price path ended (before the settle phase)."""
-        p = self.path_end_positions.get(owner)
-        if p is None:
-            return {"path_end_collateral_weth": float("nan"), "path_end_collateral_weth_wad": "",
-                    "path_end_held_usd": float("nan"), "path_end_held_usd_wad": "",
-                    "path_end_debt_usd": float("nan"), "path_end_debt_usd_wad": ""}
-        return {"path_end_collateral_weth": (p.collateral + p.held_collateral) / WAD,
-                "path_end_collateral_weth_wad": str(p.collateral + p.held_collateral),
-                "path_end_held_usd": p.held_debt_asset / WAD, "path_end_held_usd_wad": str(p.held_debt_asset),
-                "path_end_debt_usd": p.debt / WAD, "path_end_debt_usd_wad": str(p.debt)}
-
-    def _at_risk_columns(self, owner: str) -> dict:
-        """When the position first became at risk (``sandbox.risk``) and when it was covered."""
-        first = self.recorder.first_at_risk.get(owner)
-        if first is None:
-            return {"at_risk": False, "at_risk_block": -1, "at_risk_seconds": float("nan"),
-                    "at_risk_debt_usd": 0.0, "at_risk_debt_usd_wad": "0",
-                    "at_risk_collateral_weth": 0.0, "at_risk_collateral_weth_wad": "0",
-                    "at_risk_held_usd": 0.0, "at_risk_held_usd_wad": "0",
-                    "at_risk_oracle_price_usd": float("nan"), "at_risk_reference_price_usd": float("nan"),
-                    "at_risk_detected_by": "", "safe_block": -1, "safe_seconds": float("nan")}
-        safe = self.recorder.first_safe.get(owner, {"safe_block": -1, "safe_seconds": float("nan")})
-        return {"at_risk": True, "at_risk_block": first["at_risk_block"],
-                "at_risk_detected_by": first["at_risk_detected_by"],
-                "at_risk_seconds": float(first["at_risk_seconds"]),
-                "at_risk_debt_usd": first["at_risk_debt_usd_wad"] / WAD,
-                "at_risk_debt_usd_wad": str(first["at_risk_debt_usd_wad"]),
-                "at_risk_collateral_weth": first["at_risk_collateral_weth_wad"] / WAD,
-                "at_risk_collateral_weth_wad": str(first["at_risk_collateral_weth_wad"]),
-                "at_risk_held_usd": first["at_risk_held_usd_wad"] / WAD,
-                "at_risk_held_usd_wad": str(first["at_risk_held_usd_wad"]),
-                "at_risk_oracle_price_usd": first["at_risk_oracle_price_wad"] / WAD,
-                "at_risk_reference_price_usd": first["at_risk_reference_price_wad"] / WAD,
-                "safe_block": int(safe["safe_block"]), "safe_seconds": float(safe["safe_seconds"])}
 
     def agent_table(self) -> pd.DataFrame:
         rows = []

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 COMPARE = NOTEBOOKS / "compare_mechanisms.ipynb"
 WALKTHROUGH = NOTEBOOKS / "local_chain_walkthrough.ipynb"
+PERPS = NOTEBOOKS / "perps.ipynb"
 CELL_TIMEOUT_S = 300
 
 
@@ -37,7 +38,7 @@ def _read(path: Path) -> dict:
 # --------------------------------------------------------------------------- committed form
 
 
-@pytest.mark.parametrize("path", [COMPARE, WALKTHROUGH], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [COMPARE, WALKTHROUGH, PERPS], ids=lambda p: p.name)
 def test_committed_notebooks_have_no_outputs(path):
     nb = _read(path)
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
@@ -50,7 +51,7 @@ def test_committed_notebooks_have_no_outputs(path):
 
 def test_committed_notebooks_are_valid_nbformat():
     nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (pip install '.[test]')")
-    for path in (COMPARE, WALKTHROUGH):
+    for path in (COMPARE, WALKTHROUGH, PERPS):
         nbformat.validate(nbformat.read(path, as_version=4))
 
 
@@ -170,3 +171,35 @@ def test_walkthrough_notebook_runs(kernel):
     assert "Liquidated(owner=alice" in out  # fixed fee
     assert "Settle(id=1, owner=alice" in out  # dutch auction
     assert "web3's decoding equals the sandbox's" in out
+
+
+@pytest.fixture(scope="session")
+def tiny_perp_results(tmp_path_factory):
+    """Two mechanisms × one seed on the perp market's example scenario (anvil when installed)."""
+    from sandbox.chain.anvil import AnvilNotFound, find_anvil
+    from sandbox.compare import run_comparison
+    from sandbox.markets import get_market
+    from sandbox.results import write_results
+
+    try:
+        find_anvil()
+        backend = "anvil"
+    except AnvilNotFound:
+        backend = "eth-tester"
+    sc = get_market("perp").example_scenario()
+    comparison = run_comparison(sc, ["fixed-fee", "dutch-auction"], [1], backend=backend, jobs=1)
+    return write_results(comparison, sc, tmp_path_factory.mktemp("results") / "tiny-perp")
+
+
+def test_perps_notebook_shows_a_lending_and_a_perp_comparison_side_by_side(kernel, tiny_results, tiny_perp_results,
+                                                                           monkeypatch):
+    import nbformat
+
+    monkeypatch.setenv("LIQSANDBOX_LENDING_RESULTS", str(tiny_results))
+    monkeypatch.setenv("LIQSANDBOX_PERP_RESULTS", str(tiny_perp_results))
+    nb = run_notebook(nbformat.read(PERPS, as_version=4), kernel)
+    assert not errors_in(nb)
+    out = stdout_of(nb)
+    assert f"perp: {tiny_perp_results}" in out and "on the 'perp' market" in out
+    assert "LENDING" in out and "PERPETUALS" in out and "insurance fund drawn" in out
+    assert images_in(nb) >= 4

@@ -57,12 +57,7 @@ class AgentContext:
         """Chain state as of the latest block, in a handful of batched calls (one round trip
         where the backend takes several reads at once)."""
         market = self.market
-        prefetch = getattr(self.chain, "prefetch_calls", None)
-        if prefetch is not None:
-            prefetch([(market.oracle.address, market.oracle.encode("latestSubmitted")),
-                      (market.oracle.address, market.oracle.encode("price")),
-                      (market.lens.address, market.lens.encode("marketState", market.lending.address)),
-                      (market.amm.address, market.amm.encode("getReserves"))])
+        market.prefetch_view()
         _, answer, updated_at = market.oracle.call("latestSubmitted")
         return BlockView(
             number=self.block_number,
@@ -72,7 +67,7 @@ class AgentContext:
             market=market.state(),
             positions=tuple(market.positions(self.owners)),
             opportunities=tuple(self.mechanism.opportunities(self.owners)),
-            amm_reserves=tuple(market.amm.call("getReserves")),
+            amm_reserves=tuple(market.venue_reserves()),
             oracle_submitted_price_wad=int(answer),
             oracle_submitted_at=int(updated_at),
             pending=tuple(self.mempool.pending()),

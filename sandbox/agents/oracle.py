@@ -113,6 +113,20 @@ class OracleUpdater(Agent):
             self._step_private(view, ctx)
         else:
             self._step_public(view, ctx)
+        self._follow_up(ctx)
+
+    def _follow_up(self, ctx: "AgentContext") -> None:
+        """What the oracle role owes the market once a round is in force (``oracle_followups``
+        of the market's handle: the perp market's vol margin folds each round in); public
+        transactions, one at a time."""
+        followups = getattr(ctx.market, "oracle_followups", None)
+        if followups is None:
+            return
+        me = self.account.address
+        if any(p.sender == me and p.tag == "oracle-followup" for p in ctx.mempool.pending()):
+            return
+        for request in followups(self.account):
+            ctx.submit(self, request, tag="oracle-followup", tip_wei=self.tip_wei, meta={"action": "oracle-followup"})
 
     def _own_pending(self, ctx: "AgentContext") -> PendingTx | None:
         me = self.account.address
@@ -145,7 +159,10 @@ class OracleUpdater(Agent):
 
     def reprice(self, view: BlockView, ctx: "AgentContext", pending: PendingTx, max_fee_wei: int,
                 tip_wei: int) -> PendingTx | None:
-        """A stuck update goes again at higher fees, with the price observed now."""
+        """A stuck update goes again at higher fees, with the price observed now (a follow-up
+        goes again as it is)."""
+        if pending.tag != "oracle-update":
+            return ctx.replace(self, pending, tip_wei, max_fee_wei)
         return self._send(ctx, self.observed_price(view), pending.nonce, max_fee_wei, tip_wei)
 
     # --- private order flow ----------------------------------------------------------------

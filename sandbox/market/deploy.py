@@ -141,6 +141,39 @@ class Market:
 
         return AmmValuer(reserves, self.params.amm_fee_bps)
 
+    # --- what a run asks of every market's handle (``sandbox.markets``) -------------------------
+    def prefetch_view(self) -> None:
+        """Queue the reads of a block view in one round trip, where the backend takes several."""
+        prefetch = getattr(self.chain, "prefetch_calls", None)
+        if prefetch is not None:
+            prefetch([(self.oracle.address, self.oracle.encode("latestSubmitted")),
+                      (self.oracle.address, self.oracle.encode("price")),
+                      (self.lens.address, self.lens.encode("marketState", self.lending.address)),
+                      (self.amm.address, self.amm.encode("getReserves"))])
+
+    def venue_reserves(self) -> tuple[int, int]:
+        """(WETH, USD) reserves of the AMM collateral is sold on."""
+        return tuple(self.amm.call("getReserves"))  # type: ignore[return-value]
+
+    def holdings(self, addresses: Sequence[Address]) -> dict[Address, tuple[int, int]]:
+        """(USD, WETH) token balances of each address (a thousand reads in one round trip)."""
+        prefetch = getattr(self.chain, "prefetch_calls", None)
+        if prefetch is not None:
+            prefetch([(token.address, token.encode("balanceOf", a)) for a in addresses
+                      for token in (self.usd, self.weth)])
+        return {a: (self.usd.call("balanceOf", a), self.weth.call("balanceOf", a)) for a in addresses}
+
+    def keeper_setup_requests(self, account: Account, capital_wad: int, spenders: Sequence[str]) -> list:
+        """A keeper's capital in USD and approvals to ``spenders`` and the AMM it sells on."""
+        from .actions import fund_requests
+
+        return fund_requests(self, account, usd_wei=capital_wad,
+                             approve=list(dict.fromkeys([*spenders, self.amm.address])))
+
+    def funds_of(self, address: Address) -> tuple[int, int]:
+        """(USD, WETH) a keeper holds."""
+        return self.usd.call("balanceOf", address), self.weth.call("balanceOf", address)
+
     def price(self) -> int:
         """The oracle price in force (WAD)."""
         book = self.reads.book

@@ -41,6 +41,13 @@ class MarketKind(ABC):
     role_labels: ClassVar[tuple[str, ...]]
     #: agent kinds (``sandbox.agents``) its runs need, created in this order
     agent_kinds: ClassVar[tuple[str, ...]]
+    #: scenario sections only this market reads (refused in a scenario on another market)
+    sections: ClassVar[tuple[str, ...]] = ()
+    #: rows the comparison table adds for this market's own metrics (``metrics``' extra columns)
+    metric_groups: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
+    #: the comparison table's group titles as this market names who is affected (e.g. traders
+    #: for borrowers); applied to a table that holds this market's own rows
+    group_labels: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def missing_rules(cls) -> list[str]:
@@ -80,6 +87,47 @@ class MarketKind(ABC):
     def follow(cls, market: Any, mechanism: Any, owners: Sequence["Address"]) -> Any:
         """Start following ``owners``' positions from events (a book the market's reads are
         served from); returns the book, whose ``apply_block`` the run calls after each block."""
+
+    # --- what a run records and measures on this market --------------------------------------
+    @classmethod
+    @abstractmethod
+    def risk_rule(cls, scenario: "Scenario") -> Any:
+        """The one at-risk rule on this market's position views, for the run's recorder (see
+        ``sandbox.risk.LendingRisk``): ``exposed``, ``at_risk_at``, ``at_risk_in_force``,
+        ``health``, ``snapshot``, ``position_of`` (event arguments) and ``liquidated_in`` (logs)."""
+
+    @classmethod
+    @abstractmethod
+    def position_row(cls, agent: Any, final: Any, path_end: Any, at_risk: dict | None,
+                     safe: dict | None) -> dict:
+        """The positions table's columns (after mechanism, seed and position) for ``agent``'s
+        position: as it started, at the end of the path (``path_end`` view, None if not read), at
+        the end, and when it first became at risk (``at_risk``: the recorder's record, None if
+        never; ``safe``: when it was covered after, None if never)."""
+
+    @classmethod
+    @abstractmethod
+    def metrics(cls, result: Any) -> tuple[dict, dict]:
+        """(metrics, details) of one run (``sandbox.metrics.compute_metrics`` asks the run's
+        market): every column of ``sandbox.metrics.METRIC_COLUMNS`` with this market's meaning,
+        then the columns of ``metric_groups``; raises ``AccountingError`` when its identity fails."""
+
+    @classmethod
+    def conformance_driver(cls, chain: "Chain", mechanism_cls: Any) -> Any:
+        """A driver of the mechanism conformance suite on this market (``sandbox.testing.
+        mechanisms.BaseDriver``): ``mechanism_cls`` (the mechanism's variant here) deployed on
+        a fresh market on ``chain``. A market without one is skipped by the suite."""
+        raise NotImplementedError(f"the {cls.name} market has no mechanism conformance driver")
+
+    @classmethod
+    def population(cls, scenario: "Scenario") -> str:
+        """Who holds the run's positions, for headers ("40 borrowers")."""
+        return "positions"
+
+    @classmethod
+    def check_scenario(cls, scenario: "Scenario") -> None:
+        """Refuse a scenario this market cannot run (ValueError naming the field first); the
+        loader calls it on every scenario on this market. Accepts everything by default."""
 
 
 __all__ = ["MarketKind", "PositionLegs"]

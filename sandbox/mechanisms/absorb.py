@@ -133,6 +133,9 @@ class AbsorbMechanism(LiquidationMechanism[AbsorbParams]):
     Params = AbsorbParams
     contract_name = "AbsorbLiquidator"
     liquidation_functions = frozenset({"absorb", "buyCollateral"})
+    unsupported_markets = {"perp": "absorbing an account onto the protocol's balance sheet is what the perp "
+                                   "market's own insurance fund and auto-deleveraging already do after every "
+                                   "liquidation; there is no collateral to buy back at a store-front discount"}
     position_neutral_events = frozenset({"BuyCollateral"})
     description = ("Compound v3 (Comet): absorb moves an unhealthy position's collateral and debt onto "
                    "the protocol, crediting the borrower 93% of the collateral value from reserves; "

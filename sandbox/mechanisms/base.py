@@ -201,6 +201,46 @@ class LiquidationMechanism(ABC, Generic[P]):
 
     #: the markets (``sandbox.markets``) this mechanism runs on
     markets: ClassVar[tuple[str, ...]] = ("lending",)
+    #: the classes that implement this mechanism on other markets, by market name, as
+    #: "module:Class" (imported on first use): the same mechanism, its own contract, parameters
+    #: and accounting rules on that market (``variant_for``); each such market is also listed in
+    #: ``markets``. A plug-in declares its own the same way.
+    variants: ClassVar[Mapping[str, str]] = {}
+    #: markets this mechanism cannot serve, with the reason (``liqsandbox list mechanisms`` says so)
+    unsupported_markets: ClassVar[Mapping[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Variants are not inherited: a subclass (a plug-in built on a built-in) runs where its
+        parent runs itself, not on the markets its parent serves through a variant, unless it
+        declares its own ``variants`` (and ``markets``)."""
+        super().__init_subclass__(**kwargs)
+        inherited = cls.variants
+        if "variants" not in vars(cls):
+            cls.variants = {}
+        if "markets" not in vars(cls):
+            cls.markets = tuple(m for m in cls.markets if m not in inherited)
+
+    @classmethod
+    def variant_for(cls, market: str) -> "type[LiquidationMechanism]":
+        """The class that runs this mechanism on ``market``: a declared variant (``variants``),
+        else this class itself when it runs there; ValueError naming the markets otherwise."""
+        target = cls.variants.get(market)
+        if target is not None:
+            import importlib
+
+            module, _, attr = target.partition(":")
+            variant = getattr(importlib.import_module(module), attr)
+            if not (isinstance(variant, type) and issubclass(variant, LiquidationMechanism)):
+                raise TypeError(f"{cls.__name__}.variants[{market!r}] = {target!r} is not a LiquidationMechanism")
+            missing = variant.missing_rules()
+            if missing:
+                raise TypeError(f"{target} (the {market} variant of {cls.name}) lacks required {', '.join(missing)}")
+            return variant
+        if market in cls.markets:
+            return cls
+        why = cls.unsupported_markets.get(market)
+        raise ValueError(f"{cls.name} does not run on the {market!r} market (it runs on: {', '.join(cls.markets)})"
+                         + (f": {why}" if why else ""))
 
     @classmethod
     def own_default_rank(cls) -> int | None:

@@ -352,6 +352,8 @@ class DutchAuctionMechanism(LiquidationMechanism[DutchAuctionParams]):
     contract_name = "DutchAuctionLiquidator"
     liquidation_functions = frozenset({"bark", "take", "redo"})
     default_rank = 2
+    markets = ("lending", "perp")
+    variants = {"perp": "sandbox.mechanisms.perp.dutch_auction:PerpDutchAuctionMechanism"}
     position_neutral_events = frozenset({"PenaltyPaid"})
     description = ("MakerDAO Liquidations 2.0: bark seizes the collateral into a descending-price "
                    "auction (top = oracle × 1.20, ×0.99 every 90 s, tab = debt × 1.13); keepers take "

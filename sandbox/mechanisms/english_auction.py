@@ -119,6 +119,9 @@ class EnglishAuctionMechanism(LiquidationMechanism[EnglishAuctionParams]):
     Params = EnglishAuctionParams
     contract_name = "EnglishAuctionLiquidator"
     liquidation_functions = frozenset({"bite", "tend", "dent", "deal", "tick"})
+    unsupported_markets = {"perp": "tend raises a bid for collateral and dent lowers the collateral for a fixed "
+                                   "debt; a margin account has neither to bid on (its position is closed or "
+                                   "transferred, not sold against a debt)"}
     description = ("MakerDAO Liquidations 1.2 (flip): bite seizes the collateral into a two-phase "
                    "English auction (tab = debt × 1.13); tend raises the bid by >= 5% up to tab, then "
                    "dent lowers the lot by >= 5%; each bid stands 3 h, auctions end after 2 days.")

@@ -169,6 +169,8 @@ class FixedFeeMechanism(LiquidationMechanism[FP]):
     contract_name = "FixedFeeLiquidator"
     liquidation_functions = frozenset({"liquidate"})
     default_rank = 1
+    markets = ("lending", "perp")
+    variants = {"perp": "sandbox.mechanisms.perp.fixed_fee:PerpFixedFeeMechanism"}
     description = ("Aave-v3-style fixed bonus: repay up to the close factor, receive collateral at "
                    "oracle price plus a 5% bonus, 10% of the bonus to the treasury.")
 

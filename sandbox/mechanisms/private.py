@@ -59,6 +59,8 @@ class PrivateAuctionMechanism(FixedFeeMechanism[PrivateAuctionParams]):
     contract_name = "PrivateLiquidator"
     liquidation_functions = frozenset({"liquidate", "liquidateWithBid"})
     default_rank = 4
+    markets = ("lending", "perp")
+    variants = {"perp": "sandbox.mechanisms.perp.private:PerpPrivateMechanism"}
     position_neutral_events = frozenset({"BidPaid", "RightGranted"})
     description = ("Order-flow auction: the right to liquidate right after each oracle update is "
                    "sold in a sealed-bid auction (80% of the bid to the protocol); fixed-fee terms, "

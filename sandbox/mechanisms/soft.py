@@ -373,6 +373,8 @@ class SoftLiquidationMechanism(LiquidationMechanism[SoftParams]):
     contract_name = "SoftLiquidationAMM"
     liquidation_functions = frozenset({"liquidate"})
     default_rank = 3
+    markets = ("lending", "perp")
+    variants = {"perp": "sandbox.mechanisms.perp.soft:PerpSoftMechanism"}
     bookkeeping_events = frozenset({"BandUpdated", "ActiveBandChanged", "PositionBanded", "BandsInitialized",
                                     "PositionDebtUpdated", "PositionUnbanded"})
     offers_arbitrage = True

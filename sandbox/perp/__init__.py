@@ -4,7 +4,11 @@ Contracts: ``contracts/perp/`` (``PerpMarket``, ``PerpVenue``, ``PerpMath``) and
 mechanism under ``contracts/perp/mechanisms/``. This package deploys them
 (``deploy_perp_market``, ``deploy_mechanism``), reads them in batched calls (``Perp.accounts``,
 ``Perp.state``), builds trader actions (``actions``), mirrors their formulas to the wei
-(``math``) and checks the market's accounting identity (``accounting``).
+(``math``) and checks the market's accounting identity (``accounting``). Runs use it through the
+``perp`` market plug-in (``sandbox.markets.perp``): the run handle, the at-risk rule and the
+event-following book are in ``market``, the run's metrics in ``metrics``; the mechanisms' perp
+variants are in ``sandbox.mechanisms.perp``, the traders and the perp arbitrageur in
+``sandbox.agents``.
 
 Design, and why
 ---------------

@@ -58,6 +58,11 @@ class PerpState:
     open_accounts: int
     timestamp: int
 
+    @property
+    def price(self) -> int:
+        """The oracle price in force (the index), as ``MarketView.price`` of the lending market."""
+        return self.index_price
+
 
 _ACCOUNT_FIELDS = {"owner": "owner", "margin": "margin", "size": "size", "entryPrice": "entry_price",
                    "unrealisedPnl": "unrealised_pnl", "fundingOwed": "funding_owed", "equity": "equity",

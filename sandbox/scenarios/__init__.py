@@ -19,9 +19,11 @@ from .schema import (
     KeeperSpec,
     LendingSpec,
     OracleSpec,
+    PerpSpec,
     PriceSpec,
     Scenario,
     ScenarioError,
+    TraderSpec,
     check_run_size,
 )
 
@@ -29,7 +31,7 @@ DEFAULT_SCENARIO = "crash"
 
 __all__ = [
     "BUILDER_POLICIES", "DEFAULT_SCENARIO", "LIMITS", "PRICE_MODELS", "RUN_LIMITS", "AmmSpec", "ArbitrageurSpec",
-    "BorrowerSpec", "GasSpec", "KeeperSpec", "LendingSpec", "OracleSpec", "PriceSpec", "Scenario", "ScenarioError",
+    "BorrowerSpec", "GasSpec", "KeeperSpec", "LendingSpec", "OracleSpec", "PerpSpec", "PriceSpec", "Scenario", "ScenarioError", "TraderSpec",
     "builtin_scenarios", "check_mechanisms_serve", "check_run_size", "load_scenario", "parse_scenario",
     "read_price_csv", "reference_prices", "to_wad_prices",
 ]

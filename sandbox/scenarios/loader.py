@@ -12,7 +12,9 @@ Layout of a file (every key optional except where the model needs it)::
     builder_policy = "priority-fee"  # or "fifo"
     [price]        model, start_price_usd, knots = [[seconds, usd], ...], csv_file, ...
     [gas]          base_fee_gwei, background_gas_per_block, spikes = [[start_s, end_s, mult], ...]
-    [oracle] [amm] [lending] [borrowers] [arbitrageur]
+    [oracle] [arbitrageur]
+    [amm] [lending] [borrowers]      # the lending market (market = "lending", the default)
+    [perp] [traders]                 # the perpetual market (market = "perp")
     [[keepers]]    strategy, count, capital_usd, tip_gwei, max_fee_cap_gwei
     [keepers.params]                 # strategy-specific values for the keeper group above
     [mechanisms.dutch-auction]       # parameter overrides, checked against the mechanism's Params
@@ -47,9 +49,11 @@ from .schema import (
     KeeperSpec,
     LendingSpec,
     OracleSpec,
+    PerpSpec,
     PriceSpec,
     Scenario,
     ScenarioError,
+    TraderSpec,
 )
 
 BUILTIN_PACKAGE = "sandbox.scenarios"
@@ -63,6 +67,8 @@ _SECTIONS: dict[str, type] = {
     "lending": LendingSpec,
     "borrowers": BorrowerSpec,
     "arbitrageur": ArbitrageurSpec,
+    "perp": PerpSpec,
+    "traders": TraderSpec,
 }
 _TOP_SCALARS = ("name", "description", "market", "blocks", "block_time_seconds", "builder_policy",
                 "settle_max_seconds", "settle_idle_seconds")
@@ -137,6 +143,10 @@ def scenario_from_dict(raw: dict[str, Any], *, source: str = "", base_dir: str |
     if "name" not in kwargs and default_name:
         kwargs["name"] = default_name
 
+    market = kwargs.get("market", Scenario.market)
+    if "market" in kwargs:
+        _check_market(market)
+    _check_market_sections(raw, market)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     for section, cls in _SECTIONS.items():
         if section in raw:
@@ -148,11 +158,11 @@ def scenario_from_dict(raw: dict[str, Any], *, source: str = "", base_dir: str |
     if "keepers" in raw:
         kwargs["keepers"] = _build_keepers(raw["keepers"])
     if "mechanisms" in raw:
-        kwargs["mechanisms"] = _build_mechanisms(raw["mechanisms"])
+        kwargs["mechanisms"] = _build_mechanisms(raw["mechanisms"], market)
     kwargs["source"] = source
-    if "market" in kwargs:
-        _check_market(kwargs["market"])
-    return Scenario(**kwargs)
+    scenario = Scenario(**kwargs)
+    _market_checks(scenario)
+    return scenario
 
 
 def _check_market(name: str) -> None:
@@ -163,6 +173,40 @@ def _check_market(name: str) -> None:
         MARKETS.load(name)
     except UnknownPlugin as exc:
         raise ScenarioError(f"market: {exc}") from None
+
+
+def _check_market_sections(raw: dict, market: str) -> None:
+    """A section only some markets read (``MarketKind.sections``) is refused on another market:
+    ``[borrowers]`` in a perp scenario, ``[perp]`` in a lending one, would be silently ignored."""
+    from sandbox.markets import MARKETS
+
+    owners: dict[str, list[str]] = {}
+    for name in MARKETS.names():
+        try:
+            kind = MARKETS.load(name)
+        except Exception:  # noqa: BLE001 - a broken plug-in is reported when it is used
+            continue
+        for section in getattr(kind, "sections", ()):
+            owners.setdefault(section, []).append(name)
+    for section in raw:
+        users = owners.get(section)
+        if users and market not in users:
+            raise ScenarioError(f"{section}: only the {' and '.join(repr(u) for u in users)} market reads this "
+                                f"section, and this scenario's market is {market!r}")
+
+
+def _market_checks(scenario: Scenario) -> None:
+    """The market's own cross-field checks (``MarketKind.check_scenario``)."""
+    from sandbox.markets import MARKETS
+
+    check = getattr(MARKETS.load(scenario.market), "check_scenario", None)
+    if check is not None:
+        try:
+            check(scenario)
+        except ScenarioError:
+            raise
+        except ValueError as exc:
+            raise ScenarioError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- generic conversion
@@ -381,13 +425,13 @@ def _params(value: Any, path: str) -> dict:
     return out
 
 
-def _build_mechanisms(value: Any) -> dict[str, dict[str, Any]]:
+def _build_mechanisms(value: Any, market: str = "lending") -> dict[str, dict[str, Any]]:
     table = _expect_table(value, "mechanisms")
     out: dict[str, dict[str, Any]] = {}
     for name, overrides in table.items():
         path = f"mechanisms.{name}"
         overrides = _expect_table(overrides, path)
-        params_cls = _mechanism_params(name, path)
+        params_cls = _mechanism_params(name, path, market)
         if params_cls is None:  # registered but not importable here: checked when it is deployed
             out[name] = _params(overrides, path)
             continue
@@ -403,8 +447,10 @@ def _build_mechanisms(value: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _mechanism_params(name: str, path: str) -> type | None:
-    """The Params dataclass of a registered mechanism (None if it cannot be imported here)."""
+def _mechanism_params(name: str, path: str, market: str = "lending") -> type | None:
+    """The Params dataclass of a registered mechanism on ``market`` (its variant there, when it
+    declares one); None if it cannot be imported here or does not run on the market (refused
+    when it is chosen)."""
     from sandbox.mechanisms import MECHANISMS, UnknownPlugin
 
     names = MECHANISMS.names()
@@ -413,8 +459,8 @@ def _mechanism_params(name: str, path: str) -> type | None:
         hint = f"did you mean {close[0]}? " if close else ""
         raise ScenarioError(f"{path}: unknown mechanism ({hint}known: {', '.join(names)})")
     try:
-        return MECHANISMS.load(name).Params
-    except (UnknownPlugin, ImportError, AttributeError, SyntaxError):
+        return MECHANISMS.load(name).variant_for(market).Params
+    except (UnknownPlugin, ImportError, AttributeError, SyntaxError, TypeError, ValueError):
         return None
 
 
@@ -428,9 +474,14 @@ def check_mechanisms_serve(scenario: Scenario, mechanisms) -> dict:
     for name in mechanisms:
         cls = MECHANISMS.load(name)
         if scenario.market not in cls.markets:
+            why = cls.unsupported_markets.get(scenario.market)
             raise ScenarioError(f"market: {name} does not run on the {scenario.market!r} market "
-                                f"(it runs on: {', '.join(cls.markets)})")
-        params = cls.default_params().replace(**scenario.mechanism_overrides(name))
+                                f"(it runs on: {', '.join(cls.markets)})" + (f": {why}" if why else ""))
+        cls = cls.variant_for(scenario.market)
+        try:
+            params = cls.default_params().replace(**scenario.mechanism_overrides(name))
+        except (ValueError, TypeError) as exc:  # overrides written for the mechanism on another market
+            raise ScenarioError(f"mechanisms.{name}: {exc}") from None
         try:
             cls.check_scenario(scenario, params)
         except ScenarioError:

@@ -193,6 +193,69 @@ class ArbitrageurSpec:
 
 
 @dataclass(frozen=True)
+class PerpSpec:
+    """The perpetual market (``market = "perp"``): its venue, margin, mark, funding, insurance
+    fund and volatility margin. The defaults and their sources are ``sandbox.perp.PerpParams``'s
+    (a test holds them equal); the start price is ``price.start_price_usd`` and the index's
+    delay ``oracle.delay_seconds``."""
+
+    venue_depth_weth: float = 10_000.0  # virtual base reserve of the vAMM: thinner moves more per trade
+    initial_margin_bps: float = 1000  # 10x maximum leverage
+    maintenance_margin_bps: float = 500
+    max_open_accounts: int = 128  # accounts holding a position (bounds the funding and ADL loops)
+    mark_weight_bps: float = 0  # share of the venue's premium in the mark (0: mark = index)
+    max_mark_premium_bps: float = 500
+    funding_interval_seconds: int = 3600
+    funding_interest_bps: float = 0.125  # per interval
+    funding_band_bps: float = 5
+    funding_cap_bps: float = 375  # per interval
+    insurance_fund_usd: float = 1_000_000.0
+    vol_margin: bool = False  # margin fractions follow an EWMA of the oracle's log returns
+    vol_lambda_bps: float = 9400
+    vol_multiplier: float = 3.0
+    vol_horizon_updates: int = 4
+    vol_mmf_floor_bps: float = 500
+    vol_mmf_cap_bps: float = 2500
+    vol_initial_sigma_bps: float = 50  # per oracle update
+
+    def __post_init__(self):
+        from sandbox.perp.params import PerpParams
+
+        try:
+            PerpParams(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        except ValueError as e:
+            raise ScenarioError(f"perp: {e}") from None
+
+
+@dataclass(frozen=True)
+class TraderSpec:
+    """The perpetual traders, drawn from the run's seed at the start: margin lognormal (median
+    ``margin_usd_median``, log-stdev ``margin_usd_sigma``), leverage uniform in [``leverage_min``,
+    ``leverage_max``], long with probability ``long_share``. While a trader's health (equity / MM
+    at the mark) is below ``add_margin_below_health`` it may, with ``add_margin_probability`` per
+    block, deposit ``add_margin_fraction`` of its initial margin from a reserve of one such top-up."""
+
+    count: int = 40
+    margin_usd_median: float = 5_000.0
+    margin_usd_sigma: float = 0.8
+    leverage_min: float = 2.0
+    leverage_max: float = 8.0
+    long_share: float = 0.5
+    add_margin_below_health: float = 1.3
+    add_margin_probability: float = 0.0
+    add_margin_fraction: float = 0.5
+
+    def __post_init__(self):
+        _require(self.count >= 1, "traders.count", "must be >= 1")
+        _require(self.margin_usd_median > 0, "traders.margin_usd_median", "must be > 0")
+        _require(self.margin_usd_sigma >= 0, "traders.margin_usd_sigma", "must be >= 0")
+        _require(0 < self.leverage_min <= self.leverage_max, "traders", "needs 0 < leverage_min <= leverage_max")
+        _require(0 <= self.long_share <= 1, "traders.long_share", "must be within [0, 1]")
+        _require(0 <= self.add_margin_probability <= 1, "traders.add_margin_probability", "must be within [0, 1]")
+        _require(self.add_margin_fraction > 0, "traders.add_margin_fraction", "must be > 0")
+
+
+@dataclass(frozen=True)
 class KeeperSpec:
     """``count`` keepers of one strategy (entry-point group ``sandbox.keepers``)."""
 
@@ -229,6 +292,8 @@ class Scenario:
     lending: LendingSpec = LendingSpec()
     borrowers: BorrowerSpec = BorrowerSpec()
     arbitrageur: ArbitrageurSpec = ArbitrageurSpec()
+    perp: PerpSpec = PerpSpec()
+    traders: TraderSpec = TraderSpec()
     keepers: tuple[KeeperSpec, ...] = (KeeperSpec(strategy="naive"),)
     mechanisms: dict = field(default_factory=dict)  # mechanism name -> {param: value}
     # After the price path, the run goes on with the price held at its last value until nothing
@@ -269,6 +334,24 @@ class Scenario:
             amm_fee_bps=self.amm.fee_bps,
             amm_liquidity_weth=self.amm.liquidity_weth,
         )
+
+    def perp_params(self):
+        """``sandbox.perp.PerpParams`` of the perpetual market: ``[perp]``, the start price and the
+        oracle's delay."""
+        from sandbox.perp.params import PerpParams
+
+        return PerpParams(initial_price_usd=self.price.start_price_usd, oracle_delay_seconds=self.oracle.delay_seconds,
+                          **{f.name: getattr(self.perp, f.name) for f in dataclasses.fields(self.perp)})
+
+    @property
+    def population(self) -> str:
+        """Who holds the positions, for headers: "40 borrowers" (lending) or "40 traders" (perp)."""
+        from sandbox.markets import get_market
+
+        try:
+            return get_market(self.market).population(self)
+        except Exception:  # noqa: BLE001 - a header must not fail on a broken plug-in
+            return f"{self.borrowers.count} borrowers"
 
     def mechanism_overrides(self, mechanism: str) -> dict[str, Any]:
         return dict(self.mechanisms.get(mechanism, {}))
@@ -351,6 +434,36 @@ LIMITS: dict[str, tuple[float, float]] = {
     "arbitrageur.tip_gwei": (0.0, MAX_GWEI),
     # Each keeper is an account and an agent that scans every opportunity each block (~45 ms
     # of set-up each, measured with 200 naive keepers).
+    # The perpetual market: every position is re-read each block in one call and funding pays
+    # every open account eagerly (~35k gas each inside one trade), so 500 accounts (~18M gas, a
+    # settlement within one 30M block) is the most a run can hold; traders, the arbitrageur and
+    # keepers that take auction lots count.
+    "perp.venue_depth_weth": (1e-3, 1e9),
+    "perp.initial_margin_bps": (1, 10_000),
+    "perp.maintenance_margin_bps": (1, 9_999),
+    "perp.max_open_accounts": (2, 500),
+    "perp.mark_weight_bps": (0, 10_000),
+    "perp.max_mark_premium_bps": (0, 10_000),
+    "perp.funding_interval_seconds": (1, MAX_SECONDS),
+    "perp.funding_interest_bps": (-10_000, 10_000),
+    "perp.funding_band_bps": (0, 10_000),
+    "perp.funding_cap_bps": (0, 10_000),
+    "perp.insurance_fund_usd": (0.0, 1e15),
+    "perp.vol_lambda_bps": (0, 9_999),
+    "perp.vol_multiplier": (0.0, 1_000.0),
+    "perp.vol_horizon_updates": (1, 1_000_000),
+    "perp.vol_mmf_floor_bps": (0, 9_999),
+    "perp.vol_mmf_cap_bps": (0, 9_999),
+    "perp.vol_initial_sigma_bps": (0, 10_000),
+    "traders.count": (1, 490),  # with the arbitrageur and a few keepers inside max_open_accounts' 500
+    "traders.margin_usd_median": (1e-3, 1e12),
+    "traders.margin_usd_sigma": (0.0, 3.0),
+    "traders.leverage_min": (1e-3, 10_000.0),
+    "traders.leverage_max": (1e-3, 10_000.0),
+    "traders.long_share": (0.0, 1.0),
+    "traders.add_margin_below_health": (0.0, 100.0),
+    "traders.add_margin_probability": (0.0, 1.0),
+    "traders.add_margin_fraction": (0.0, 10.0),
     "keepers[].count": (1, 1_000),
     "keepers[].capital_usd": (0.0, 1e15),
     "keepers[].tip_gwei": (0.0, MAX_GWEI),

@@ -4,10 +4,12 @@
 - ``sandbox.testing.chain.ChainConformance``: the rules every chain backend follows (ordering,
   nonces, reverts charged, invalid transactions leaving no partial block, the base-fee rule with
   background gas, timestamps, calls at a timestamp, snapshots, decoding).
-- ``MechanismConformance``: what every liquidation mechanism must do on the lending market: a
-  healthy position offers nothing and every action on it reverts; every action keeps the debt
-  identity and conserves tokens, and encoded calls execute; the event-following mirror equals
-  full reads. Subclass it in your package's tests::
+- ``MechanismConformance``: what every liquidation mechanism must do, on each market it declares
+  (the market supplies the driver: ``MarketKind.conformance_driver``): a healthy position offers
+  nothing and every action on it reverts; every action keeps the market's accounting (lending:
+  the debt identity and token conservation; perp: the cash identity over every account and USD
+  conservation), and encoded calls execute; the event-following mirror equals full reads.
+  Subclass it in your package's tests (``market = "perp"`` for a mechanism's perp variant)::
 
       from sandbox.testing import MechanismConformance
 

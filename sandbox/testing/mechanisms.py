@@ -1,16 +1,18 @@
-"""The conformance suite every liquidation mechanism passes, built-in or plug-in.
+"""The conformance suite every liquidation mechanism passes, built-in or plug-in, on every market
+it declares (``LiquidationMechanism.markets``; its variant there, ``variant_for``).
 
-A small driver plays the part of every keeper at once: it opens positions (one slightly
-unhealthy after a price fall, one deep under water), then repeatedly takes the first public
-opportunity the mechanism offers (trading what it quotes arbitrageurs first, letting time pass
-when only a later action is possible) until nothing is left to do. Around every block it checks
-the debt identity and token conservation (``sandbox.testing.accounting.Checked``), and that the
-event-following mirror agrees with full reads.
+A small driver (the market's ``MarketKind.conformance_driver``) plays the part of every keeper at
+once: it opens positions (one slightly unhealthy after a price fall, one deep under water), then
+repeatedly takes the first public opportunity the mechanism offers (trading what it quotes
+arbitrageurs first, letting time pass when only a later action is possible) until nothing is left
+to do. Around every block it checks the market's accounting (on lending the debt identity and
+token conservation, ``sandbox.testing.accounting.Checked``; on the perp market its cash identity
+and USD conservation), and that the event-following mirror agrees with full reads.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -29,7 +31,65 @@ WAIT_SECONDS = 900  # when only a later action is possible, let this much time p
 MAX_ROUNDS = 120
 
 
-class Driver:
+class BaseDriver:
+    """What the suite asks of a market's driver: ``mech``, ``owners``, ``keeper``, ``blocks``,
+    ``open_positions``, ``fall`` / ``crash`` / ``recover`` (the price), ``send``, ``wait``,
+    ``arbitrage``, ``position_state`` (what a reverted action must leave unchanged),
+    ``owner_balances`` and ``full_reads_of_held`` (positions' mechanism-held collateral read
+    through the market, or None)."""
+
+    mech: Any
+    owners: list
+    keeper: Any
+
+    def fall(self) -> None:
+        self.set_price(FALL)
+
+    def crash(self) -> None:
+        self.set_price(CRASH)
+
+    def recover(self) -> None:
+        self.set_price(START)
+
+    def wait(self) -> None:
+        self.send([], timestamp=self.chain.timestamp + WAIT_SECONDS)
+
+    def arbitrage(self) -> bool:
+        return False
+
+    def full_reads_of_held(self):
+        return None
+
+    def public_opportunities(self):
+        """Opportunities open to anyone, except outbidding the driver's own standing bids."""
+        me = self.keeper.address.lower()
+        return [o for o in self.mech.opportunities(self.owners) if not o.private
+                and not (o.standing_bid and (o.beneficiary or "").lower() == me)]
+
+    def drive(self, on_block=None) -> int:
+        """Take the first public opportunity each round until none is left and nothing is
+        unfinished; returns the number of actions taken. Every encoded call must succeed."""
+        actions = 0
+        for _ in range(MAX_ROUNDS):
+            traded = self.arbitrage()
+            opps = self.public_opportunities()
+            if not opps:
+                unfinished = self.mech.unfinished(self.owners, self.market.price())
+                if not traded and not unfinished and not self.mech.opportunities(self.owners):
+                    return actions
+                self.wait()
+            else:
+                call = self.mech.encode(opps[0], self.keeper.address)
+                block = self.send([call.request(self.keeper)], require_success=False)
+                receipt = block.receipts[0]
+                assert receipt.succeeded, f"{opps[0].action} reverted: {receipt.revert_reason}"
+                actions += 1
+            if on_block is not None:
+                on_block()
+        raise AssertionError(f"still something to do after {MAX_ROUNDS} rounds")
+
+
+class Driver(BaseDriver):
     """One mechanism deployed on a fresh lending market, with funded keepers and arbitrageur."""
 
     def __init__(self, chain, market, mechanism_cls, params=None):
@@ -63,9 +123,6 @@ class Driver:
         self.blocks.append(block)
         return block
 
-    def wait(self) -> None:
-        self.send([], timestamp=self.chain.timestamp + WAIT_SECONDS)
-
     def arbitrage(self) -> bool:
         """Trade what the mechanism quotes toward the oracle price (soft liquidation's bands)."""
         if not self.mech.offers_arbitrage:
@@ -76,40 +133,29 @@ class Driver:
         block = self.send([call.request(self.arb)], require_success=False)
         return block.receipts[0].succeeded
 
-    def public_opportunities(self):
-        """Opportunities open to anyone, except outbidding the driver's own standing bids."""
-        me = self.keeper.address.lower()
-        return [o for o in self.mech.opportunities(self.owners) if not o.private
-                and not (o.standing_bid and (o.beneficiary or "").lower() == me)]
+    def position_state(self) -> list:
+        return [p.debt for p in self.market.positions(self.owners)]
 
-    def drive(self, on_block=None) -> int:
-        """Take the first public opportunity each round until none is left and nothing is
-        unfinished; returns the number of actions taken. Every encoded call must succeed."""
-        actions = 0
-        for _ in range(MAX_ROUNDS):
-            traded = self.arbitrage()
-            opps = self.public_opportunities()
-            if not opps:
-                unfinished = self.mech.unfinished(self.owners, self.market.price())
-                if not traded and not unfinished and not self.mech.opportunities(self.owners):
-                    return actions
-                self.wait()
-            else:
-                call = self.mech.encode(opps[0], self.keeper.address)
-                block = self.send([call.request(self.keeper)], require_success=False)
-                receipt = block.receipts[0]
-                assert receipt.succeeded, f"{opps[0].action} reverted: {receipt.revert_reason}"
-                actions += 1
-            if on_block is not None:
-                on_block()
-        raise AssertionError(f"still something to do after {MAX_ROUNDS} rounds")
+    def opened_state(self) -> list:
+        return [d for _, d in POSITIONS]
+
+    def owner_balances(self) -> dict:
+        return {a: self.market.usd.call("balanceOf", a) for a in self.owners}
+
+    def any_locked(self) -> bool:
+        return any(p.locked for p in self.market.positions(self.owners))
+
+    def full_reads_of_held(self):
+        return [(p.held_collateral, p.held_debt_asset) for p in self.market.read_positions(self.owners)]
 
 
 class MechanismConformance:
     """Subclass with ``mechanism`` set to an entry-point name (or override the
-    ``conformance_mechanism`` fixture, e.g. parametrized over the registry)."""
+    ``conformance_mechanism`` fixture, e.g. parametrized over the registry); ``market`` names the
+    market to run it on (default: the first it declares), or override ``conformance_market``."""
 
     mechanism: ClassVar[str | None] = None
+    market: ClassVar[str | None] = None
 
     @pytest.fixture
     def conformance_mechanism(self) -> str:
@@ -118,10 +164,21 @@ class MechanismConformance:
         return self.mechanism
 
     @pytest.fixture
-    def driver(self, sandbox_chain, sandbox_market, conformance_mechanism) -> Driver:
+    def conformance_market(self, conformance_mechanism) -> str:
         from sandbox.mechanisms import MECHANISMS
 
-        return Driver(sandbox_chain, sandbox_market, MECHANISMS.load(conformance_mechanism))
+        return self.market or MECHANISMS.load(conformance_mechanism).markets[0]
+
+    @pytest.fixture
+    def driver(self, sandbox_chain, conformance_mechanism, conformance_market) -> BaseDriver:
+        from sandbox.markets import MARKETS
+        from sandbox.mechanisms import MECHANISMS
+
+        cls = MECHANISMS.load(conformance_mechanism).variant_for(conformance_market)
+        try:
+            return MARKETS.load(conformance_market).conformance_driver(sandbox_chain, cls)
+        except NotImplementedError as exc:
+            pytest.skip(str(exc))
 
     def test_declares_functions_and_events_its_contract_has(self, driver):
         abi = driver.mech.contract.abi
@@ -131,31 +188,31 @@ class MechanismConformance:
         assert driver.mech.liquidation_functions <= functions
         assert driver.mech.bookkeeping_events <= events
         assert driver.mech.position_neutral_events <= events
+        assert set(driver.mech.event_amounts) <= events
 
     def test_a_healthy_position_offers_nothing_and_every_action_on_it_reverts(self, driver):
         driver.open_positions()
-        driver.set_price(FALL)
+        driver.fall()
         while not driver.public_opportunities():  # e.g. an exclusive window first
             driver.wait()
         calls = [driver.mech.encode(o, driver.keeper.address) for o in driver.public_opportunities()]
-        driver.set_price(START)  # healthy again
+        driver.recover()  # healthy again
         assert driver.mech.opportunities(driver.owners) == []
-        before = {a: driver.market.usd.call("balanceOf", a) for a in driver.owners}
+        before = driver.owner_balances()
         for call in calls:
             block = driver.send([call.request(driver.keeper)], require_success=False)
             assert not block.receipts[0].succeeded, f"{call.action} on a healthy position succeeded"
-        assert {a: driver.market.usd.call("balanceOf", a) for a in driver.owners} == before
-        assert [p.debt for p in driver.market.positions(driver.owners)] == [d for _, d in POSITIONS]
+        assert driver.owner_balances() == before
+        assert driver.position_state() == driver.opened_state()
 
     def test_every_action_keeps_the_debt_identity_and_conserves_tokens(self, driver):
         driver.open_positions()
-        driver.set_price(FALL)
+        driver.fall()
         driver.drive()
-        driver.set_price(CRASH)
+        driver.crash()
         driver.drive()
         assert driver.mech.unfinished(driver.owners, driver.market.price()) == 0
-        assert not any(p.locked for p in driver.market.positions(driver.owners)), \
-            "a position is still locked after its liquidation ended"
+        assert not driver.any_locked(), "a position is still locked after its liquidation ended"
         assert len(driver.blocks) > 3
 
     def test_the_event_following_mirror_equals_full_reads(self, driver):
@@ -168,15 +225,13 @@ class MechanismConformance:
                 read = (driver.mech.opportunities(driver.owners), driver.mech.held_collateral_of(driver.owners))
             assert mirrored[0] == read[0]
             if mirrored[1] is not None:  # a mechanism without a mirror reads through the lens
-                lens = [(p.held_collateral, p.held_debt_asset)
-                        for p in driver.market.read_positions(driver.owners)]
-                assert list(mirrored[1]) == lens
+                assert list(mirrored[1]) == driver.full_reads_of_held()
 
-        driver.set_price(FALL)
+        driver.fall()
         compare()
         driver.drive(on_block=compare)
-        driver.set_price(CRASH)
+        driver.crash()
         driver.drive(on_block=compare)
 
 
-__all__ = ["Driver", "MechanismConformance"]
+__all__ = ["BaseDriver", "Driver", "MechanismConformance"]

@@ -19,9 +19,11 @@ from sandbox.scenarios import (
     KeeperSpec,
     LendingSpec,
     OracleSpec,
+    PerpSpec,
     PriceSpec,
     Scenario,
     ScenarioError,
+    TraderSpec,
     builtin_scenarios,
     load_scenario,
     reference_prices,
@@ -55,9 +57,11 @@ def rng(seed: int = 1) -> np.random.Generator:
 # --------------------------------------------------------------------------- built-ins
 
 
-def test_builtin_scenarios_are_the_five_named_ones():
-    assert set(builtin_scenarios()) == {"crash", "calm", "black-thursday", "flash-crash", "oracle-lag"}
+def test_builtin_scenarios_are_the_five_lending_and_three_perp_ones():
+    assert set(builtin_scenarios()) == {"crash", "calm", "black-thursday", "flash-crash", "oracle-lag",
+                                        "perp-crash", "perp-cascade", "perp-vol-regime"}
     assert DEFAULT_SCENARIO == "crash"
+    assert {load_scenario(n).market for n in builtin_scenarios() if n.startswith("perp-")} == {"perp"}
 
 
 @pytest.mark.parametrize("name", builtin_scenarios())
@@ -524,6 +528,7 @@ def test_every_number_a_scenario_sets_has_a_limit():
                          ("lending", LendingSpec), ("borrowers", BorrowerSpec), ("arbitrageur", ArbitrageurSpec)):
         fields += _numeric_fields(cls, f"{section}.")
     fields += _numeric_fields(KeeperSpec, "keepers[].")
+    fields += _numeric_fields(PerpSpec, "perp.") + _numeric_fields(TraderSpec, "traders.")
     assert sorted(set(fields) - set(LIMITS)) == []
 
 

@@ -225,10 +225,9 @@ class Keeper(Agent):
 
     # --- set-up ------------------------------------------------------------------------
     def setup(self, ctx: "AgentContext") -> list:
-        """Mint ``capital_usd`` of USD (by the deployer) and approve the mechanism and the AMM."""
-        spenders = list(dict.fromkeys([ctx.mechanism.spender, ctx.market.amm.address]))
-        return fund_requests(ctx.market, self.account, usd_wei=to_wad(self.capital_usd),
-                             approve=spenders)
+        """Mint ``capital_usd`` of USD (by the deployer) and approve the mechanism and the market's
+        venue (``keeper_setup_requests`` of the market's handle: on lending the AMM)."""
+        return ctx.market.keeper_setup_requests(self.account, to_wad(self.capital_usd), [ctx.mechanism.spender])
 
     def after_setup(self, ctx: "AgentContext") -> None:
         """Called once by the simulation after the set-up blocks ran (default: nothing)."""
@@ -262,8 +261,7 @@ class Keeper(Agent):
                                         self.bundle_share_bps + self.params.bundle_bid_raise_bps)
 
     def refresh_balances(self, ctx: "AgentContext") -> None:
-        self.usd_balance = ctx.market.usd.call("balanceOf", self.address)
-        self.weth_balance = ctx.market.weth.call("balanceOf", self.address)
+        self.usd_balance, self.weth_balance = ctx.market.funds_of(self.address)
         self._balances_read = True
 
     # --- targets -----------------------------------------------------------------------
@@ -339,9 +337,14 @@ class Keeper(Agent):
         return ctx.market.valuer(view.amm_reserves)
 
     def gross_usd(self, ctx: "AgentContext", opp: Opportunity, call: Call, valuer) -> int:
-        """Proceeds minus payments of ``call`` before gas (numeraire WAD; negative when it loses)."""
+        """Proceeds minus payments of ``call`` before gas (numeraire WAD; negative when it loses).
+        Payments are the numeraire paid, or, where the market's valuer prices what acquiring
+        other legs costs (``cost``: a perp short taken at auction is bought back on the venue),
+        that cost."""
         received = valuer.value((*call.receives, *self.claim(opp)))
-        return received - call.paid(ctx.market.numeraire) - self.extra_cost_usd(ctx, opp, call)
+        cost = getattr(valuer, "cost", None)
+        paid = cost(call.pays) if cost is not None else call.paid(ctx.market.numeraire)
+        return received - paid - self.extra_cost_usd(ctx, opp, call)
 
     def expected_profit_usd(self, view: BlockView, ctx: "AgentContext", opp: Opportunity,
                             tip_wei: int, call: Call | None = None) -> int:
@@ -659,6 +662,9 @@ class Keeper(Agent):
     # --- inventory -----------------------------------------------------------------------
     def sell_inventory(self, view: BlockView, ctx: "AgentContext") -> PendingTx | None:
         """Sell up to ``sell_per_block_weth`` of held WETH on the AMM (tag "inventory-sale")."""
+        sale = getattr(ctx.market, "inventory_sale", None)
+        if sale is not None:  # the market closes what a keeper holds its own way (a perp position)
+            return sale(self, view, ctx)
         key = ("inventory-sale", None, None)
         if not self.uses_capital or self.weth_balance <= 0 or self.is_targeted(key):
             return None

@@ -13,6 +13,10 @@ skipped.
 
 The flash keeper does not bid in private auctions (``private_bid`` returns None): the right
 is granted to the bidder's address, while ``liquidateWithBid`` would be sent by its contract.
+
+On a market without a flash lender (``market.flash`` is None: the perpetual market, where a
+liquidation needs no capital because the venue is every position's counterparty) it deploys
+nothing and sends the mechanism's calls directly, skipping any action that must be paid for.
 """
 
 from __future__ import annotations
@@ -57,11 +61,16 @@ class FlashKeeper(Keeper):
         self.contract: Contract | None = None
         self.deployed = False
         self.flash_fee_bps = 0
+        self.direct = False  # no flash lender on the market: capital-free calls sent as they are
 
     # --- set-up ------------------------------------------------------------------------
     def setup(self, ctx: "AgentContext") -> list:
-        """Deploy the FlashLiquidator from this keeper's account (its address is computed now)."""
+        """Deploy the FlashLiquidator from this keeper's account (its address is computed now);
+        on a market without a flash lender, only the approvals its calls may need."""
         market = ctx.market
+        if getattr(market, "flash", None) is None:
+            self.direct = True
+            return market.keeper_setup_requests(self.account, 0, [ctx.mechanism.spender])
         nonce = ctx.chain.nonce(self.address)
         self.contract = at(ctx.chain, CONTRACT_NAME, create_address(self.address, nonce))
         self.flash_fee_bps = market.params.flash_fee_bps
@@ -69,7 +78,7 @@ class FlashKeeper(Keeper):
                             market.weth.address, market.amm.address, self.address, nonce=nonce)]
 
     def after_setup(self, ctx: "AgentContext") -> None:
-        if not self._check_deployed(ctx):
+        if not self.direct and not self._check_deployed(ctx):
             raise RuntimeError(f"{self.label}: no FlashLiquidator at {self.contract_address} after set-up")
 
     def _check_deployed(self, ctx: "AgentContext") -> bool:
@@ -88,6 +97,11 @@ class FlashKeeper(Keeper):
         return max(0, inner.paid(usd) - inner.received(usd))
 
     def encode(self, ctx: "AgentContext", opp: Opportunity, max_pay: int | None = None) -> Call:
+        if self.direct:
+            call = ctx.mechanism.encode(opp, self.address)
+            if call.pays:
+                raise ValueError(f"{self.label} has no capital and no flash lender to pay for {opp.action}")
+            return call
         if self.contract is None:
             raise ValueError(f"{self.label} has no FlashLiquidator (setup not run)")
         inner = ctx.mechanism.encode(opp, self.contract.address)
@@ -120,7 +134,7 @@ class FlashKeeper(Keeper):
 
     # --- behaviour -----------------------------------------------------------------------
     def step(self, view: BlockView, ctx: "AgentContext") -> None:
-        if self._check_deployed(ctx):
+        if self.direct or self._check_deployed(ctx):
             self.liquidate_public(view, ctx, view.opportunities)
 
     def private_bid(self, view: BlockView, ctx: "AgentContext", lot: OrderFlowLot) -> PrivateBid | None:
