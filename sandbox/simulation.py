@@ -183,8 +183,8 @@ class Simulation:
         on lending; on the perp market the wallet plus the margin account valued as USD and WETH)."""
         _, market, mechanism, _ = self._live()
         price = self.prices_wad[-1] if when == "end" else self.prices_wad[0]
-        holders = [a.account.address for a in self.agents] + [
-            a.contract.address for a in self.agents if getattr(a, "contract", None) is not None]
+        contracts = [getattr(a, "contract", None) for a in self.agents]  # keeper contracts
+        holders = [a.account.address for a in self.agents] + [c.address for c in contracts if c is not None]
         held = market.holdings(holders)
         for agent in self.agents:
             usd, weth = held[agent.account.address]

@@ -67,7 +67,7 @@ class AgentContext:
             market=market.state(),
             positions=tuple(market.positions(self.owners)),
             opportunities=tuple(self.mechanism.opportunities(self.owners)),
-            amm_reserves=tuple(market.venue_reserves()),
+            amm_reserves=market.venue_reserves(),
             oracle_submitted_price_wad=int(answer),
             oracle_submitted_at=int(updated_at),
             pending=tuple(self.mempool.pending()),

@@ -127,6 +127,11 @@ class Market:
     numeraire = "USD"  # the debt asset: what liquidators pay and count profit in
     collateral_asset = "WETH"
 
+    @property
+    def liquidated_contract(self) -> Contract:
+        """The contract a mechanism is installed on as its one liquidator."""
+        return self.lending
+
     def ensure_liquidity(self, debt_wei: int) -> None:
         """Supply what borrowers will borrow (``debt_wei`` in all) when the market's liquidity
         falls short (many, large or expensive positions); otherwise change nothing."""
@@ -153,7 +158,8 @@ class Market:
 
     def venue_reserves(self) -> tuple[int, int]:
         """(WETH, USD) reserves of the AMM collateral is sold on."""
-        return tuple(self.amm.call("getReserves"))  # type: ignore[return-value]
+        weth, usd = self.amm.call("getReserves")
+        return int(weth), int(usd)
 
     def holdings(self, addresses: Sequence[Address]) -> dict[Address, tuple[int, int]]:
         """(USD, WETH) token balances of each address (a thousand reads in one round trip)."""

@@ -33,6 +33,8 @@ from typing import (
     runtime_checkable,
 )
 
+from typing_extensions import TypeVar as DefaultingTypeVar
+
 from sandbox.chain import Account, Address, Contract, TxRequest, deploy, execute_all
 from sandbox.legs import Leg, Valuer, amount_of
 
@@ -75,6 +77,23 @@ class MechanismParams:
 
 
 P = TypeVar("P", bound=MechanismParams)
+# the market handle the mechanism installs on (the lending market's ``Market`` unless a
+# market-specific base says otherwise, as the perp variants' does)
+M = DefaultingTypeVar("M", bound="MechanismHost", default="Market")
+
+
+class MechanismHost(Protocol):
+    """What a mechanism needs of the market it installs on: the chain, the account that deploys
+    and installs it, and the contract it is installed on as the one liquidator."""
+
+    @property
+    def chain(self) -> Any: ...
+
+    @property
+    def deployer(self) -> Account: ...
+
+    @property
+    def liquidated_contract(self) -> Contract: ...
 
 
 @dataclass(frozen=True)
@@ -169,10 +188,10 @@ class OrderFlowAuction(Protocol):
         """The auction of the round in force at ``timestamp`` (None: the latest block)."""
 
 
-class LiquidationMechanism(ABC, Generic[P]):
+class LiquidationMechanism(ABC, Generic[P, M]):
     """One liquidation mechanism deployed on one market (one instance per run, no globals).
 
-    Generic over its parameter class ``P``: ``Params`` is that class at run time (a ClassVar
+    Generic over the market handle ``M`` it installs on, and over its parameter class ``P``: ``Params`` is that class at run time (a ClassVar
     cannot name a type variable, so the two are tied by ``checked_params``).
     """
 
@@ -221,7 +240,7 @@ class LiquidationMechanism(ABC, Generic[P]):
             cls.markets = tuple(m for m in cls.markets if m not in inherited)
 
     @classmethod
-    def variant_for(cls, market: str) -> "type[LiquidationMechanism]":
+    def variant_for(cls, market: str) -> "type[LiquidationMechanism[Any, Any]]":
         """The class that runs this mechanism on ``market``: a declared variant (``variants``),
         else this class itself when it runs there; ValueError naming the markets otherwise."""
         target = cls.variants.get(market)
@@ -301,7 +320,7 @@ class LiquidationMechanism(ABC, Generic[P]):
         operator's share. None by default."""
         return {}
 
-    def __init__(self, market: "Market", params: P, contract: Contract):
+    def __init__(self, market: M, params: P, contract: Contract):
         self.market = market
         self.params: P = params
         self.contract = contract
@@ -312,13 +331,13 @@ class LiquidationMechanism(ABC, Generic[P]):
         return cls.checked_params(cls.Params())
 
     @classmethod
-    def deploy(cls, market: "Market", params: P | None = None) -> Self:
+    def deploy(cls, market: M, params: P | None = None) -> Self:
         """Deploy the contract, install it as the market's liquidator, run the mechanism's own
         set-up transactions (``setup_requests``), and return the instance."""
         params = cls.checked_params(params)
         (contract,) = deploy(market.chain, market.deployer,
                              [(cls.contract_name, cls.constructor_args(market, params))])
-        requests = [market.lending.tx(market.deployer, "installMechanism", contract.address)]
+        requests = [market.liquidated_contract.tx(market.deployer, "installMechanism", contract.address)]
         execute_all(market.chain, requests + cls.setup_requests(market, params, contract))
         return cls(market, params, contract)
 
@@ -337,12 +356,12 @@ class LiquidationMechanism(ABC, Generic[P]):
         return cast(P, params)  # an instance of Params, P's class at run time (checked just above)
 
     @classmethod
-    def constructor_args(cls, market: "Market", params: P) -> tuple:
+    def constructor_args(cls, market: M, params: P) -> tuple:
         """The contract's constructor arguments: the market, then the parameters' own."""
-        return (market.lending.address, *params.contract_args())
+        return (market.liquidated_contract.address, *params.contract_args())
 
     @classmethod
-    def setup_requests(cls, market: "Market", params: P, contract: Contract) -> list[TxRequest]:
+    def setup_requests(cls, market: M, params: P, contract: Contract) -> list[TxRequest]:
         """Transactions after installation (funding a reserve, pre-touching storage); none by default."""
         return []
 

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from sandbox.chain import Account, Address, TxRequest
+from sandbox.chain import Account, Address, Contract, TxRequest
 from sandbox.legs import Leg, amount_of, legs
 from sandbox.units import BPS, WAD, to_wad
 
@@ -349,6 +349,11 @@ class PerpRunMarket:
     @property
     def deployer(self) -> Account:
         return self.perp.deployer
+
+    @property
+    def liquidated_contract(self) -> Contract:
+        """The contract a mechanism is installed on as its one liquidator (the PerpMarket)."""
+        return self.perp.market
 
     @property
     def oracle_updater(self) -> Account:

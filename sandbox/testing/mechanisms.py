@@ -41,6 +41,16 @@ class BaseDriver:
     mech: Any
     owners: list
     keeper: Any
+    chain: Any
+    market: Any
+
+    def set_price(self, price_wad: int) -> None:
+        """Make ``price_wad`` the price in force (the market's oracle or mark)."""
+        raise NotImplementedError
+
+    def send(self, requests: list, require_success: bool = True, timestamp: int | None = None) -> Any:
+        """Run ``requests`` as one block (at ``timestamp``); the block's result."""
+        raise NotImplementedError
 
     def fall(self) -> None:
         self.set_price(FALL)

@@ -79,6 +79,7 @@ def stress_scenarios(max_borrowers: int = 4, max_blocks: int = 14):
         depth = draw(st.floats(0.2, 0.65))
         low = round(start * (1 - depth), 2)
         at = draw(st.integers(1, max(1, blocks // 2))) * block_time
+        price: dict[str, Any]
         if kind == "crash":
             price = {"model": "path", "knots": [[0, start], [at, low]]}
             if draw(st.booleans()):

@@ -12,9 +12,9 @@ variant_for``): the lending class declares it in ``variants``; its contract is u
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence, TypeVar
 
-from sandbox.chain import Address, Contract, deploy, execute_all
+from sandbox.chain import Address
 from sandbox.mechanisms.accounting import LedgerEvent, Taken
 from sandbox.mechanisms.base import LiquidationMechanism, MechanismParams
 from sandbox.perp import math as pm
@@ -38,12 +38,13 @@ FUNDING_SLACK_SECONDS = 120  # a settlement due this soon may run inside the nex
 FEE_EVENTS = ("MarginPaid", "InsuranceFeeCharged")
 
 
-class PerpLiquidationMechanism(LiquidationMechanism):
+PP = TypeVar("PP", bound=MechanismParams)
+
+
+class PerpLiquidationMechanism(LiquidationMechanism[PP, "PerpRunMarket"]):
     """Base of the perp variants: ``market`` is a ``sandbox.perp.market.PerpRunMarket``."""
 
     markets: ClassVar[tuple[str, ...]] = ("perp",)
-
-    market: "PerpRunMarket"
 
     # --- accounting rules ----------------------------------------------------------------------
     @classmethod
@@ -62,20 +63,8 @@ class PerpLiquidationMechanism(LiquidationMechanism):
 
     # --- set-up ----------------------------------------------------------------------------------
     @classmethod
-    def deploy(cls, market: "PerpRunMarket", params: MechanismParams | None = None) -> "PerpLiquidationMechanism":
-        params = cls.checked_params(params)
-        (contract,) = deploy(market.chain, market.deployer,
-                             [(cls.contract_name, cls.constructor_args(market, params))])
-        requests = [market.market.tx(market.deployer, "installMechanism", contract.address)]
-        execute_all(market.chain, requests + cls.setup_requests(market, params, contract))
-        return cls(market, params, contract)
-
-    @classmethod
     def constructor_args(cls, market: "PerpRunMarket", params: Any) -> tuple:
-        return (market.market.address, params.constructor_params())
-
-    def __init__(self, market: "PerpRunMarket", params: MechanismParams, contract: Contract):
-        super().__init__(market, params, contract)
+        return (market.liquidated_contract.address, params.constructor_params())
 
     # --- reads -----------------------------------------------------------------------------------
     def candidates(self, owners: Sequence[Address]) -> list["PerpPositionView"]:

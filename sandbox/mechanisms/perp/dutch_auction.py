@@ -37,7 +37,7 @@ REDO_GAS = 200_000
 TAKE_MARGIN_SAFETY_BPS = 9_500  # a take uses at most 95% of what the taker's margin carries
 
 
-class PerpDutchAuctionMechanism(PerpLiquidationMechanism):
+class PerpDutchAuctionMechanism(PerpLiquidationMechanism[PerpDutchAuctionParams]):
     name = DutchAuctionMechanism.name
     Params = PerpDutchAuctionParams
     contract_name = "PerpDutchAuctionLiquidator"

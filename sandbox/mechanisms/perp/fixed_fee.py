@@ -9,7 +9,7 @@ capital: the venue is the counterparty. The close size mirrors the contract to t
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 from sandbox.chain import Address
 from sandbox.legs import legs
@@ -48,7 +48,10 @@ def close_size(size: int, mark: int, health_wad: int, params: PerpFixedFeeParams
     return max(0, x)
 
 
-class PerpFixedFeeMechanism(PerpLiquidationMechanism):
+FFP = TypeVar("FFP", bound=PerpFixedFeeParams)
+
+
+class PerpFixedFeeMechanism(PerpLiquidationMechanism[FFP]):
     name = FixedFeeMechanism.name
     Params = PerpFixedFeeParams
     contract_name = "PerpFixedFeeLiquidator"
@@ -57,8 +60,6 @@ class PerpFixedFeeMechanism(PerpLiquidationMechanism):
                    "(all of it below that or under $2,000), 1.25% of the closed notional to the keeper and 1% to "
                    "the insurance fund.")
     event_amounts = {"Liquidated": ("badDebt", "size", "quote")}
-
-    params: PerpFixedFeeParams
 
     @classmethod
     def protocol_revenue(cls, events: Sequence[LedgerEvent], oracle_price: Callable[[LedgerEvent], int],

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 BID_GAS = 120_000  # pulling and splitting the bid on the round's first liquidation
 
 
-class PerpPrivateMechanism(PerpFixedFeeMechanism):
+class PerpPrivateMechanism(PerpFixedFeeMechanism[PerpPrivateParams]):
     name = PrivateAuctionMechanism.name
     Params = PerpPrivateParams
     contract_name = "PerpPrivateLiquidator"

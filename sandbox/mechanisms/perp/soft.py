@@ -22,7 +22,7 @@ from sandbox.units import WAD
 from .base import PerpLiquidationMechanism
 
 
-class PerpSoftMechanism(PerpLiquidationMechanism):
+class PerpSoftMechanism(PerpLiquidationMechanism[PerpSoftParams]):
     name = SoftLiquidationMechanism.name
     Params = PerpSoftParams
     contract_name = "PerpSoftLiquidator"
