@@ -8,9 +8,9 @@ the failures are in the table and the manifest); 130 interrupted (Ctrl-C; nothin
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 import sys
 import traceback
+from pathlib import Path
 
 import click
 

@@ -165,7 +165,7 @@ def plot_price_path(res: Results, path: Path, seed: int | None = None) -> Path:
     ev = res.events
     ev = ev[ev["seed"] == seed] if not ev.empty else ev
     fig, axes = _panels(max(1, len(mechanisms)))
-    for i, (ax, m) in enumerate(zip(axes, mechanisms)):
+    for ax, m in zip(axes, mechanisms):
         p = prices[prices["mechanism"] == m]
         hours = p["seconds"] / 3600.0
         _settle_shading(ax, p)
@@ -250,8 +250,9 @@ def plot_keeper_pnl(res: Results, path: Path) -> Path:
         width = 0.8 / max(1, len(mechanisms))
         for i, m in enumerate(mechanisms):
             offs = x + (i - (len(mechanisms) - 1) / 2) * width
-            values = [per_run.loc[(per_run["mechanism"] == m) & (per_run["strategy"] == st), "pnl_usd"].to_numpy(dtype=float)
-                      for st in strategies]
+            values = [] if per_run is None else [
+                per_run.loc[(per_run["mechanism"] == m) & (per_run["strategy"] == st), "pnl_usd"].to_numpy(dtype=float)
+                for st in strategies]
             if has_conversions:
                 part = s[s["mechanism"] == m]
                 ledgers = res.agents[(res.agents["mechanism"] == m) & (res.agents["kind"] == "keeper")]

@@ -237,7 +237,7 @@ def build_manifest(comparison: "Comparison", scenario: "Scenario") -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "libraries": {name: _version(name) for name in LIBRARIES},
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "files": [SUMMARY, *PARQUET_FILES, MANIFEST],
         "runs": _run_entries(comparison),
     }

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from sandbox import results as results_mod
-from sandbox.compare import (aggregate, best_mechanisms, format_table, mean_interval, run_comparison,
-                             summary_frame, t975)
+from sandbox.compare import aggregate, best_mechanisms, format_table, mean_interval, run_comparison, summary_frame, t975
 from sandbox.metrics import HEADLINE_METRICS, METRIC_COLUMNS
 from sandbox.results import ResultsError, leftovers, load, write_results
 from sandbox.scenarios import parse_scenario

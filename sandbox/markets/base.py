@@ -128,6 +128,7 @@ class MarketKind(ABC):
     def check_scenario(cls, scenario: "Scenario") -> None:
         """Refuse a scenario this market cannot run (ValueError naming the field first); the
         loader calls it on every scenario on this market. Accepts everything by default."""
+        return None
 
 
 __all__ = ["MarketKind", "PositionLegs"]

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from attacker import ARTIFACT
+
 from sandbox.chain import Contract, deploy, execute, open_chain
 from sandbox.contracts import artifact_from_file
 from sandbox.market import MarketParams, deploy_market
 from sandbox.market.actions import fund_requests, open_positions
 from sandbox.mechanisms import MECHANISMS
 from sandbox.units import to_wad
-
-from attacker import ARTIFACT
 
 ACCOUNTS = ["deployer", "oracle", "treasury", "builder", "arbitrageur", "victim", "bystander",
             "keeper", "rival", "attacker", "operator"]

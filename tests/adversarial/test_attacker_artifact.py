@@ -6,10 +6,9 @@ import json
 import shutil
 
 import pytest
+from attacker import ARTIFACT, artifact_text, compile_attacker
 
 from sandbox.contracts.build import SOLC_VERSION, _native_solc_matches, project_root
-
-from attacker import ARTIFACT, artifact_text, compile_attacker
 
 pytestmark = pytest.mark.adversarial
 

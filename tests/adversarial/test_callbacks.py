@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from lending_world import FALL, build_world, close_worlds
 
 from sandbox.chain import deploy
 from sandbox.contracts.build import project_root
 from sandbox.units import to_wad
-
-from lending_world import FALL, build_world, close_worlds
 
 pytestmark = pytest.mark.adversarial
 

@@ -11,12 +11,11 @@ $2,000; at $1,750 only the victim is liquidatable (HF 0.972), at $1,100 it is un
 from __future__ import annotations
 
 import pytest
+from lending_world import CRASH, FALL, VICTIM, build_world, close_worlds
+from replay_tools import foreign_signed
 
 from sandbox.chain import InvalidTransaction
 from sandbox.units import WAD, to_wad
-
-from lending_world import CRASH, FALL, VICTIM, build_world, close_worlds
-from replay_tools import foreign_signed
 
 pytestmark = pytest.mark.adversarial
 
@@ -48,7 +47,10 @@ def open_window(w) -> None:
     w.wait(w.mech.params.open_delay_seconds + 1)
 
 
-def grant(w, winner, bid=to_wad(100)):
+GRANT_BID = to_wad(100)
+
+
+def grant(w, winner, bid=GRANT_BID):
     """A new oracle round at the current price and its auction granted to ``winner``."""
     round_id = w.market.oracle.call("latestRound") + 1
     price = w.market.oracle.call("price")

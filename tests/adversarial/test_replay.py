@@ -5,11 +5,10 @@ chain stays exactly as it was."""
 from __future__ import annotations
 
 import pytest
+from replay_tools import foreign_signed
 
 from sandbox.chain import CHAIN_BACKENDS, InvalidTransaction, TxRequest, open_chain
 from sandbox.chain.anvil import AnvilNotFound, find_anvil
-
-from replay_tools import foreign_signed
 
 pytestmark = pytest.mark.adversarial
 

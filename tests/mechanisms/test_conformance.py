@@ -8,7 +8,6 @@ import pytest
 from sandbox.mechanisms import MECHANISMS
 from sandbox.testing import MechanismConformance
 
-
 CASES = [(name, market) for name in MECHANISMS.names() for market in MECHANISMS.load(name).markets]
 
 

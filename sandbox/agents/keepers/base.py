@@ -56,7 +56,6 @@ from sandbox.chain import Account, ChainError, TxRequest
 from sandbox.chain.abi import checksum
 from sandbox.chain.mempool import PendingTx
 from sandbox.legs import legs
-from sandbox.market.actions import fund_requests
 from sandbox.mechanisms import Call, Opportunity
 from sandbox.units import BPS, GWEI, WAD, to_wad
 
