@@ -124,7 +124,7 @@ def test_tiny_results_have_liquidations(tiny_results):
     from sandbox.results import load
 
     res = load(tiny_results)
-    assert (res.summary["liquidations"] > 0).any()
+    assert (res.summary()["liquidations"] > 0).any()
     assert res.positions["at_risk"].any()
 
 
