@@ -64,10 +64,14 @@ class Simulation:
     """Sets up one run and advances it block by block."""
 
     def __init__(self, scenario: Scenario, mechanism: str, seed: int, backend: str = "eth-tester",
-                 follow_events: bool = True):
+                 follow_events: bool = True, chains=None):
         """``follow_events=False`` reads every position and auction through the contracts each
-        block instead of following events: slower, and the tests' yardstick for the fast path."""
+        block instead of following events: slower, and the tests' yardstick for the fast path.
+        ``chains`` (e.g. ``sandbox.sweep.warm.WarmChains``) hands out the chain with the market
+        deployed, ``acquire(backend, seed, labels, market_params) -> (chain, market)``, and takes
+        it back on ``close`` (``release(chain)``); None: a fresh chain, closed with the run."""
         self.follow_events = follow_events
+        self.chains = chains
         self.scenario = scenario
         self.mechanism_name = mechanism
         self.seed = seed
@@ -103,8 +107,12 @@ class Simulation:
         borrower_labels = [f"borrower-{i}" for i in range(sc.borrowers.count)]
         keepers = keeper_labels(sc)
         labels = ROLE_LABELS + borrower_labels + [label for _, _, label in keepers]
-        self.chain = chain = open_chain(self.backend, seed=self.seed, accounts=labels)
-        self.market = market = deploy_market(chain, sc.market_params())
+        if self.chains is None:
+            self.chain = chain = open_chain(self.backend, seed=self.seed, accounts=labels)
+            self.market = market = deploy_market(chain, sc.market_params())
+        else:
+            self.chain, self.market = chain, market = self.chains.acquire(self.backend, self.seed, labels,
+                                                                          sc.market_params())
         self.mechanism = self.mechanism_cls.deploy(market, self.mechanism_params)
 
         population = draw_population(sc.borrowers, self.population_rng, self.prices_wad[0],
@@ -300,7 +308,12 @@ class Simulation:
                          agents=self.agents)
 
     def close(self) -> None:
-        """Release the chain (a node backend's process); the run's tables and results stay."""
+        """Release the chain (a node backend's process; or back to ``chains``); the run's tables
+        and results stay."""
+        if self.chains is not None:
+            if self.chain is not None:
+                self.chains.release(self.chain)
+            return
         close = getattr(self.chain, "close", None)
         if close is not None:
             close()
