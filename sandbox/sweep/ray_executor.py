@@ -1,0 +1,174 @@
+"""The ``ray`` executor: a sweep's runs on Ray actors, each holding a warm chain.
+
+``RayExecutor(jobs, address)`` joins the Ray cluster at ``address`` or, without one, starts a
+local Ray with ``jobs`` CPUs (and stops it when done; workers import the same ``sandbox`` as
+this process). It makes ``jobs`` actors (``ChainWorker``: one CPU each, a
+``sandbox.sweep.warm.WarmChains`` inside), keeps two runs queued per actor, and gathers results
+in batches as they finish (``ray.wait``). An actor that dies (its process killed, its node lost)
+is replaced and the runs it held go back to the queue, to whichever actor is free: each run is
+tried ``MAX_ATTEMPTS`` times before it is recorded as failed.
+
+Ray is an optional extra (``pip install 'liquidation-sandbox[ray]'``) imported only here, when
+the executor is made.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter, deque
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from sandbox.errors import SandboxError
+
+from .executors import RunOutput, RunTask, by_seed, execute, failed
+
+QUEUED_PER_ACTOR = 2
+MAX_ATTEMPTS = 3
+OBJECT_STORE_BYTES = 256 * 2**20  # outputs are small and fetched at once: a local Ray needs little
+
+
+class RayUnavailable(SandboxError):
+    """Ray is not installed, or the cluster cannot be reached."""
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise RayUnavailable("the ray executor needs Ray: pip install 'liquidation-sandbox[ray]'") from None
+    return ray
+
+
+class ChainWorker:
+    """A Ray actor's body: runs tasks one at a time on its own warm chain."""
+
+    def __init__(self):
+        from sandbox.sweep.warm import WarmChains
+
+        self.chains = WarmChains()
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def run(self, task: RunTask) -> RunOutput:
+        return execute(task, self.chains)
+
+    def close(self) -> None:
+        self.chains.close()
+
+
+@contextmanager
+def _package_on_path() -> Iterator[None]:
+    """PYTHONPATH names this ``sandbox``'s folder while a local Ray starts: its workers inherit
+    the environment, so they import the same code as this process."""
+    root = str(Path(__file__).resolve().parents[2])
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, before]))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
+class RayExecutor:
+    """Ray actors holding a chain each; results as they finish; dead actors' runs retried."""
+
+    name = "ray"
+
+    def __init__(self, jobs: int = 2, address: str | None = None):
+        self.jobs = max(1, int(jobs))
+        self.address = address
+        self._ray = _ray()
+        self._started = False
+        self._actors: list = []
+        self.retried = 0  # runs sent again after their actor died
+
+    def _connect(self) -> None:
+        ray = self._ray
+        if ray.is_initialized():
+            return
+        try:
+            if self.address:
+                ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False)
+            else:
+                with _package_on_path():
+                    ray.init(num_cpus=self.jobs, include_dashboard=False, logging_level=logging.ERROR,
+                             log_to_driver=False, object_store_memory=OBJECT_STORE_BYTES)
+                self._started = True
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            where = f"at {self.address}" if self.address else "locally"
+            raise RayUnavailable(f"cannot start or join Ray {where}: {str(e).splitlines()[0]}") from None
+
+    def _new_actor(self):
+        actor_cls = self._ray.remote(num_cpus=1, max_restarts=0)(ChainWorker)
+        return actor_cls.remote()
+
+    def run(self, tasks: Sequence[RunTask]) -> Iterator[RunOutput]:
+        ray = self._ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        self._connect()
+        self._actors = [self._new_actor() for _ in range(self.jobs)]
+        queue = deque(by_seed(tasks))
+        attempts: Counter = Counter()
+        inflight: dict = {}  # object ref -> (actor slot, actor, task)
+        load = Counter()
+        while queue or inflight:
+            for slot, actor in enumerate(self._actors):
+                while queue and load[slot] < QUEUED_PER_ACTOR:
+                    task = queue.popleft()
+                    attempts[task.run] += 1
+                    inflight[actor.run.remote(task)] = (slot, actor, task)
+                    load[slot] += 1
+            ready, rest = ray.wait(list(inflight), num_returns=1)
+            if rest:  # everything else already finished comes in the same batch
+                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                ready += more
+            for ref in ready:
+                slot, actor, task = inflight.pop(ref)
+                load[slot] -= 1
+                try:
+                    yield ray.get(ref)
+                except RayActorError as exc:
+                    if self._actors[slot] is actor:  # replace it once, whatever it held
+                        self._actors[slot] = self._new_actor()
+                    if attempts[task.run] < MAX_ATTEMPTS:
+                        self.retried += 1
+                        queue.appendleft(task)
+                    else:
+                        yield failed(task, _actor_failure(task, exc))
+                except RayTaskError as exc:  # an error outside the run itself (execute catches those)
+                    from sandbox.runs import RunFailure
+
+                    yield failed(task, RunFailure.from_exception(task.mechanism, task.seed, exc))
+
+    def close(self) -> None:
+        """End the actors (their chains with them) and a Ray this executor started."""
+        ray = self._ray
+        if ray.is_initialized():
+            for actor in self._actors:
+                try:
+                    ray.kill(actor)
+                except Exception:  # noqa: BLE001 - already dead
+                    pass
+        self._actors = []
+        if self._started:
+            ray.shutdown()
+            self._started = False
+
+
+def _actor_failure(task: RunTask, exc: BaseException):
+    from sandbox.errors import one_line
+    from sandbox.runs import RunFailure
+
+    return RunFailure(mechanism=task.mechanism, seed=int(task.seed), internal=False,
+                      error=f"Ray actor died {MAX_ATTEMPTS} times running it ({one_line(exc)})")
+
+
+__all__ = ["ChainWorker", "MAX_ATTEMPTS", "RayExecutor", "RayUnavailable"]
