@@ -2,7 +2,7 @@
 
 ``RayExecutor(jobs, address)`` joins the Ray cluster at ``address`` or, without one, starts a
 local Ray with ``jobs`` CPUs (and stops it when done; workers import the same ``sandbox`` as
-this process). It makes ``jobs`` actors (``ChainWorker``: one CPU each, a
+this process; ``sandbox.sweep.reaper`` ends Ray's processes if this process is killed). It makes ``jobs`` actors (``ChainWorker``: one CPU each, a
 ``sandbox.sweep.warm.WarmChains`` inside), keeps two runs queued per actor, and gathers results
 in batches as they finish (``ray.wait``). An actor that dies (its process killed, its node lost)
 is replaced and the runs it held go back to the queue, to whichever actor is free: each run is
@@ -86,6 +86,7 @@ class RayExecutor:
         self.address = address
         self._ray = _ray()
         self._started = False
+        self._watchdog = None
         self._actors: list = []
         self.retried = 0  # runs sent again after their actor died
 
@@ -97,6 +98,9 @@ class RayExecutor:
             if self.address:
                 ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False)
             else:
+                from . import reaper
+
+                self._watchdog = reaper.start()  # kills what Ray starts here if this process is killed
                 with _package_on_path():
                     ray.init(num_cpus=self.jobs, include_dashboard=False, logging_level=logging.ERROR,
                              log_to_driver=False, object_store_memory=OBJECT_STORE_BYTES)
@@ -159,8 +163,12 @@ class RayExecutor:
                     pass
         self._actors = []
         if self._started:
+            from . import reaper
+
             ray.shutdown()
             self._started = False
+            reaper.stop(self._watchdog)
+            self._watchdog = None
 
 
 def _actor_failure(task: RunTask, exc: BaseException):

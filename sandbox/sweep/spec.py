@@ -181,10 +181,11 @@ def parse_sweep(raw: dict, *, source: str = "", base_dir: str | os.PathLike | No
     if rows_total > SWEEP_LIMITS["rows"]:
         raise ScenarioError(f"sweep: {rows_total:,} runs, above the {SWEEP_LIMITS['rows']:,} a sweep can run")
     parameters = tuple(dict.fromkeys(p for _, params in combos for p in params))
-    for p in parameters:
+    for p in parameters:  # each value alone first, so that a bad one is named by its path
         _check_mechanism_path(p, mechs)
-        single = next(params[p] for _, params in combos if p in params)
-        _scenario(_with(base_raw, {p: single}), source, base_dir, name, where=f"{p} = {_show(single)}")
+        values = {_show(params[p]): params[p] for _, params in combos if p in params}
+        for shown, value in values.items():
+            _scenario(_with(base_raw, {p: value}), source, base_dir, name, where=f"{p} = {shown}")
     sets, scenarios = [], []
     for i, (given, params) in enumerate(combos):
         shown = [p for p in params if p in grid] if given else list(params)

@@ -156,6 +156,7 @@ class SweepStore:
             write_manifest(folder, manifest)
 
         path = write_folder(self.out, fill)
+        _checkpoint("published")
         shutil.rmtree(self.folder)
         _checkpoint("partial removed")
         return path
