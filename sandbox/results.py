@@ -152,7 +152,7 @@ class Results:
 
     @property
     def sets(self) -> list[dict]:
-        """A sweep's parameter sets: ``{"set": i, "label": ..., "params": {dotted path: value}}``;
+        """A sweep's parameter sets: ``{"set": i, "label": ..., "name": ..., "params": {path: value}}``;
         a comparison is one set without parameters."""
         if self.kind != "sweep":
             return [{"set": 0, "label": "", "params": {}}]
@@ -208,8 +208,9 @@ class Results:
         from sandbox.table import SWEEP_COLUMNS, format_sweep_table
 
         columns = list(columns or SWEEP_COLUMNS)
+        names = {s["set"]: s.get("name", "") for s in self.sets}
         return format_sweep_table(self.aggregate(columns), self.parameters, columns, failures=self.failures,
-                                  mechanisms=self.mechanisms)
+                                  mechanisms=self.mechanisms, names=names if any(names.values()) else None)
 
     def plot(self, out_dir: str | os.PathLike | None = None, seed: int | None = None) -> list[Path]:
         """Write the PNG charts (``sandbox.plots``) into ``out_dir`` (default ``<path>/plots``)."""

@@ -286,21 +286,24 @@ def short_names(paths: Sequence[str]) -> dict[str, str]:
 
 
 def format_sweep_table(agg: pd.DataFrame, parameters: Sequence[str], columns: Sequence[str] | None = None,
-                       failures: Sequence["RunFailure"] = (), mechanisms: Sequence[str] = ()) -> str:
+                       failures: Sequence["RunFailure"] = (), mechanisms: Sequence[str] = (),
+                       names: dict[int, str] | None = None) -> str:
     """A sweep as text: one row per parameter set and mechanism (``Results.aggregate``), the
-    set's parameter values, then ``columns`` (default ``SWEEP_COLUMNS``) as ``format_value``
-    cells (95% intervals from five seeds, the seeds' range below); a legend; failure lines."""
+    set's name (when ``names`` are given) and parameter values, then ``columns`` (default
+    ``SWEEP_COLUMNS``) as ``format_value`` cells (95% intervals from five seeds, the seeds' range
+    below); a legend; failure lines."""
     columns = list(columns or SWEEP_COLUMNS)
-    names = short_names(parameters)
-    header = ["set", *(names[p] for p in parameters), "mechanism", "seeds", *(metric_label(c) for c in columns)]
+    short = short_names(parameters)
+    named = ["name"] if names else []
+    header = ["set", *named, *(short[p] for p in parameters), "mechanism", "seeds", *(metric_label(c) for c in columns)]
     rows = []
     for _, row in agg.iterrows():
-        cells = [str(row["set"]), *(_parameter_text(row[p]) for p in parameters), str(row["mechanism"]),
-                 str(int(row["seeds"]))]
+        cells = [str(row["set"]), *([names.get(int(row["set"]), "")] if names else []),
+                 *(_parameter_text(row[p]) for p in parameters), str(row["mechanism"]), str(int(row["seeds"]))]
         cells += [format_value(c, row[c], row[f"{c}_ci95"], row[f"{c}_min"], row[f"{c}_max"]) for c in columns]
         rows.append(cells)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    left = 2 + len(parameters)  # set, parameters and mechanism read left-aligned; numbers right
+    left = 2 + len(named) + len(parameters)  # set, name, parameters, mechanism: left-aligned; numbers right
 
     def line(cells):
         return "  ".join(c.ljust(w) if i <= left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()

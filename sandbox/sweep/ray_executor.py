@@ -113,12 +113,22 @@ class RayExecutor:
         actor_cls = self._ray.remote(num_cpus=1, max_restarts=0)(ChainWorker)
         return actor_cls.remote()
 
+    def start(self) -> None:
+        """Join or start Ray and make the actors (``run`` does it when not done yet)."""
+        if not self._actors:
+            self._connect()
+            self._actors = [self._new_actor() for _ in range(self.jobs)]
+
+    def pids(self) -> list[int]:
+        """The actors' process ids (for tests that kill one)."""
+        self.start()
+        return self._ray.get([actor.pid.remote() for actor in self._actors])
+
     def run(self, tasks: Sequence[RunTask]) -> Iterator[RunOutput]:
         ray = self._ray
         from ray.exceptions import RayActorError, RayTaskError
 
-        self._connect()
-        self._actors = [self._new_actor() for _ in range(self.jobs)]
+        self.start()
         queue = deque(by_seed(tasks))
         attempts: Counter = Counter()
         inflight: dict = {}  # object ref -> (actor slot, actor, task)

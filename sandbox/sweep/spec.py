@@ -68,11 +68,12 @@ class ParameterSet:
     """One combination of swept values: ``params`` maps dotted paths to values."""
 
     index: int
-    label: str
+    label: str  # the name given in the file, then the grid's values; or every value
     params: dict
+    name: str = ""  # the name given in the file ([[sweep.sets]] label), if any
 
     def as_dict(self) -> dict:
-        return {"set": self.index, "label": self.label, "params": self.params}
+        return {"set": self.index, "label": self.label, "name": self.name, "params": self.params}
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def parse_sweep(raw: dict, *, source: str = "", base_dir: str | os.PathLike | No
             check_mechanisms_serve(scenario, mechs)
         except ScenarioError as e:
             raise ScenarioError(f"{where}: {e}") from None
-        sets.append(ParameterSet(index=i, label=label, params=params))
+        sets.append(ParameterSet(index=i, label=label, params=params, name=given))
         scenarios.append(scenario)
     rows, runs = _expand(scenarios, mechs, seed_list, backend)
     fingerprint = hashlib.sha256(json.dumps(

@@ -1,5 +1,4 @@
-"""Tiny sweeps for the sweep tests: 12 blocks, 3 borrowers, one keeper, a 40% fall in two minutes
-(so that positions are liquidated), and a grid or a list of parameter sets over it."""
+"""Fixtures of the sweep tests (the sweep files themselves are in sweepfiles.py)."""
 
 from __future__ import annotations
 
@@ -7,45 +6,7 @@ from pathlib import Path
 
 import pytest
 
-BASE = '''
-name = "tiny-sweep"
-blocks = 12
-settle_max_seconds = 240
-[price]
-knots = [[0, 2000.0], [120, 1200.0]]
-[borrowers]
-count = 3
-[[keepers]]
-strategy = "naive"
-'''
-
-GRID = BASE + '''
-[sweep]
-scenario = "crash"
-mechanisms = ["fixed-fee", "dutch-auction"]
-seeds = [0, 1]
-[sweep.grid]
-"mechanisms.fixed-fee.bonus_bps" = [300, 800]
-'''
-
-SETS = BASE + '''
-[sweep]
-scenario = "crash"
-mechanisms = ["fixed-fee"]
-seeds = 1
-[[sweep.sets]]
-label = "shallow AMM"
-"amm.liquidity_weth" = 500.0
-[[sweep.sets]]
-label = "deep AMM"
-"amm.liquidity_weth" = 5000.0
-'''
-
-
-def write(folder: Path, text: str, name: str = "tiny-sweep.toml") -> Path:
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    return path
+from sweepfiles import GRID, SETS, write
 
 
 @pytest.fixture
@@ -56,3 +17,16 @@ def grid_file(tmp_path) -> Path:
 @pytest.fixture
 def sets_file(tmp_path) -> Path:
     return write(tmp_path, SETS)
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory):
+    """The grid sweep, uninterrupted, in this process: what every other way of running it must write."""
+    from sandbox.sweep import load_sweep
+    from sandbox.sweep.runner import run_sweep
+
+    folder = tmp_path_factory.mktemp("reference")
+    spec = load_sweep(write(folder, GRID))
+    outcome = run_sweep(spec, folder / "results" / "tiny", jobs=1)
+    assert outcome.failed == 0 and outcome.ran == 6
+    return outcome.path

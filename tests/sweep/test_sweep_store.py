@@ -1,6 +1,7 @@
 """A sweep streams to disk and survives a kill: one Parquet part per run and a journal line, then
-the final folder in one rename. What it writes depends only on the runs: the same bytes with one
-worker or two, after a kill -9 and --resume, and whatever a worker's chain ran before."""
+the final folder in one rename. What it writes depends only on the runs: the same bytes after a
+kill -9 and a --resume on two workers as in one uninterrupted process, and whatever a worker's
+chain ran before."""
 
 from __future__ import annotations
 
@@ -24,26 +25,10 @@ from sandbox.sweep.runner import run_sweep
 from sandbox.sweep.store import partial_dir
 from sandbox.sweep.warm import WarmChains
 
-from conftest import GRID, SETS, write
+from sweepfiles import GRID, SETS, contents, write
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 300  # a bound for a loaded machine, not a timing
-
-
-def contents(folder: Path) -> dict[str, bytes]:
-    """Every file of a sweep folder but its manifest (wall times, dates), by relative path."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != "manifest.json"}
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The grid sweep, uninterrupted, in this process."""
-    folder = tmp_path_factory.mktemp("reference")
-    spec = load_sweep(write(folder, GRID))
-    outcome = run_sweep(spec, folder / "results" / "tiny", jobs=1)
-    assert outcome.failed == 0 and outcome.ran == 6
-    return outcome.path
 
 
 def test_a_sweep_folder_holds_a_part_per_run_and_table_and_the_summaries(reference):
@@ -74,12 +59,6 @@ def test_results_load_a_sweep_with_the_same_methods_as_a_comparison(reference, t
                                         "sweep_keeper_profit_usd.png", "sweep_recovery_efficiency.png"]
     copy = Results.load(res.save(tmp_path / "copy"))
     assert contents(copy.path) == contents(reference)
-
-
-def test_two_workers_write_the_same_bytes_as_one(reference, tmp_path):
-    spec = load_sweep(write(tmp_path, GRID))
-    outcome = run_sweep(spec, tmp_path / "results" / "tiny", jobs=2)
-    assert contents(outcome.path) == contents(reference)
 
 
 def _anvil() -> bool:
@@ -137,6 +116,7 @@ KILLER = textwrap.dedent('''
 
 
 def test_kill_9_mid_sweep_then_resume_writes_what_an_uninterrupted_sweep_writes(reference, tmp_path):
+    """Killed in one process, resumed on two workers: the bytes of the sweep run through in one."""
     sweep_file = write(tmp_path, GRID)
     out = tmp_path / "results" / "tiny"
     driver = tmp_path / "killer.py"
@@ -154,7 +134,7 @@ def test_kill_9_mid_sweep_then_resume_writes_what_an_uninterrupted_sweep_writes(
     again = CliRunner().invoke(main, ["sweep", str(sweep_file), "--out", str(out)])
     assert again.exit_code == 2 and "an interrupted sweep is in" in again.stderr and "--resume" in again.stderr
 
-    resumed = CliRunner().invoke(main, ["sweep", str(sweep_file), "--out", str(out), "--resume", "--jobs", "1"])
+    resumed = CliRunner().invoke(main, ["sweep", str(sweep_file), "--out", str(out), "--resume", "--jobs", "2"])
     assert resumed.exit_code == 0, resumed.stderr
     assert "resuming: 2 runs already finished, 4 to do" in resumed.stdout
     assert contents(out) == contents(reference)

@@ -9,7 +9,7 @@ import pytest
 from sandbox.scenarios import ScenarioError
 from sandbox.sweep import load_sweep, parse_sweep
 
-from conftest import BASE, GRID, SETS, write
+from sweepfiles import BASE, GRID, SETS, write
 
 
 def sweep_of(text: str, tmp_path, **options):
