@@ -3,7 +3,7 @@
 Execution uses nbclient with a "python3" kernelspec written for this session that starts
 ``sys.executable`` (the interpreter running the tests), so no user-level kernelspec can send the
 notebooks to another environment. The comparison notebook reads a small results folder made
-here and named by ``LIQSANDBOX_RESULTS``.
+here and named by ``LIQSANDBOX_RESULTS``; the sweep notebook runs its own tiny sweep.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 COMPARE = NOTEBOOKS / "compare_mechanisms.ipynb"
 WALKTHROUGH = NOTEBOOKS / "local_chain_walkthrough.ipynb"
+SWEEP = NOTEBOOKS / "sweep_parameters.ipynb"
 CELL_TIMEOUT_S = 300
 
 
@@ -37,7 +38,7 @@ def _read(path: Path) -> dict:
 # --------------------------------------------------------------------------- committed form
 
 
-@pytest.mark.parametrize("path", [COMPARE, WALKTHROUGH], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [COMPARE, WALKTHROUGH, SWEEP], ids=lambda p: p.name)
 def test_committed_notebooks_have_no_outputs(path):
     nb = _read(path)
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
@@ -50,7 +51,7 @@ def test_committed_notebooks_have_no_outputs(path):
 
 def test_committed_notebooks_are_valid_nbformat():
     nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (pip install '.[test]')")
-    for path in (COMPARE, WALKTHROUGH):
+    for path in (COMPARE, WALKTHROUGH, SWEEP):
         nbformat.validate(nbformat.read(path, as_version=4))
 
 
@@ -170,3 +171,15 @@ def test_walkthrough_notebook_runs(kernel):
     assert "Liquidated(owner=alice" in out  # fixed fee
     assert "Settle(id=1, owner=alice" in out  # dutch auction
     assert "web3's decoding equals the sandbox's" in out
+
+
+def test_sweep_notebook_runs_a_tiny_sweep_and_draws_it_with_sandbox_plots(kernel, monkeypatch):
+    import nbformat
+
+    monkeypatch.delenv("LIQSANDBOX_SWEEP", raising=False)
+    nb = run_notebook(nbformat.read(SWEEP, as_version=4), kernel)
+    assert not errors_in(nb)
+    out = stdout_of(nb)
+    assert "running 2 parameter sets × 2 mechanisms × 2 seeds = 8 runs, 6 distinct" in out
+    assert "varying mechanisms.fixed-fee.bonus_bps" in out
+    assert images_in(nb) == 4  # sandbox.plots.SWEEP_PLOTS

@@ -47,6 +47,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, executor: str = "local", 
     if on_start is not None:
         on_start(len(todo), resumed)
     start = time.perf_counter()
+    retried = 0
     if todo:
         runner = executor_cls(jobs=jobs, address=address)
         try:
@@ -56,6 +57,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, executor: str = "local", 
                     progress(1)
         finally:
             runner.close()
+        retried = getattr(runner, "retried", 0)  # runs sent again after their worker died
     seconds = time.perf_counter() - start
     done = store.finished()
     failed = len(missing_runs(spec, done))
@@ -64,7 +66,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, executor: str = "local", 
 
         raise SandboxError(f"every run failed; nothing published (the failures are in {store.folder})")
     path = store.publish({"executor": executor, "jobs": jobs, "wall_seconds": round(seconds, 3),
-                          "resumed_runs": resumed})
+                          "resumed_runs": resumed, "retried_runs": retried})
     return SweepOutcome(path=path, ran=len(todo), resumed=resumed, failed=failed, seconds=seconds)
 
 

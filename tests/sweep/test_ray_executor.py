@@ -1,5 +1,5 @@
 """The ray executor: the same sweep on two local Ray actors writes the same bytes as the local
-executor, and a run whose actor dies is run again on another. Ray is the optional extra
+executor, even when an actor dies mid-sweep and its runs are run again on another. Ray is the optional extra
 ``.[ray]``: without it these tests are skipped. The local Ray started here (2 CPUs) is shut
 down at the end of the module and none of its processes outlives it."""
 
@@ -13,11 +13,11 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install '.[ray]')")
 
+from sandbox.results import load  # noqa: E402
 from sandbox.sweep import load_sweep  # noqa: E402
-from sandbox.results import part_name  # noqa: E402
-from sandbox.sweep.ray_executor import RayExecutor, _package_on_path  # noqa: E402
+from sandbox.sweep.ray_executor import _package_on_path  # noqa: E402
 from sandbox.sweep.reaper import descendants  # noqa: E402
-from sandbox.sweep.runner import run_sweep, tasks_of  # noqa: E402
+from sandbox.sweep.runner import run_sweep  # noqa: E402
 
 from sweepfiles import GRID, contents, write  # noqa: E402
 
@@ -52,26 +52,30 @@ def local_ray():
         assert _ray_processes() == []  # no Ray process outlives the tests that started it
 
 
-def test_a_sweep_on_two_ray_actors_writes_what_the_local_executor_writes(local_ray, reference, tmp_path):
+def _chain_workers() -> list[int]:
+    """The Ray actors' processes (``ray::ChainWorker``) among this process's descendants."""
+    found = []
+    for pid in descendants(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read().startswith(b"ray::ChainWorker"):
+                    found.append(pid)
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def test_two_ray_actors_write_the_local_bytes_even_when_one_dies_mid_sweep(local_ray, reference, tmp_path):
     spec = load_sweep(write(tmp_path, GRID))
-    outcome = run_sweep(spec, tmp_path / "results" / "tiny", executor="ray", jobs=2)
-    assert outcome.ran == 6 and outcome.failed == 0
+    killed = []
+
+    def kill_one_actor_after_the_first_run(n):
+        if not killed:
+            killed.append(_chain_workers()[0])
+            os.kill(killed[0], signal.SIGKILL)  # the runs it holds are lost with it
+
+    outcome = run_sweep(spec, tmp_path / "results" / "tiny", executor="ray", jobs=2,
+                        progress=kill_one_actor_after_the_first_run)
+    assert killed and outcome.ran == 6 and outcome.failed == 0
+    assert load(outcome.path).manifest["retried_runs"] >= 1  # run again on another actor
     assert contents(outcome.path) == contents(reference)
-
-
-def test_a_dead_actors_runs_are_run_again_on_another(local_ray, reference, tmp_path):
-    spec = load_sweep(write(tmp_path, GRID))
-    tasks = tasks_of(spec, list(range(len(spec.runs))))
-    executor = RayExecutor(jobs=2)
-    try:
-        doomed = executor.pids()[0]
-        outputs = executor.run(tasks)
-        got = [next(outputs)]
-        os.kill(doomed, signal.SIGKILL)  # its runs in flight are lost with it
-        got += list(outputs)
-    finally:
-        executor.close()
-    assert executor.retried >= 1
-    assert sorted(o.run for o in got) == list(range(6)) and all(o.status == "ok" for o in got)
-    for o in got:  # the retried runs' tables are the same as everywhere else
-        assert o.parts == {t: (reference / t / part_name(o.run)).read_bytes() for t in o.parts}, o.run
