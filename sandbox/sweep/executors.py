@@ -3,10 +3,10 @@
 
 * ``local`` (``LocalExecutor``): in this process with ``jobs=1``, else a process pool
   (``sandbox.pool.worker_pool``: workers die with the parent). Each worker keeps its chain and
-  deployed market between runs (``sandbox.sweep.warm.WarmChains``), and tasks are handed out
-  seed by seed so consecutive runs of a worker can use it. At most ``2 x jobs`` runs are in
-  flight, so memory stays flat however long the sweep. A worker that dies fails the runs it had
-  (they are retried by ``--resume``); a new pool takes the rest.
+  deployed market between runs (``sandbox.sweep.warm.WarmChains``), and runs are handed out in
+  batches of one seed (``batches``) so that a worker runs them back to back on that chain. At
+  most ``2 x jobs`` batches are in flight, so memory stays flat however long the sweep. A worker
+  that dies fails the runs it had (``--resume`` retries them); a new pool takes the rest.
 * ``ray`` (``sandbox.sweep.ray_executor.RayExecutor``): actors that hold a chain each, results
   gathered in batches as they finish, a dead actor's runs retried on another.
 
@@ -26,7 +26,8 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from sandbox.scenarios import Scenario
 
-IN_FLIGHT_PER_JOB = 2
+IN_FLIGHT_PER_JOB = 2  # batches queued per worker: one running, one waiting
+MAX_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -87,10 +88,33 @@ def failed(task: RunTask, failure) -> RunOutput:
     return RunOutput(run=task.run, status="failed", entry={"run": task.run, **run_entry(failure)})
 
 
+def chain_key(task: RunTask) -> tuple:
+    """What a worker's warm chain depends on (``sandbox.sweep.warm``): tasks with the same key can
+    run one after the other on the same chain."""
+    sc = task.scenario
+    return (task.backend, task.seed, sc.borrowers.count, tuple((k.strategy, k.count) for k in sc.keepers),
+            repr(sc.market_params()))
+
+
 def by_seed(tasks: Iterable[RunTask]) -> list[RunTask]:
-    """Tasks in the order that lets a worker's warm chain serve consecutive runs: by seed, then
-    market parameters, then run number."""
-    return sorted(tasks, key=lambda t: (t.backend, t.seed, repr(t.scenario.market_params()), t.run))
+    """Tasks in the order that lets a worker's warm chain serve consecutive runs: by chain key
+    (seed first), then run number."""
+    return sorted(tasks, key=lambda t: (chain_key(t), t.run))
+
+
+def batches(tasks: Sequence[RunTask], jobs: int) -> list[list[RunTask]]:
+    """``tasks`` in batches of one chain key each, for one worker to run back to back on its warm
+    chain; none longer than ``MAX_BATCH`` (results stream to disk batch by batch) nor than an
+    eighth of a job's share (the last ones still spread over every worker)."""
+    tasks = by_seed(tasks)
+    longest = max(1, min(MAX_BATCH, len(tasks) // (8 * max(1, jobs))))
+    out: list[list[RunTask]] = []
+    for task in tasks:
+        if out and chain_key(out[-1][-1]) == chain_key(task) and len(out[-1]) < longest:
+            out[-1].append(task)
+        else:
+            out.append([task])
+    return out
 
 
 # --------------------------------------------------------------------------- local
@@ -98,13 +122,14 @@ def by_seed(tasks: Iterable[RunTask]) -> list[RunTask]:
 _WORKER_CHAINS = None  # a pool worker's WarmChains, made on its first task
 
 
-def _pool_task(task: RunTask) -> RunOutput:
+def _pool_batch(batch: list[RunTask]) -> list[RunOutput]:
+    """A pool worker runs a batch back to back on its warm chain."""
     global _WORKER_CHAINS
     if _WORKER_CHAINS is None:
         from sandbox.sweep.warm import WarmChains
 
         _WORKER_CHAINS = WarmChains()
-    return execute(task, _WORKER_CHAINS)
+    return [execute(task, _WORKER_CHAINS) for task in batch]
 
 
 class LocalExecutor:
@@ -121,18 +146,21 @@ class LocalExecutor:
         self._chains = None
 
     def run(self, tasks: Sequence[RunTask]) -> Iterator[RunOutput]:
-        tasks = by_seed(tasks)
         if self.jobs == 1:
             from sandbox.sweep.warm import WarmChains
 
             self._chains = self._chains or WarmChains()
-            for task in tasks:
+            for task in by_seed(tasks):
                 yield execute(task, self._chains)
             return
-        yield from self._pool(deque(tasks))
+        yield from self._pool(deque(batches(tasks, self.jobs)))
+
+    def close(self) -> None:
+        if self._chains is not None:
+            self._chains.close()
+            self._chains = None
 
     def _pool(self, queue: deque) -> Iterator[RunOutput]:
-        from sandbox.compare import worker_died
         from sandbox.pool import worker_pool
 
         while queue:
@@ -141,31 +169,32 @@ class LocalExecutor:
                 broken = False
                 while (queue or futures) and not broken:
                     while queue and len(futures) < IN_FLIGHT_PER_JOB * self.jobs:
-                        task = queue.popleft()
-                        futures[pool.submit(_pool_task, task)] = task
+                        batch = queue.popleft()
+                        futures[pool.submit(_pool_batch, batch)] = batch
                     finished, _ = wait(futures, return_when=FIRST_COMPLETED)
                     for future in finished:
-                        task = futures.pop(future)
-                        try:
-                            yield future.result()
-                        except BrokenProcessPool as exc:  # a worker died: its runs fail, a new pool goes on
-                            broken = True
-                            yield failed(task, worker_died(task.mechanism, task.seed, exc))
-                        except Exception as exc:  # noqa: BLE001 - e.g. an output that did not pickle
-                            from sandbox.runs import RunFailure
+                        batch = futures.pop(future)
+                        outputs, broken_now = _collect(future, batch)
+                        broken = broken or broken_now
+                        yield from outputs
+                for future, batch in futures.items():  # the pool is broken: these died with it
+                    yield from _collect(future, batch)[0]
 
-                            yield failed(task, RunFailure.from_exception(task.mechanism, task.seed, exc))
-                if broken:
-                    for future, task in futures.items():
-                        try:
-                            yield future.result()
-                        except Exception as exc:  # noqa: BLE001 - the pool is broken: these died with it
-                            yield failed(task, worker_died(task.mechanism, task.seed, exc))
 
-    def close(self) -> None:
-        if self._chains is not None:
-            self._chains.close()
-            self._chains = None
+def _collect(future, batch: list[RunTask]) -> tuple[list[RunOutput], bool]:
+    """A finished batch's outputs, or one failure per run when its worker died (True: the pool is
+    broken) or its outputs could not come back."""
+    from sandbox.compare import worker_died
+    from sandbox.runs import RunFailure
+
+    try:
+        return future.result(), False
+    except BrokenProcessPool as exc:  # a worker died: its runs fail (--resume retries them)
+        return [failed(t, worker_died(t.mechanism, t.seed, exc)) for t in batch], True
+    except Exception as exc:  # noqa: BLE001 - e.g. an output that did not pickle
+        return [failed(t, RunFailure.from_exception(t.mechanism, t.seed, exc)) for t in batch], False
+
+
 
 
 # --------------------------------------------------------------------------- registry

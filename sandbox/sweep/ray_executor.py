@@ -2,11 +2,14 @@
 
 ``RayExecutor(jobs, address)`` joins the Ray cluster at ``address`` or, without one, starts a
 local Ray with ``jobs`` CPUs (and stops it when done; workers import the same ``sandbox`` as
-this process; ``sandbox.sweep.reaper`` ends Ray's processes if this process is killed). It makes ``jobs`` actors (``ChainWorker``: one CPU each, a
-``sandbox.sweep.warm.WarmChains`` inside), keeps two runs queued per actor, and gathers results
-in batches as they finish (``ray.wait``). An actor that dies (its process killed, its node lost)
-is replaced and the runs it held go back to the queue, to whichever actor is free: each run is
-tried ``MAX_ATTEMPTS`` times before it is recorded as failed.
+this process; ``sandbox.sweep.reaper`` ends Ray's processes if this process is killed). It
+makes ``jobs`` actors (``ChainWorker``: one CPU each, a ``sandbox.sweep.warm.WarmChains``
+inside), hands them runs in batches of one seed
+(``sandbox.sweep.executors.batches``: run back to back on the actor's warm chain), two batches
+queued per actor, and gathers whatever has finished as it finishes (``ray.wait``). An actor that
+dies (its process killed, its node lost) is replaced and the batches it held go back to the
+queue, to whichever actor is free: each batch is tried ``MAX_ATTEMPTS`` times before its runs
+are recorded as failed.
 
 Ray is an optional extra (``pip install 'liquidation-sandbox[ray]'``) imported only here, when
 the executor is made.
@@ -23,9 +26,9 @@ from typing import Iterator, Sequence
 
 from sandbox.errors import SandboxError
 
-from .executors import RunOutput, RunTask, by_seed, execute, failed
+from .executors import RunOutput, RunTask, batches, execute, failed
 
-QUEUED_PER_ACTOR = 2
+QUEUED_PER_ACTOR = 2  # batches: one running, one waiting
 MAX_ATTEMPTS = 3
 OBJECT_STORE_BYTES = 256 * 2**20  # outputs are small and fetched at once: a local Ray needs little
 
@@ -53,8 +56,8 @@ class ChainWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def run(self, task: RunTask) -> RunOutput:
-        return execute(task, self.chains)
+    def run(self, batch: list[RunTask]) -> list[RunOutput]:
+        return [execute(task, self.chains) for task in batch]
 
     def close(self) -> None:
         self.chains.close()
@@ -129,38 +132,38 @@ class RayExecutor:
         from ray.exceptions import RayActorError, RayTaskError
 
         self.start()
-        queue = deque(by_seed(tasks))
+        queue = deque(batches(tasks, self.jobs))
         attempts: Counter = Counter()
-        inflight: dict = {}  # object ref -> (actor slot, actor, task)
+        inflight: dict = {}  # object ref -> (actor slot, actor, batch)
         load = Counter()
         while queue or inflight:
             for slot, actor in enumerate(self._actors):
                 while queue and load[slot] < QUEUED_PER_ACTOR:
-                    task = queue.popleft()
-                    attempts[task.run] += 1
-                    inflight[actor.run.remote(task)] = (slot, actor, task)
+                    batch = queue.popleft()
+                    attempts[batch[0].run] += 1
+                    inflight[actor.run.remote(batch)] = (slot, actor, batch)
                     load[slot] += 1
             ready, rest = ray.wait(list(inflight), num_returns=1)
-            if rest:  # everything else already finished comes in the same batch
+            if rest:  # whatever else has finished comes in the same round
                 more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
                 ready += more
             for ref in ready:
-                slot, actor, task = inflight.pop(ref)
+                slot, actor, batch = inflight.pop(ref)
                 load[slot] -= 1
                 try:
-                    yield ray.get(ref)
+                    yield from ray.get(ref)
                 except RayActorError as exc:
                     if self._actors[slot] is actor:  # replace it once, whatever it held
                         self._actors[slot] = self._new_actor()
-                    if attempts[task.run] < MAX_ATTEMPTS:
-                        self.retried += 1
-                        queue.appendleft(task)
+                    if attempts[batch[0].run] < MAX_ATTEMPTS:
+                        self.retried += len(batch)
+                        queue.appendleft(batch)
                     else:
-                        yield failed(task, _actor_failure(task, exc))
-                except RayTaskError as exc:  # an error outside the run itself (execute catches those)
+                        yield from (failed(task, _actor_failure(task, exc)) for task in batch)
+                except RayTaskError as exc:  # an error outside the runs themselves (execute catches those)
                     from sandbox.runs import RunFailure
 
-                    yield failed(task, RunFailure.from_exception(task.mechanism, task.seed, exc))
+                    yield from (failed(t, RunFailure.from_exception(t.mechanism, t.seed, exc)) for t in batch)
 
     def close(self) -> None:
         """End the actors (their chains with them) and a Ray this executor started."""
