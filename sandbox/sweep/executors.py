@@ -18,6 +18,7 @@ plug-ins: the built-in ``local`` and ``ray`` plus any registered under the entry
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -66,10 +67,12 @@ class Executor(Protocol):
 
 def execute(task: RunTask, chains=None) -> RunOutput:
     """One run, made ready to store: its tables (``sandbox.results.run_table``, a leading ``run``
-    column) as Parquet bytes. Never raises for the run's own errors: those are its output."""
+    column) as Parquet bytes; its manifest entry has its wall and CPU seconds (the manifest is
+    the only place for them). Never raises for the run's own errors: those are its output."""
     from sandbox.results import TABLES, parquet_bytes, run_entry, run_table
     from sandbox.runs import RunFailure, attempt
 
+    cpu = time.process_time()
     outcome = attempt(task.scenario, task.mechanism, task.seed, task.backend, chains=chains)
     if isinstance(outcome, RunFailure):
         return failed(task, outcome)
@@ -78,8 +81,8 @@ def execute(task: RunTask, chains=None) -> RunOutput:
         table = run_table([outcome], [task.mechanism], name)
         table.insert(0, "run", [task.run] * len(table))
         parts[name] = parquet_bytes(table)
-    return RunOutput(run=task.run, status="ok", entry={"run": task.run, **run_entry(outcome)},
-                     metrics=dict(outcome.metrics), parts=parts)
+    entry = {"run": task.run, **run_entry(outcome), "cpu_seconds": round(time.process_time() - cpu, 3)}
+    return RunOutput(run=task.run, status="ok", entry=entry, metrics=dict(outcome.metrics), parts=parts)
 
 
 def failed(task: RunTask, failure) -> RunOutput:
