@@ -376,7 +376,7 @@ def sweep(file, out_dir, seeds, backend, executor, jobs, address, dry_run, resum
     from sandbox.scenarios import RUN_LIMITS
     from sandbox.sweep import load_sweep
     from sandbox.sweep.executors import get_executor
-    from sandbox.sweep.runner import estimate, run_sweep
+    from sandbox.sweep.runner import AllRunsFailed, estimate, run_sweep
     from sandbox.sweep.store import SweepStore, missing_runs
 
     if resume and restart:
@@ -416,6 +416,8 @@ def sweep(file, out_dir, seeds, backend, executor, jobs, address, dry_run, resum
     try:
         outcome = run_sweep(spec, out, executor=executor, jobs=n_jobs, address=address, resume=resume,
                             restart=restart, progress=lambda n: bar.advance(n), on_start=on_start)
+    except AllRunsFailed as exc:
+        raise RunsFailed(str(exc)) from None
     except KeyboardInterrupt:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -432,7 +434,8 @@ def sweep(file, out_dir, seeds, backend, executor, jobs, address, dry_run, resum
                f"{f' ({outcome.resumed} resumed)' if outcome.resumed else ''}; results written to {outcome.path}")
     if outcome.failed:
         raise RunsFailed(f"{outcome.failed} of {len(spec.runs)} runs failed (see the table; tracebacks in "
-                         f"{outcome.path / 'manifest.json'}); --resume tries them again")
+                         f"{outcome.path / 'manifest.json'}); the others' results were written; --resume "
+                         "runs the failed ones again")
 
 
 def _safe_name(name: str) -> str:

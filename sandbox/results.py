@@ -125,7 +125,7 @@ class Results:
         mechanisms = list(mechanisms)
         manifest = build_manifest(scenario, mechanisms, seeds, backend, runs, failures)
         summary = _ordered(summary_frame(runs), mechanisms, ())
-        tables = {name: (lambda name=name: _run_table(runs, mechanisms, name)) for name in TABLES}
+        tables = {name: (lambda name=name: run_table(runs, mechanisms, name)) for name in TABLES}
         return cls(manifest, summary, tables, runs=runs, scenario=scenario)
 
     # --- what it is -------------------------------------------------------------------------------
@@ -381,8 +381,6 @@ def run_table(records: Sequence["RunRecord"], mechanisms: Sequence[str], name: s
     return _ordered(df, list(mechanisms), keys)
 
 
-_run_table = run_table
-
 
 def result_tables(results: Results) -> dict[str, pd.DataFrame]:
     """The parquet tables (by Results attribute name), rows in the fixed order."""
@@ -426,8 +424,6 @@ def jsonable(value: Any) -> Any:
         return value
     return str(value)
 
-
-_jsonable = jsonable
 
 
 def _provenance() -> dict:

@@ -215,8 +215,9 @@ def get_executor(name: str) -> Callable[..., Any]:
     if name == "local":
         return LocalExecutor
     if name == "ray":
-        from sandbox.sweep.ray_executor import RayExecutor
+        from sandbox.sweep.ray_executor import RayExecutor, require_ray
 
+        require_ray()  # not installed: one line now, before anything runs or is written
         return RayExecutor
     from sandbox.plugins import Registry, UnknownPlugin
 

@@ -37,6 +37,11 @@ class RayUnavailable(SandboxError):
     """Ray is not installed, or the cluster cannot be reached."""
 
 
+def require_ray() -> None:
+    """RayUnavailable (one line: how to install it) when Ray cannot be imported."""
+    _ray()
+
+
 def _ray():
     try:
         import ray
@@ -192,4 +197,4 @@ def _actor_failure(task: RunTask, exc: BaseException):
                       error=f"Ray actor died {MAX_ATTEMPTS} times running it ({one_line(exc)})")
 
 
-__all__ = ["ChainWorker", "MAX_ATTEMPTS", "RayExecutor", "RayUnavailable"]
+__all__ = ["ChainWorker", "MAX_ATTEMPTS", "RayExecutor", "RayUnavailable", "require_ray"]

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from sandbox.errors import SandboxError
+
 from .executors import RunTask, get_executor
 from .spec import SweepSpec
 from .store import SweepStore, missing_runs
@@ -16,6 +18,10 @@ from .store import SweepStore, missing_runs
 # Seconds of one run on one core, by backend: a + blocks x (b + c x agents), fitted to runs of
 # the built-in scenarios on the development machine (2 cores); a rough guide, not a promise.
 _COST = {"eth-tester": (0.4, 0.012, 0.0012), "anvil": (0.1, 0.002, 0.0003)}
+
+
+class AllRunsFailed(SandboxError):
+    """No run of the sweep has results: nothing is published."""
 
 
 @dataclass(frozen=True)
@@ -39,32 +45,26 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, executor: str = "local", 
     """Run what is left of ``spec``, stream it into ``out``'s in-progress folder and publish
     ``out``. ``on_start(to_run, already_done)`` is called once the folder is open; ``progress(1)``
     after each run. An exception (Ctrl-C included) leaves the in-progress folder to ``--resume``."""
-    executor_cls = get_executor(executor)
-    store = SweepStore(spec, out)
-    done = store.open(resume=resume, restart=restart)
-    todo = missing_runs(spec, done)
-    resumed = len(spec.runs) - len(todo)
-    if on_start is not None:
-        on_start(len(todo), resumed)
-    start = time.perf_counter()
-    retried = 0
-    if todo:
-        runner = executor_cls(jobs=jobs, address=address)
-        try:
-            for output in runner.run(tasks_of(spec, todo)):
-                store.record(output)
-                if progress is not None:
-                    progress(1)
-        finally:
-            runner.close()
-        retried = getattr(runner, "retried", 0)  # runs sent again after their worker died
+    runner = get_executor(executor)(jobs=jobs, address=address)  # refused options: before any file
+    try:
+        store = SweepStore(spec, out)
+        done = store.open(resume=resume, restart=restart)
+        todo = missing_runs(spec, done)
+        resumed = len(spec.runs) - len(todo)
+        if on_start is not None:
+            on_start(len(todo), resumed)
+        start = time.perf_counter()
+        for output in runner.run(tasks_of(spec, todo)) if todo else ():
+            store.record(output)
+            if progress is not None:
+                progress(1)
+    finally:
+        runner.close()
+    retried = getattr(runner, "retried", 0)  # runs sent again after their worker died
     seconds = time.perf_counter() - start
-    done = store.finished()
-    failed = len(missing_runs(spec, done))
+    failed = len(missing_runs(spec, store.finished()))
     if failed == len(spec.runs):
-        from sandbox.errors import SandboxError
-
-        raise SandboxError(f"every run failed; nothing published (the failures are in {store.folder})")
+        raise AllRunsFailed(f"every run failed; nothing published (the failures are in {store.folder})")
     path = store.publish({"executor": executor, "jobs": jobs, "wall_seconds": round(seconds, 3),
                           "resumed_runs": resumed, "retried_runs": retried})
     return SweepOutcome(path=path, ran=len(todo), resumed=resumed, failed=failed, seconds=seconds)
@@ -92,4 +92,4 @@ def estimate(spec: SweepSpec, jobs: int, done: dict | None = None) -> tuple[floa
     return total / jobs, "a rough model of this machine's speed per block and agent"
 
 
-__all__ = ["SweepOutcome", "estimate", "run_sweep", "tasks_of"]
+__all__ = ["AllRunsFailed", "SweepOutcome", "estimate", "run_sweep", "tasks_of"]

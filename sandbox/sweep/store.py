@@ -17,7 +17,9 @@ parts hard-linked, ``summary.csv`` and ``aggregate.csv`` in the canonical order,
 last) and puts it at ``<parent>/<name>`` in one rename (``sandbox.results.write_folder``); only
 then is the in-progress folder removed. A kill at any point leaves either the in-progress folder
 (``--resume`` goes on) or the whole results, or both (``--resume`` publishes again: the same
-bytes). The tables and summaries depend only on the runs, never on the order they finished in,
+bytes). A sweep with failed runs is published with them (in its manifest and its table) and
+keeps its in-progress folder, so that ``--resume`` can run them again. The tables and summaries
+depend only on the runs, never on the order they finished in,
 the executor or the number of workers: an interrupted and resumed sweep writes the same
 ``summary.csv``, ``aggregate.csv`` and parquet parts as one that ran through.
 """
@@ -29,8 +31,6 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable
-
 import pandas as pd
 
 from sandbox.results import (AGGREGATE, FLOAT_FORMAT, SUMMARY, TABLES, Results, ResultsError, check_out_dir,
@@ -135,7 +135,8 @@ class SweepStore:
     # --- the end -------------------------------------------------------------------------------------
     def publish(self, extra: dict | None = None) -> Path:
         """Build the final folder from the journal and put it at ``out`` in one rename; then
-        remove the in-progress folder. ``extra`` goes into the manifest (executor, wall time)."""
+        remove the in-progress folder, unless some runs failed (``--resume`` runs them again and
+        publishes anew). ``extra`` goes into the manifest (executor, wall time)."""
         done = self.finished()
         summary = self.summary(done)
         manifest = self.manifest(done, extra or {})
@@ -157,8 +158,9 @@ class SweepStore:
 
         path = write_folder(self.out, fill)
         _checkpoint("published")
-        shutil.rmtree(self.folder)
-        _checkpoint("partial removed")
+        if not missing_runs(self.spec, done):  # with failed runs it stays, for --resume to retry them
+            shutil.rmtree(self.folder)
+            _checkpoint("partial removed")
         return path
 
     def summary(self, done: dict[int, dict]) -> pd.DataFrame:
@@ -233,8 +235,4 @@ def missing_runs(spec: SweepSpec, done: dict[int, dict]) -> list[int]:
     return [r.run for r in spec.runs if done.get(r.run, {}).get("status") != "ok"]
 
 
-def failures_of(done: Iterable[dict]) -> int:
-    return sum(1 for record in done if record["status"] != "ok")
-
-
-__all__ = ["JOURNAL", "SweepStore", "failures_of", "missing_runs", "partial_dir"]
+__all__ = ["JOURNAL", "SweepStore", "missing_runs", "partial_dir"]

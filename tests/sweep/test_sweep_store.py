@@ -158,3 +158,30 @@ def test_a_kill_after_publishing_is_finished_by_resume_with_the_same_bytes(tmp_p
     outcome = run_sweep(spec, out, resume=True)
     assert outcome.ran == 0 and outcome.resumed == 2
     assert contents(out) == first and not partial_dir(out).exists()
+
+
+def test_a_failed_run_is_published_as_failed_and_resume_runs_it_again(tmp_path, monkeypatch):
+    import sandbox.simulation
+
+    spec = load_sweep(write(tmp_path, SETS))
+    out = tmp_path / "results" / "sets"
+    setup = sandbox.simulation.Simulation.setup
+
+    def broken(self):
+        if self.scenario.amm.liquidity_weth == 500.0:
+            return {}["amount"]  # a bug in the first set's run
+        return setup(self)
+
+    monkeypatch.setattr(sandbox.simulation.Simulation, "setup", broken)
+    outcome = run_sweep(spec, out, jobs=1)
+    assert outcome.failed == 1
+    res = load(out)
+    assert res.summary()["set"].tolist() == [1]  # the other set's run is published
+    assert [f.error for f in res.failures] == ["KeyError: 'amount'"]
+    assert "FAILED fixed-fee (seed 0): KeyError: 'amount'" in res.table()
+    assert partial_dir(out).exists()  # kept for --resume
+
+    monkeypatch.undo()
+    again = run_sweep(spec, out, resume=True)
+    assert (again.ran, again.resumed, again.failed) == (1, 1, 0)
+    assert load(out).summary()["set"].tolist() == [0, 1] and not partial_dir(out).exists()
