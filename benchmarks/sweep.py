@@ -18,7 +18,7 @@ Prints, measured in this one invocation (figures are printed, never asserted):
    byte the uninterrupted sweep's, and that no worker process outlived the kill.
 
 And the load average before and after. Usage:
-    python benchmarks/sweep.py [--runs 1000] [--pool-runs 40] [--skip-ray] [--keep DIR]
+    python benchmarks/sweep.py [--runs 1000] [--pool-runs 40] [--skip-ray] [--skip-scale] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -302,19 +302,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000, help="distinct runs of the scale sweep (default 1000)")
     parser.add_argument("--pool-runs", type=int, default=40, help="runs of the speed-up sweeps (default 40)")
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--skip-scale", action="store_true", help="only the speed-ups (1. and 2.)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the sweep folders here")
     args = parser.parse_args()
     print(f"load average before: {load_average()} ({os.cpu_count()} cores)")
     local_ratio(args.pool_runs)
     if not args.skip_ray:
         ray_ratio(args.pool_runs)
-    work = args.keep or Path(tempfile.mkdtemp(prefix="liqsandbox-bench-sweep-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
-        at_scale(args.runs, work)
-    finally:
-        if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
+    if not args.skip_scale:
+        work = args.keep or Path(tempfile.mkdtemp(prefix="liqsandbox-bench-sweep-"))
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            at_scale(args.runs, work)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
     print(f"load average after: {load_average()}")
 
 

@@ -19,7 +19,7 @@ from sandbox.sweep.ray_executor import _package_on_path  # noqa: E402
 from sandbox.sweep.reaper import descendants  # noqa: E402
 from sandbox.sweep.runner import run_sweep  # noqa: E402
 
-from sweepfiles import GRID, contents, write  # noqa: E402
+from sweepfiles import GRID, SETS, contents, write  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a local Ray takes a while to start on a busy machine
 WAIT_SECONDS = 120  # a bound for processes to stop on a loaded machine, not a timing
@@ -79,3 +79,18 @@ def test_two_ray_actors_write_the_local_bytes_even_when_one_dies_mid_sweep(local
     assert killed and outcome.ran == 6 and outcome.failed == 0
     assert load(outcome.path).manifest["retried_runs"] >= 1  # run again on another actor
     assert contents(outcome.path) == contents(reference)
+
+
+def test_an_explicit_list_runs_on_ray_from_the_command_line(local_ray, tmp_path):
+    from click.testing import CliRunner
+
+    from sandbox.cli import main
+
+    out = tmp_path / "results" / "amm"
+    result = CliRunner().invoke(main, ["sweep", str(write(tmp_path, SETS)), "--executor", "ray", "--jobs", "2",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert "ray executor, 2 jobs" in result.stdout and f"results written to {out}" in result.stdout
+    res = load(out)
+    assert res.manifest["executor"] == "ray" and [s["name"] for s in res.sets] == ["shallow AMM", "deep AMM"]
+    assert len(res.summary()) == 2
