@@ -31,6 +31,7 @@ import math
 import os
 import shutil
 from pathlib import Path
+
 import pandas as pd
 
 from sandbox.results import (AGGREGATE, FLOAT_FORMAT, SUMMARY, TABLES, Results, ResultsError, check_out_dir,
