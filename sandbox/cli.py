@@ -48,8 +48,8 @@ class Interrupted(OneLineError):
 
     exit_code = EXIT_INTERRUPTED
 
-    def __init__(self):
-        super().__init__("interrupted")
+    def __init__(self, message: str = "interrupted"):
+        super().__init__(message)
 
 
 class InternalError(click.ClickException):
@@ -358,7 +358,7 @@ def compare(scenario_name, mechanisms, seeds, backend, out_dir, jobs):
 
     from sandbox.compare import effective_jobs, progress_total, run_comparison
     from sandbox.mechanisms import default_mechanisms
-    from sandbox.results import check_out_dir, write_results
+    from sandbox.results import check_out_dir
     from sandbox.scenarios import DEFAULT_SCENARIO, RUN_LIMITS, check_run_size
 
     # everything is checked before anything runs or is written
@@ -383,16 +383,107 @@ def compare(scenario_name, mechanisms, seeds, backend, out_dir, jobs):
                                     progress=bar.advance)
     elapsed = time.perf_counter() - start
     click.echo("")
-    click.echo(comparison.format_table())
+    click.echo(comparison.table())
     click.echo("")
     failed = len(comparison.failures)
     if failed == n_runs:
         raise RunsFailed(f"every run failed (see above); nothing written, {out} left as it was")
-    path = write_results(comparison, scenario, out)
+    path = comparison.save(out)
     click.echo(f"{n_runs} run{'s' * (n_runs != 1)} in {elapsed:.1f} s; results written to {path}")
     if failed:
         raise RunsFailed(f"{failed} of {n_runs} runs failed (see the table; tracebacks in {path / 'manifest.json'}); "
                          "the other runs' results were written")
+
+
+@main.command()
+@click.argument("file", metavar="FILE.toml", type=click.Path(dir_okay=True))
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=True, dir_okay=True),
+              help="Results folder  [default: results/<sweep name>]")
+@click.option("--seeds", default=None, type=int, help="Number of seeds (runs seeds 0..N-1)  [default: the file's]")
+@click.option("--backend", default=None, help="Chain backend  [default: the file's, else eth-tester]")
+@click.option("--executor", default="local", show_default=True, metavar="NAME",
+              help="Where runs execute: local (a process pool) or ray.")
+@click.option("--jobs", default=None, type=int,
+              help="Worker processes or Ray actors  [default: CPU count, at most one per run]")
+@click.option("--address", default=None, metavar="ADDR", help="Ray cluster to join (--executor ray)  [default: a local Ray]")
+@click.option("--dry-run", is_flag=True, help="Print the number of runs and an estimate of the time; run nothing.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted sweep: finished runs are kept, not run again.")
+@click.option("--restart", is_flag=True, help="Discard an interrupted sweep's runs and start over.")
+@friendly_errors
+def sweep(file, out_dir, seeds, backend, executor, jobs, address, dry_run, resume, restart):
+    """Run a sweep file: a base scenario and a [sweep] section (a grid or a list of parameter sets)
+    × mechanisms × seeds. Runs stream to disk as they finish; the table at the end."""
+    import time
+
+    from sandbox.compare import effective_jobs
+    from sandbox.results import Results, check_out_dir
+    from sandbox.scenarios import RUN_LIMITS
+    from sandbox.sweep import load_sweep
+    from sandbox.sweep.executors import get_executor
+    from sandbox.sweep.runner import AllRunsFailed, estimate, run_sweep
+    from sandbox.sweep.store import SweepStore, missing_runs
+
+    if resume and restart:
+        raise UserError("--resume and --restart: choose one")
+    _in_range(seeds, "--seeds", RUN_LIMITS["seeds"])
+    _in_range(jobs, "--jobs", RUN_LIMITS["jobs"])
+    get_executor(executor)  # an unknown name: one line with the known ones
+    spec = load_sweep(file, seeds=seeds, backend=backend)
+    _check_backend(spec.backend)
+    out = check_out_dir(Path("results") / _safe_name(spec.name) if out_dir is None else out_dir)
+    store = SweepStore(spec, out)
+    n_jobs = effective_jobs(jobs, len(spec.runs))
+    click.echo(f"sweep {spec.name!r}: {spec.describe()}")
+    click.echo(f"scenario {spec.base.name!r} on {spec.backend}; varying {', '.join(spec.parameters) or 'nothing'}")
+    if dry_run:
+        done = store.finished() if store.interrupted else {}
+        left = len(missing_runs(spec, done))
+        seconds, how = estimate(spec, n_jobs, done)
+        if done:
+            click.echo(f"{len(spec.runs) - left} of {len(spec.runs)} runs already finished in {store.folder} (--resume)")
+        click.echo(f"{left:,} runs to do with {executor}, {n_jobs} job{'s' * (n_jobs != 1)}: about "
+                   f"{_duration(max(1, seconds))} ({how}); nothing run")
+        return
+    if store.interrupted and not (resume or restart):
+        raise UserError(f"an interrupted sweep is in {store.folder}: --resume to go on, --restart to start over")
+    start = time.perf_counter()
+    bar = None
+
+    def on_start(todo: int, resumed: int) -> None:
+        nonlocal bar
+        if resumed:
+            click.echo(f"resuming: {resumed} runs already finished, {todo} to do")
+        click.echo(f"{executor} executor, {min(n_jobs, max(1, todo))} job{'s' * (n_jobs != 1)}; "
+                   f"runs stream to {store.folder}")
+        bar = _Progress(todo, "running").__enter__()
+
+    try:
+        outcome = run_sweep(spec, out, executor=executor, jobs=n_jobs, address=address, resume=resume,
+                            restart=restart, progress=lambda n: bar.advance(n), on_start=on_start)
+    except AllRunsFailed as exc:
+        raise RunsFailed(str(exc)) from None
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+        raise Interrupted(f"interrupted; the finished runs are kept in {store.folder}: "
+                          f"the same command with --resume goes on") from None
+    if bar is not None:
+        bar.__exit__(None, None, None)
+    elapsed = time.perf_counter() - start
+    res = Results.load(outcome.path)
+    click.echo("")
+    click.echo(res.table())
+    click.echo("")
+    click.echo(f"{outcome.ran} run{'s' * (outcome.ran != 1)} in {elapsed:.1f} s"
+               f"{f' ({outcome.resumed} resumed)' if outcome.resumed else ''}; results written to {outcome.path}")
+    if outcome.failed:
+        raise RunsFailed(f"{outcome.failed} of {len(spec.runs)} runs failed (see the table; tracebacks in "
+                         f"{outcome.path / 'manifest.json'}); the others' results were written; --resume "
+                         "runs the failed ones again")
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if (c.isalnum() or c in "-_.") else "-" for c in name).strip(".") or "sweep"
 
 
 _LOG_MARKET = {"LiquidationRepaid", "BadDebtWrittenOff"}
@@ -465,9 +556,9 @@ def run(mechanism, scenario_name, seed, backend, out_dir):
     """One run with a live log of liquidation events, then its metrics."""
     import time
 
-    from sandbox.compare import Comparison, RunRecord
     from sandbox.metrics import compute_metrics
-    from sandbox.results import check_out_dir, write_results
+    from sandbox.results import Results, check_out_dir
+    from sandbox.runs import RunRecord
     from sandbox.scenarios import DEFAULT_SCENARIO
     from sandbox.simulation import Simulation
 
@@ -519,9 +610,7 @@ def run(mechanism, scenario_name, seed, backend, out_dir):
                            tables=dict(result.tables), metrics=dict(metrics), transactions=int(result.transactions),
                            blocks=int(result.blocks), wall_seconds=wall,
                            settle_blocks=int(result.settle_blocks))
-        comparison = Comparison(scenario=scenario, mechanisms=[mechanism], seeds=[seed], backend=backend,
-                                runs=[record])
-        path = write_results(comparison, scenario, out)
+        path = Results.from_runs(scenario, [mechanism], [seed], backend, runs=[record]).save(out)
         click.echo(f"results written to {path}")
 
 
@@ -532,19 +621,20 @@ def run(mechanism, scenario_name, seed, backend, out_dir):
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=True, dir_okay=True))
 @friendly_errors
 def show(directory):
-    """Print the comparison table saved in a results folder."""
-    from sandbox.compare import format_table
-    from sandbox.results import load
+    """Print the table saved in a results folder (a comparison or a sweep)."""
+    from sandbox.results import Results
 
-    res = load(directory)
+    res = Results.load(directory)
     m = res.manifest
     sc = m.get("scenario", {})
     n = len(res.seeds)
-    click.echo(f"{res.path}: scenario {sc.get('name', '?')!r}, {len(res.mechanisms)} mechanisms × {n} "
+    sets = f"{len(res.sets)} parameter sets × " if res.kind == "sweep" else ""
+    what = f"sweep {m['sweep'].get('name', '?')!r} of scenario" if res.kind == "sweep" else "scenario"
+    click.echo(f"{res.path}: {what} {sc.get('name', '?')!r}, {sets}{len(res.mechanisms)} mechanisms × {n} "
                f"seed{'s' * (n != 1)} on {m.get('backend', '?')} (liquidation-sandbox {m.get('package_version')}"
                f"{', commit ' + m['git_commit'][:10] if m.get('git_commit') else ''})")
     click.echo("")
-    click.echo(format_table(res.summary, res.mechanisms, failures=res.failures))
+    click.echo(res.table())
 
 
 @main.command()
@@ -554,7 +644,8 @@ def show(directory):
 @click.option("--seed", default=None, type=int, help="Seed for the price-path and health charts  [default: the first]")
 @friendly_errors
 def plot(directory, out_dir, seed):
-    """Write PNG charts of a results folder: debt outcomes, losses by party, price paths, health, liquidators' P&L."""
+    """Write PNG charts of a results folder: debt outcomes, losses by party, price paths, health,
+    liquidators' P&L; for a sweep, metrics across its parameter sets per mechanism."""
     from sandbox import plots
     from sandbox.results import check_writable, load
 
@@ -565,7 +656,8 @@ def plot(directory, out_dir, seed):
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    steps = [lambda name=name, draw=draw: draw(res, out / name, seed) for name, draw in plots.PLOTS.items()]
+    charts = plots.SWEEP_PLOTS if res.kind == "sweep" else plots.PLOTS
+    steps = [lambda name=name, draw=draw: draw(res, out / name, seed) for name, draw in charts.items()]
     written = []
     with _Progress(len(steps), "plotting") as bar:
         for step in steps:

@@ -13,19 +13,27 @@ pyplot state, and no backend switch, so importing this in a notebook leaves inli
   positions were at risk at the oracle and at the market price.
 * ``keeper_pnl.png``: liquidators' P&L (USD, after gas) by strategy for each mechanism (the
   arbitrageur's band conversions as "band conversions").
+
+A sweep gets ``SWEEP_PLOTS`` instead, one PNG per metric of ``SWEEP_PLOT_METRICS``
+(``sweep_<metric>.png``): with one swept parameter, a line per mechanism over its values with
+the 95% interval (five seeds or more) or the seeds' range shaded; with two parameters on a
+grid, one surface (heat map of the means) per mechanism; otherwise, the sets side by side with
+their intervals as error bars.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from sandbox.results import Results, load
+if TYPE_CHECKING:
+    from sandbox.results import Results
 
 # market events that move debt out of a position in a liquidation
 LIQUIDATION_EVENTS = ("LiquidationRepaid", "BadDebtWrittenOff")
@@ -47,14 +55,14 @@ _META = {"Software": None}  # no version string in the file
 
 
 def _mean_ci(values: Sequence[float]) -> tuple[float, float]:
-    from sandbox.compare import mean_interval
+    from sandbox.table import mean_interval
 
     mean, half, _ = mean_interval(values)
     return mean, (0.0 if math.isnan(half) else half)
 
 
 def _means(res: Results, column: str) -> np.ndarray:
-    s = res.summary
+    s = res.summary()
     if column not in s.columns:
         return np.zeros(len(res.mechanisms))
     return np.nan_to_num(np.array([_mean_ci(s.loc[s["mechanism"] == m, column].tolist())[0]
@@ -131,7 +139,7 @@ def plot_outcomes(res: Results, path: Path) -> Path:
 def plot_losses_by_party(res: Results, path: Path) -> Path:
     """Grouped bars: each party's gain (+) or loss (−) per mechanism, means over seeds, each seed a
     dot; values at the market price."""
-    s = res.summary
+    s = res.summary()
     mechanisms = res.mechanisms
     fig = Figure(figsize=(11, 5), dpi=110)
     ax = fig.add_subplot(1, 1, 1)
@@ -233,7 +241,7 @@ def plot_keeper_pnl(res: Results, path: Path) -> Path:
     """Grouped bars: liquidators' P&L after gas summed per strategy, mean over seeds, one bar per
     mechanism, each seed a dot; non-keepers' band conversions as "band conversions"."""
     a = res.agents
-    s = res.summary
+    s = res.summary()
     mechanisms = res.mechanisms
     keepers = a[a["kind"] == "keeper"] if not a.empty else a
     fig = Figure(figsize=(10, 5), dpi=110)
@@ -286,16 +294,147 @@ PLOTS: dict[str, Callable[[Results, Path, int | None], Path]] = {
 PLOT_FILES = tuple(PLOTS)
 
 
+# --------------------------------------------------------------------------- sweeps
+
+SWEEP_PLOT_METRICS = ("lender_loss_usd", "borrower_loss_usd", "keeper_profit_usd", "recovery_efficiency")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _varying(res: Results) -> list[str]:
+    """The swept parameters that take more than one value across the sets."""
+    out = []
+    for p in res.parameters:
+        values = {json.dumps(s["params"].get(p), sort_keys=True) for s in res.sets}
+        if len(values) > 1:
+            out.append(p)
+    return out
+
+
+def _band(row, metric: str) -> tuple[float, float]:
+    """The interval a mean stands for: its 95% interval from five seeds, else the seeds' range."""
+    from sandbox.table import MIN_SEEDS_FOR_INTERVAL
+
+    half = row[f"{metric}_ci95"]
+    if row["seeds"] >= MIN_SEEDS_FOR_INTERVAL and isinstance(half, float) and math.isfinite(half):
+        return row[metric] - half, row[metric] + half
+    return row[f"{metric}_min"], row[f"{metric}_max"]
+
+
+def _interval_text(res: Results) -> str:
+    from sandbox.table import MIN_SEEDS_FOR_INTERVAL
+
+    n = len(res.seeds)
+    return (f"{n} seeds, shaded: 95% t-interval" if n >= MIN_SEEDS_FOR_INTERVAL
+            else f"{n} seed{'s' * (n != 1)}, shaded: the seeds' range")
+
+
+def plot_sweep_metric(res: Results, path: Path, metric: str) -> Path:
+    """``metric`` across a sweep's parameter sets, per mechanism, with intervals (see the module
+    docstring for the three layouts)."""
+    from sandbox.table import metric_label, short_names
+
+    agg = res.aggregate([metric])
+    varying = _varying(res)
+    names = short_names(res.parameters)
+    label = metric_label(metric)
+    scale = 100.0 if metric == "recovery_efficiency" else 1.0
+    unit = "%" if metric == "recovery_efficiency" else ("USD" if metric.endswith("_usd") else "")
+    mechanisms = res.mechanisms
+    numeric = all(_is_number(s["params"].get(p)) for s in res.sets for p in varying)
+    grid = None
+    if len(varying) == 2 and numeric:
+        xs = sorted({s["params"][varying[0]] for s in res.sets})
+        ys = sorted({s["params"][varying[1]] for s in res.sets})
+        if len(xs) * len(ys) == len(res.sets):
+            grid = (xs, ys)
+    if grid is not None:
+        xs, ys = grid
+        fig = Figure(figsize=(4.2 * len(mechanisms) + 1, 4.2), dpi=110)
+        for i, m in enumerate(mechanisms):
+            ax = fig.add_subplot(1, len(mechanisms), i + 1)
+            z = np.full((len(ys), len(xs)), np.nan)
+            part = agg[agg["mechanism"] == m]
+            for _, row in part.iterrows():
+                z[ys.index(row[varying[1]]), xs.index(row[varying[0]])] = row[metric] * scale
+            image = ax.imshow(z, origin="lower", aspect="auto", cmap="viridis")
+            for (yi, xi), v in np.ndenumerate(z):
+                if np.isfinite(v):
+                    ax.text(xi, yi, f"{v:,.0f}" if abs(v) >= 10 else f"{v:.2g}", ha="center", va="center",
+                            fontsize=7, color="white")
+            ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs], fontsize=8)
+            ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys], fontsize=8)
+            ax.set_xlabel(names[varying[0]])
+            ax.set_ylabel(names[varying[1]])
+            ax.set_title(m, fontsize=9, loc="left")
+            fig.colorbar(image, ax=ax, shrink=0.85, label=unit)
+        fig.suptitle(f"{label}: mean over {len(res.seeds)} seed{'s' * (len(res.seeds) != 1)}, per parameter set",
+                     fontsize=10)
+        return _save(fig, path)
+    fig = Figure(figsize=(8.5, 4.8), dpi=110)
+    ax = fig.add_subplot(1, 1, 1)
+    line = len(varying) == 1 and numeric
+    if line:
+        x_of = {s["set"]: s["params"][varying[0]] for s in res.sets}
+        ax.set_xlabel(names[varying[0]])
+    else:
+        x_of = {s["set"]: i for i, s in enumerate(res.sets)}
+        ax.set_xticks(range(len(res.sets)), [s["label"] or str(s["set"]) for s in res.sets], rotation=20,
+                      ha="right", fontsize=7)
+        ax.set_xlabel("parameter set")
+    width = 0.6 / max(1, len(mechanisms))
+    for i, m in enumerate(mechanisms):
+        part = agg[agg["mechanism"] == m]
+        part = part.assign(_x=part["set"].map(x_of)).sort_values("_x")
+        x = part["_x"].to_numpy(dtype=float)
+        y = part[metric].to_numpy(dtype=float) * scale
+        bands = np.array([_band(row, metric) for _, row in part.iterrows()], dtype=float).reshape(-1, 2) * scale
+        color = f"C{(i + 2) % 10}"
+        if line:
+            ax.plot(x, y, marker="o", color=color, label=m)
+            ax.fill_between(x, bands[:, 0], bands[:, 1], color=color, alpha=0.2, lw=0)
+        else:
+            offs = x + (i - (len(mechanisms) - 1) / 2) * width
+            ax.errorbar(offs, y, yerr=[np.maximum(0, y - bands[:, 0]), np.maximum(0, bands[:, 1] - y)], fmt="o",
+                        color=color, capsize=3, label=m)
+    ax.set_ylabel(f"{label} ({unit})" if unit else label)
+    if unit == "USD":
+        _usd_axis(ax)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="mechanism")
+    ax.set_title(f"{label} per parameter set ({_interval_text(res)})", fontsize=10)
+    return _save(fig, path)
+
+
+def _sweep_plot(metric: str) -> Callable[[Results, Path, int | None], Path]:
+    """The chart of ``metric`` in the ``PLOTS`` calling convention (the seed is not used)."""
+    def draw(res: Results, path: Path, seed: int | None) -> Path:
+        return plot_sweep_metric(res, path, metric)
+    return draw
+
+
+SWEEP_PLOTS: dict[str, Callable[[Results, Path, int | None], Path]] = {
+    f"sweep_{metric}.png": _sweep_plot(metric) for metric in SWEEP_PLOT_METRICS}
+
+
 def write_plots(results: Results | str | os.PathLike, out_dir: str | os.PathLike | None = None,
                 seed: int | None = None) -> list[Path]:
-    """Write every chart of ``PLOTS`` into ``out_dir`` (default: ``<results>/plots``); their paths."""
+    """Write every chart of ``PLOTS`` (a sweep: ``SWEEP_PLOTS``) into ``out_dir`` (default:
+    ``<results>/plots``); their paths."""
+    from sandbox.results import Results, load
+
     res = results if isinstance(results, Results) else load(results)
-    out = Path(out_dir) if out_dir is not None else res.path / "plots"
+    if out_dir is None and res.path is None:
+        raise ValueError("results in memory have no folder: give out_dir")
+    out = Path(out_dir) if out_dir is not None else Path(res.path or ".") / "plots"
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    return [draw(res, out / name, seed) for name, draw in PLOTS.items()]
+    charts = SWEEP_PLOTS if res.kind == "sweep" else PLOTS
+    return [draw(res, out / name, seed) for name, draw in charts.items()]
 
 
-__all__ = ["PLOTS", "PLOT_FILES", "plot_health", "plot_keeper_pnl", "plot_losses_by_party", "plot_outcomes",
-           "plot_price_path", "write_plots"]
+__all__ = ["PLOTS", "PLOT_FILES", "SWEEP_PLOTS", "SWEEP_PLOT_METRICS", "plot_health", "plot_keeper_pnl",
+           "plot_losses_by_party", "plot_outcomes", "plot_price_path", "plot_sweep_metric", "write_plots"]

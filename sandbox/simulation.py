@@ -8,6 +8,7 @@ every mechanism faces the same market for a given seed. A run holds no global st
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable
@@ -60,6 +61,12 @@ def keeper_labels(scenario: Scenario) -> list[tuple[int, int, str]]:
     return out
 
 
+def deployment_key(scenario: Scenario) -> Scenario:
+    """What a market's deployment may depend on: the scenario without its name, description,
+    source and mechanism parameters (a warm chain is reused across runs that differ only there)."""
+    return dataclasses.replace(scenario, name="-", description="", source="", mechanisms={})
+
+
 def account_labels(scenario: Scenario) -> list[str]:
     """Every account a run of ``scenario`` uses, in chain order: the market's roles, the
     builder, its agent kinds' accounts, then the keepers."""
@@ -75,10 +82,14 @@ class Simulation:
     """Sets up one run and advances it block by block."""
 
     def __init__(self, scenario: Scenario, mechanism: str, seed: int, backend: str = "eth-tester",
-                 follow_events: bool = True):
+                 follow_events: bool = True, chains=None):
         """``follow_events=False`` reads every position and auction through the contracts each
-        block instead of following events: slower, and the tests' yardstick for the fast path."""
+        block instead of following events: slower, and the tests' yardstick for the fast path.
+        ``chains`` (e.g. ``sandbox.sweep.warm.WarmChains``) hands out the chain with the market
+        deployed, ``acquire(backend, seed, labels, market_params) -> (chain, market)``, and takes
+        it back on ``close`` (``release(chain)``); None: a fresh chain, closed with the run."""
         self.follow_events = follow_events
+        self.chains = chains
         self.scenario = scenario
         self.mechanism_name = mechanism
         self.seed = seed
@@ -122,8 +133,12 @@ class Simulation:
         kind = self.market_kind
         agent_kinds = [AGENT_KINDS.load(name) for name in kind.agent_kinds]
         keepers = keeper_labels(sc)
-        self.chain = chain = open_chain(self.backend, seed=self.seed, accounts=account_labels(sc))
-        self.market = market = kind.deploy(chain, sc)
+        if self.chains is None:
+            self.chain = chain = open_chain(self.backend, seed=self.seed, accounts=account_labels(sc))
+            self.market = market = kind.deploy(chain, sc)
+        else:  # a worker's warm chain, reverted to the market just deployed (sandbox.sweep.warm)
+            self.chain, self.market = chain, market = self.chains.acquire(
+                self.backend, self.seed, account_labels(sc), deployment_key(sc), lambda c: kind.deploy(c, sc))
         self.mechanism = mechanism = self.mechanism_cls.deploy(market, self.mechanism_params)
         run = RunSetup(scenario=sc, chain=chain, market=market, start_price_wad=self.prices_wad[0],
                        rng_for=self._agent_rng, population_rng=self.population_rng)
@@ -288,7 +303,12 @@ class Simulation:
                          agents=self.agents)
 
     def close(self) -> None:
-        """Release the chain (a node backend's process); the run's tables and results stay."""
+        """Release the chain (a node backend's process; or back to ``chains``); the run's tables
+        and results stay."""
+        if self.chains is not None:
+            if self.chain is not None:
+                self.chains.release(self.chain)
+            return
         close = getattr(self.chain, "close", None)
         if close is not None:
             close()

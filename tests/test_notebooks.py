@@ -3,7 +3,7 @@
 Execution uses nbclient with a "python3" kernelspec written for this session that starts
 ``sys.executable`` (the interpreter running the tests), so no user-level kernelspec can send the
 notebooks to another environment. The comparison notebook reads a small results folder made
-here and named by ``LIQSANDBOX_RESULTS``.
+here and named by ``LIQSANDBOX_RESULTS``; the sweep notebook runs its own tiny sweep.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ NOTEBOOKS = ROOT / "notebooks"
 COMPARE = NOTEBOOKS / "compare_mechanisms.ipynb"
 WALKTHROUGH = NOTEBOOKS / "local_chain_walkthrough.ipynb"
 PERPS = NOTEBOOKS / "perps.ipynb"
+SWEEP = NOTEBOOKS / "sweep_parameters.ipynb"
 CELL_TIMEOUT_S = 300
 
 
@@ -38,7 +39,7 @@ def _read(path: Path) -> dict:
 # --------------------------------------------------------------------------- committed form
 
 
-@pytest.mark.parametrize("path", [COMPARE, WALKTHROUGH, PERPS], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [COMPARE, WALKTHROUGH, PERPS, SWEEP], ids=lambda p: p.name)
 def test_committed_notebooks_have_no_outputs(path):
     nb = _read(path)
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
@@ -51,7 +52,7 @@ def test_committed_notebooks_have_no_outputs(path):
 
 def test_committed_notebooks_are_valid_nbformat():
     nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (pip install '.[test]')")
-    for path in (COMPARE, WALKTHROUGH, PERPS):
+    for path in (COMPARE, WALKTHROUGH, PERPS, SWEEP):
         nbformat.validate(nbformat.read(path, as_version=4))
 
 
@@ -125,7 +126,7 @@ def test_tiny_results_have_liquidations(tiny_results):
     from sandbox.results import load
 
     res = load(tiny_results)
-    assert (res.summary["liquidations"] > 0).any()
+    assert (res.summary()["liquidations"] > 0).any()
     assert res.positions["at_risk"].any()
 
 
@@ -203,3 +204,15 @@ def test_perps_notebook_shows_a_lending_and_a_perp_comparison_side_by_side(kerne
     assert f"perp: {tiny_perp_results}" in out and "on the 'perp' market" in out
     assert "LENDING" in out and "PERPETUALS" in out and "insurance fund drawn" in out
     assert images_in(nb) >= 4
+
+
+def test_sweep_notebook_runs_a_tiny_sweep_and_draws_it_with_sandbox_plots(kernel, monkeypatch):
+    import nbformat
+
+    monkeypatch.delenv("LIQSANDBOX_SWEEP", raising=False)
+    nb = run_notebook(nbformat.read(SWEEP, as_version=4), kernel)
+    assert not errors_in(nb)
+    out = stdout_of(nb)
+    assert "running 2 parameter sets × 2 mechanisms × 2 seeds = 8 runs, 6 distinct" in out
+    assert "varying mechanisms.fixed-fee.bonus_bps" in out
+    assert images_in(nb) == 4  # sandbox.plots.SWEEP_PLOTS

@@ -11,9 +11,17 @@ import pandas as pd
 import pytest
 
 from sandbox import results as results_mod
-from sandbox.compare import aggregate, best_mechanisms, format_table, mean_interval, run_comparison, summary_frame, t975
+from sandbox.compare import (
+    aggregate,
+    best_mechanisms,
+    format_table,
+    mean_interval,
+    run_comparison,
+    summary_frame,  # the older home of sandbox.table's and sandbox.runs' names
+    t975,
+)
 from sandbox.metrics import HEADLINE_METRICS, METRIC_COLUMNS
-from sandbox.results import ResultsError, leftovers, load, write_results
+from sandbox.results import Results, ResultsError, leftovers, load, write_results
 from sandbox.scenarios import parse_scenario
 
 from test_compare_cli import tiny_scenario_text
@@ -33,29 +41,31 @@ def comparison(scenario):
 
 def test_runs_come_back_in_the_order_given(comparison):
     assert [(r.mechanism, r.seed) for r in comparison.runs] == [("soft", 3), ("fixed-fee", 3)]
-    s = comparison.summary
+    s = comparison.summary()
     assert list(s.columns) == ["mechanism", "seed", *METRIC_COLUMNS]
     assert list(s["mechanism"]) == MECHS
 
 
 def test_write_then_load_returns_every_table(comparison, scenario, tmp_path):
-    out = write_results(comparison, scenario, tmp_path / "res")
+    out = comparison.save(tmp_path / "res")
     res = load(out)
-    assert isinstance(res.summary, pd.DataFrame) and len(res.summary) == 2
-    assert list(res.summary.columns) == ["mechanism", "seed", *METRIC_COLUMNS]
+    assert isinstance(res.summary(), pd.DataFrame) and len(res.summary()) == 2
+    assert list(res.summary().columns) == ["mechanism", "seed", *METRIC_COLUMNS]
     for attr, source in (("events", "events"), ("positions", "positions"), ("prices", "blocks"), ("txs", "txs"),
                          ("agents", "agents")):
         table = getattr(res, attr)
         assert isinstance(table, pd.DataFrame)
-        assert len(table) == len(comparison.table(source)) > 0, attr
+        assert len(table) == sum(len(r.tables[source]) for r in comparison.runs) > 0, attr
+        pd.testing.assert_frame_equal(table, getattr(comparison, attr))  # in memory = read back
     assert len(res.prices) == 2 * scenario.blocks
     assert {"debt_usd", "collateral_weth", "usd_amount"} <= set(res.events.columns)  # enriched
     assert res.manifest["runs"][0]["mechanism"] == "soft"
     assert results_mod.load is load
+    assert load(write_results(comparison, scenario, tmp_path / "older")).summary().equals(res.summary())  # older form
 
 
 def test_rows_are_in_mechanism_seed_block_tx_log_order(comparison, scenario, tmp_path):
-    res = load(write_results(comparison, scenario, tmp_path / "res"))
+    res = load(comparison.save(tmp_path / "res"))
     ev = res.events
     rank = ev["mechanism"].map({m: i for i, m in enumerate(MECHS)})
     keys = list(zip(rank, ev["seed"], ev["block"], ev["tx_index"], ev["log_index"]))
@@ -64,9 +74,9 @@ def test_rows_are_in_mechanism_seed_block_tx_log_order(comparison, scenario, tmp
 
 
 def test_wall_time_is_only_in_the_manifest(comparison, scenario, tmp_path):
-    out = write_results(comparison, scenario, tmp_path / "res")
+    out = comparison.save(tmp_path / "res")
     res = load(out)
-    for table in (res.summary, res.events, res.positions, res.prices, res.txs, res.agents):
+    for table in (res.summary(), res.events, res.positions, res.prices, res.txs, res.agents):
         assert not [c for c in table.columns if "wall" in c]
     assert all(r["wall_seconds"] > 0 for r in res.manifest["runs"])
     assert res.manifest["package_version"] == "0.1.0"
@@ -75,10 +85,10 @@ def test_wall_time_is_only_in_the_manifest(comparison, scenario, tmp_path):
 
 
 def test_writing_again_replaces_a_results_folder(comparison, scenario, tmp_path):
-    out = write_results(comparison, scenario, tmp_path / "res")
+    out = comparison.save(tmp_path / "res")
     (out / "plots").mkdir()
     first = (out / "summary.csv").read_bytes()
-    out2 = write_results(comparison, scenario, tmp_path / "res")
+    out2 = comparison.save(tmp_path / "res")
     assert out2 == out and not (out / "plots").exists()
     assert (out / "summary.csv").read_bytes() == first
     assert sorted(p.name for p in tmp_path.iterdir()) == [".res.versions", "res"]
@@ -90,7 +100,7 @@ def test_refuses_a_folder_that_is_not_results(comparison, scenario, tmp_path):
     target.mkdir()
     (target / "notes.txt").write_text("keep me")
     with pytest.raises(ResultsError, match="mine: exists and is not a results folder"):
-        write_results(comparison, scenario, target)
+        comparison.save(target)
     assert [p.name for p in target.iterdir()] == ["notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
 
@@ -99,7 +109,7 @@ def test_refuses_a_folder_that_is_not_results(comparison, scenario, tmp_path):
 def test_failure_midway_leaves_no_partial_folder(comparison, scenario, tmp_path, monkeypatch, existing):
     out = tmp_path / "res"
     if existing:
-        write_results(comparison, scenario, out)
+        comparison.save(out)
         before = {p.name: p.read_bytes() for p in out.iterdir()}
     calls = []
     real = results_mod._write_parquet
@@ -112,7 +122,7 @@ def test_failure_midway_leaves_no_partial_folder(comparison, scenario, tmp_path,
 
     monkeypatch.setattr(results_mod, "_write_parquet", failing)
     with pytest.raises(ResultsError, match="res: cannot write results .disk full"):
-        write_results(comparison, scenario, out)
+        comparison.save(out)
     assert len(calls) == 3
     if existing:  # the previous results are untouched
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -133,7 +143,7 @@ def test_load_errors_name_the_folder(comparison, scenario, tmp_path):
     (tmp_path / "plain" / "manifest.json").write_text('{"format": "something-else"}')
     with pytest.raises(ResultsError, match="plain: not a results folder"):
         load(tmp_path / "plain")
-    out = write_results(comparison, scenario, tmp_path / "res")
+    out = comparison.save(tmp_path / "res")
     (out / "txs.parquet").unlink()
     with pytest.raises(ResultsError, match=r"res: incomplete results folder \(no txs.parquet\)"):
         load(out)
@@ -250,46 +260,44 @@ def _content(out):
     if not (out.exists() or out.is_symlink()):
         return None
     res = load(out)  # raises if the folder is incomplete
-    return (res.summary.to_csv(index=False), [(r["mechanism"], r["seed"]) for r in res.manifest["runs"]])
+    return (res.summary().to_csv(index=False), [(r["mechanism"], r["seed"]) for r in res.manifest["runs"]])
 
 
 @pytest.mark.parametrize("existing", [False, True], ids=["first write", "replacing results"])
 def test_a_kill_at_any_step_leaves_the_whole_old_or_the_whole_new_results(comparison, scenario, tmp_path,
                                                                            monkeypatch, existing):
-    import dataclasses
-
     base = tmp_path / "live"
     out = base / "res"
-    smaller = dataclasses.replace(comparison, mechanisms=MECHS[:1], runs=comparison.runs[:1])
+    smaller = Results.from_runs(scenario, MECHS[:1], [3], "eth-tester", runs=comparison.runs[:1])
     if existing:
-        write_results(comparison, scenario, out)
+        comparison.save(out)
     old = _content(out)
-    full = _content(write_results(comparison, scenario, tmp_path / "reference" / "res"))
+    full = _content(comparison.save(tmp_path / "reference" / "res"))
     snapshots = []
 
     def kill_here(step):  # SIGKILL runs no clean-up: what is on disk now is what a kill leaves
         snapshots.append((step, _snapshot(base, tmp_path / f"kill{len(snapshots)}")))
 
     monkeypatch.setattr(results_mod, "_checkpoint", kill_here)
-    write_results(smaller, scenario, out)
+    smaller.save(out)
     new = _content(out)
     assert new != old and len(snapshots) >= 9  # every file, the link, the swap, the clean-up
     monkeypatch.undo()
     for step, snap in snapshots:
         assert _content(snap / "res") in (old, new), step
         # the next write finds its way and removes whatever the killed one left
-        write_results(comparison, scenario, snap / "res")
+        comparison.save(snap / "res")
         assert _content(snap / "res") == full, step
         assert leftovers(snap / "res") == [], step
         assert sorted(p.name for p in snap.iterdir()) == [".res.versions", "res"], step
 
 
 def test_leftovers_of_the_previous_scheme_are_removed_by_the_next_write(comparison, scenario, tmp_path):
-    out = write_results(comparison, scenario, tmp_path / "res")
+    out = comparison.save(tmp_path / "res")
     for name in (".res.tmp-abc123", ".res.old-def456"):  # what a kill left before links
         (tmp_path / name / "res").mkdir(parents=True)
     assert len(leftovers(out)) == 2
-    write_results(comparison, scenario, out)
+    comparison.save(out)
     assert leftovers(out) == [] and sorted(p.name for p in tmp_path.iterdir()) == [".res.versions", "res"]
 
 
@@ -297,32 +305,32 @@ def test_a_results_folder_from_before_links_is_replaced_by_a_link(comparison, sc
     import os
     import shutil
 
-    out = write_results(comparison, scenario, tmp_path / "res")
+    out = comparison.save(tmp_path / "res")
     real = out.resolve()
     out.unlink()
     shutil.move(real, out)  # a plain folder, as the previous scheme wrote them
     shutil.rmtree(tmp_path / ".res.versions")
-    write_results(comparison, scenario, out)
-    assert out.is_symlink() and load(out).summary.shape == (2, len(METRIC_COLUMNS) + 2)
+    comparison.save(out)
+    assert out.is_symlink() and load(out).summary().shape == (2, len(METRIC_COLUMNS) + 2)
     assert os.listdir(tmp_path / ".res.versions") == [os.readlink(out).split("/")[-1]]
 
 
 def test_a_link_of_the_users_to_results_is_replaced_and_its_target_kept(comparison, scenario, tmp_path):
-    mine = write_results(comparison, scenario, tmp_path / "elsewhere").resolve()
+    mine = comparison.save(tmp_path / "elsewhere").resolve()
     (tmp_path / "res").symlink_to(mine)
-    write_results(comparison, scenario, tmp_path / "res")
-    assert (tmp_path / "res").resolve() != mine and load(mine).summary.shape[0] == 2
+    comparison.save(tmp_path / "res")
+    assert (tmp_path / "res").resolve() != mine and load(mine).summary().shape[0] == 2
 
 
 def test_a_link_of_ours_whose_version_is_gone_may_be_written_again(comparison, scenario, tmp_path):
     import shutil
 
-    out = write_results(comparison, scenario, tmp_path / "res")
+    out = comparison.save(tmp_path / "res")
     shutil.rmtree(out.resolve())
     with pytest.raises(ResultsError, match="no such results folder"):
         load(out)
-    write_results(comparison, scenario, out)
-    assert load(out).summary.shape[0] == 2
+    comparison.save(out)
+    assert load(out).summary().shape[0] == 2
 
 
 def test_out_is_checked_before_anything_runs(tmp_path):

@@ -1,7 +1,7 @@
 """Defects the stress property tests found in code this suite does not own, pinned as strict
 expected failures: each test states the rule that should hold and fails today; once the code is
 fixed it passes, the strict marker turns that into a failure, and the marker (and the matching
-``STALE_QUOTE_REVERTS`` excuse in ``sandbox.testing.stress``) must go.
+``STALE_QUOTE_REVERTS`` excuse in ``tests/property/stress.py``) must go.
 
 Stale quotes. A mechanism sizes its opportunities at the oracle price in force at the head block,
 but the call executes in the next block, under the price in force then. With an oracle delay a

@@ -1,6 +1,6 @@
 """Property tests over stress scenarios, on every lending mechanism (issue #15, item 6).
 
-Each example draws a small scenario built to put debt at risk (``sandbox.testing.stress``:
+Each example draws a small scenario built to put debt at risk (``tests/property/stress.py``:
 2-4 borrowers near the maximum LTV, 8-14 blocks, a steep crash, a jump process, a flash crash or
 a bridge down, with gas spikes, oracle faults and lag, thin AMM liquidity) and a seed, runs it on
 one mechanism and checks, after every block: tokens conserved, the debt identity and the market's
@@ -23,7 +23,8 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from sandbox.chain.anvil import AnvilNotFound, find_anvil
-from sandbox.testing.stress import build_scenario, check_run, stress_scenarios
+
+from stress import build_scenario, check_run, stress_scenarios
 
 pytestmark = pytest.mark.property
 

@@ -95,7 +95,7 @@ def test_perp_runs_give_identical_results_on_every_backend(tmp_path):
     folders = {b: write_results(run_comparison(scenario, ["fixed-fee", "dutch-auction"], [2], backend=b, jobs=2),
                                 scenario, tmp_path / b) for b in backends}
     reference = load(folders["eth-tester"])
-    assert (reference.summary["liquidations"] > 0).all()
+    assert (reference.summary()["liquidations"] > 0).all()
     for backend, folder in folders.items():
         assert (folder / "summary.csv").read_bytes() == (folders["eth-tester"] / "summary.csv").read_bytes(), backend
         other = load(folder)
