@@ -370,8 +370,8 @@ def plot_sweep_metric(res: Results, path: Path, metric: str) -> Path:
             ax.set_ylabel(names[varying[1]])
             ax.set_title(m, fontsize=9, loc="left")
             fig.colorbar(image, ax=ax, shrink=0.85, label=unit)
-        fig.suptitle(f"{label}: mean over {len(res.seeds)} seed{'s' * (len(res.seeds) != 1)}, per parameter set",
-                     fontsize=10)
+        fig.suptitle(f"{metric}: {label}, mean over {len(res.seeds)} seed{'s' * (len(res.seeds) != 1)}, per "
+                     "parameter set", fontsize=10)
         return _save(fig, path)
     fig = Figure(figsize=(8.5, 4.8), dpi=110)
     ax = fig.add_subplot(1, 1, 1)
@@ -404,7 +404,7 @@ def plot_sweep_metric(res: Results, path: Path, metric: str) -> Path:
         _usd_axis(ax)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="mechanism")
-    ax.set_title(f"{label} per parameter set ({_interval_text(res)})", fontsize=10)
+    ax.set_title(f"{metric}: {label}, per parameter set ({_interval_text(res)})", fontsize=10)
     return _save(fig, path)
 
 

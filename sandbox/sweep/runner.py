@@ -15,9 +15,10 @@ from .executors import RunTask, get_executor
 from .spec import SweepSpec
 from .store import SweepStore, missing_runs
 
-# Seconds of one run on one core, by backend: a + blocks x (b + c x agents), fitted to runs of
-# the built-in scenarios on the development machine (2 cores); a rough guide, not a promise.
-_COST = {"eth-tester": (0.4, 0.012, 0.0012), "anvil": (0.1, 0.002, 0.0003)}
+# CPU seconds of one run, by backend: a + blocks x (b + c x agents), fitted to tiny runs and to
+# examples/sweep-bonus.toml (7.8 CPU s a run of 150 blocks, 16 agents) on the development machine;
+# a rough guide for free cores, not a promise.
+_COST = {"eth-tester": (0.4, 0.018, 0.0018), "anvil": (0.1, 0.003, 0.0005)}
 
 
 class AllRunsFailed(SandboxError):
@@ -89,7 +90,7 @@ def estimate(spec: SweepSpec, jobs: int, done: dict | None = None) -> tuple[floa
         settle = sc.settle_max_seconds // sc.block_time_seconds
         blocks = sc.blocks + min(settle, sc.blocks // 4)  # most runs settle well before the cap
         total += a + blocks * (b + c * agents)
-    return total / jobs, "a rough model of this machine's speed per block and agent"
+    return total / jobs, "on free cores, from a rough model of the cost of a block and an agent"
 
 
 __all__ = ["AllRunsFailed", "SweepOutcome", "estimate", "run_sweep", "tasks_of"]
