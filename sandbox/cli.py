@@ -92,6 +92,18 @@ def friendly_errors(fn):
     return wrapper
 
 
+def _scenario_name(given: str | None) -> str:
+    """``--scenario`` as given, the default scenario when it was not; an empty one is refused
+    (it is a mistake, e.g. an unset shell variable, not a request for the default)."""
+    from sandbox.scenarios import DEFAULT_SCENARIO
+
+    if given is None:
+        return DEFAULT_SCENARIO
+    if not given.strip():
+        raise UserError("--scenario: must not be empty (a built-in name or a .toml path)")
+    return given
+
+
 class OneLineErrors(click.Group):
     """A group whose usage errors are one line on stderr (exit 2), like every other error."""
 
@@ -100,7 +112,11 @@ class OneLineErrors(click.Group):
         try:
             result = super().main(*args, **kwargs)
         except click.UsageError as exc:
-            click.echo(f"error: {exc.format_message()}", err=True)
+            message = exc.format_message().strip()
+            if "\n" in message or not message:  # a group given no command: click's whole help text
+                where = exc.ctx.command_path if exc.ctx is not None else "liqsandbox"
+                message = f"Missing command (see {where} --help)"
+            click.echo(f"error: {message}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         except click.ClickException as exc:
             exc.show()
@@ -359,14 +375,14 @@ def compare(scenario_name, mechanisms, seeds, backend, out_dir, jobs):
     from sandbox.compare import effective_jobs, progress_total, run_comparison
     from sandbox.mechanisms import default_mechanisms
     from sandbox.results import check_out_dir
-    from sandbox.scenarios import DEFAULT_SCENARIO, RUN_LIMITS, check_run_size
+    from sandbox.scenarios import RUN_LIMITS, check_run_size
 
     # everything is checked before anything runs or is written
     _in_range(seeds, "--seeds", RUN_LIMITS["seeds"])
     _in_range(jobs, "--jobs", RUN_LIMITS["jobs"])
     _check_backend(backend)
     mechs = _check_mechanisms(mechanisms or default_mechanisms())
-    scenario = _load_scenario(scenario_name or DEFAULT_SCENARIO, mechs)
+    scenario = _load_scenario(_scenario_name(scenario_name), mechs)
     check_run_size(scenario, runs=len(mechs) * seeds)
     out = check_out_dir(_default_out(scenario) if out_dir is None else out_dir)
 
@@ -559,12 +575,11 @@ def run(mechanism, scenario_name, seed, backend, out_dir):
     from sandbox.metrics import compute_metrics
     from sandbox.results import Results, check_out_dir
     from sandbox.runs import RunRecord
-    from sandbox.scenarios import DEFAULT_SCENARIO
     from sandbox.simulation import Simulation
 
     _check_backend(backend)
     (mechanism,) = _check_mechanisms([mechanism])
-    scenario = _load_scenario(scenario_name or DEFAULT_SCENARIO, [mechanism])
+    scenario = _load_scenario(_scenario_name(scenario_name), [mechanism])
     out = check_out_dir(out_dir) if out_dir is not None else None
 
     click.echo(f"scenario {scenario.name!r}, mechanism {mechanism}, seed {seed} on {backend}: "

@@ -1,8 +1,7 @@
 """Malformed input, on the command line or in a scenario file, is refused before anything runs:
 one line on stderr naming what is wrong (the field and its limit), the row's exit code (2: bad
 input), no traceback, no run started, and nothing written — no results folder, no temporary
-folder. Rows marked xfail are refusals the command line does not make yet (strict: they fail
-once it does, and the marker must go)."""
+folder."""
 
 from __future__ import annotations
 
@@ -16,14 +15,6 @@ from sandbox.cli import EXIT_BAD_INPUT, main
 
 GBM = '[price]\nmodel = "gbm"\n'
 ONE_KEEPER = '[[keepers]]\nstrategy = "naive"\n'
-
-KNOWN = "sandbox/cli.py treats an empty --scenario as none given and runs the default 'crash' (not changed here)"
-MULTILINE = "sandbox/cli.py prints a missing subcommand as 'error: ' + the whole usage text (not changed here)"
-
-
-def known(row: tuple, reason: str):
-    """A row of a refusal the command line does not make yet."""
-    return pytest.param(*row[1:], id=row[0], marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason))
 
 
 # (id, scenario file text, extra arguments, expected fragment of the error line, exit code)
@@ -218,11 +209,10 @@ BAD_ARGUMENTS = [
     ("plot a file", ["plot", "{tmp}/afile"], "not a results folder (a file)", 2),
     ("plot missing", ["plot", "{tmp}/nothere"], "no such results folder", 2),
     ("demo seed not a number", ["demo", "--seed", "many"], "'many' is not a valid integer", 2),
-    known(("scenario empty", ["compare", "--scenario", ""], "--scenario: must not be empty", 2), KNOWN),
-    known(("run scenario empty", ["run", "--mechanism", "soft", "--scenario", ""], "--scenario: must not be empty",
-           2), KNOWN),
-    known(("list without a kind", ["list"], "Missing command", 2), MULTILINE),
-    known(("no command", [], "Missing command", 2), MULTILINE),
+    ("scenario empty", ["compare", "--scenario", ""], "--scenario: must not be empty", 2),
+    ("run scenario empty", ["run", "--mechanism", "soft", "--scenario", ""], "--scenario: must not be empty", 2),
+    ("list without a kind", ["list"], "Missing command", 2),
+    ("no command", [], "Missing command", 2),
 ]
 
 
