@@ -177,16 +177,12 @@ def test_walkthrough_notebook_runs(kernel):
 @pytest.fixture(scope="session")
 def tiny_perp_results(tmp_path_factory):
     """Two mechanisms × one seed on the perp market's example scenario (anvil when installed)."""
-    from sandbox.chain.anvil import AnvilNotFound, find_anvil
     from sandbox.compare import run_comparison
     from sandbox.markets import get_market
     from sandbox.results import write_results
+    from sandbox.testing import fastest_backend
 
-    try:
-        find_anvil()
-        backend = "anvil"
-    except AnvilNotFound:
-        backend = "eth-tester"
+    backend = fastest_backend()
     sc = get_market("perp").example_scenario()
     comparison = run_comparison(sc, ["fixed-fee", "dutch-auction"], [1], backend=backend, jobs=1)
     return write_results(comparison, sc, tmp_path_factory.mktemp("results") / "tiny-perp")

@@ -33,13 +33,9 @@ MAX_UINT = 2**256 - 1
 
 def _backend() -> str:
     """anvil when it is installed (faster per call), else eth-tester."""
-    from sandbox.chain.anvil import AnvilNotFound, find_anvil
+    from sandbox.testing import fastest_backend
 
-    try:
-        find_anvil()
-        return "anvil"
-    except AnvilNotFound:
-        return "eth-tester"
+    return fastest_backend()
 
 
 BACKEND = _backend()

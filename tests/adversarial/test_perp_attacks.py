@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from sandbox.chain import InvalidTransaction, execute, open_chain
-from sandbox.chain.anvil import AnvilNotFound, find_anvil
 from sandbox.perp import PerpParams, deploy_mechanism, deploy_perp_market
 from sandbox.perp.actions import deposit_tx, fund_requests, trade_tx
+from sandbox.testing import fastest_backend
 from sandbox.units import to_wad
 
 pytestmark = pytest.mark.adversarial
@@ -92,11 +92,7 @@ _BUILT: dict[str, tuple[PerpWorld, object]] = {}  # mechanism -> (its world, the
 
 
 def _backend() -> str:
-    try:
-        find_anvil()
-        return "anvil"
-    except AnvilNotFound:
-        return "eth-tester"
+    return fastest_backend()
 
 
 @pytest.fixture(scope="module", autouse=True)

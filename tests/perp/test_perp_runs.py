@@ -12,13 +12,13 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from sandbox.chain.anvil import AnvilNotFound, find_anvil
 from sandbox.cli import main
 from sandbox.markets import get_market
 from sandbox.metrics import AccountingError, compute_metrics, metric_details
 from sandbox.perp import check_identity
 from sandbox.scenarios import load_scenario
 from sandbox.simulation import Simulation
+from sandbox.testing import fastest_backend
 from sandbox.units import to_wad
 
 FOUR = ["fixed-fee", "dutch-auction", "soft", "private"]
@@ -27,11 +27,7 @@ PERP_ROWS = ["insurance fund drawn", "deficits covered by ADL", "ADL volume (not
 
 
 def backend() -> str:
-    try:
-        find_anvil()
-        return "anvil"
-    except AnvilNotFound:
-        return "eth-tester"
+    return fastest_backend()
 
 
 def _args(e) -> dict:

@@ -29,9 +29,9 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from sandbox.chain import CallReverted, execute, open_chain
-from sandbox.chain.anvil import AnvilNotFound, find_anvil
 from sandbox.perp import PerpParams, check_identity, deploy_mechanism, deploy_perp_market
 from sandbox.perp.actions import deposit_tx, fund_requests, settle_funding_tx, trade_tx, withdraw_tx
+from sandbox.testing import fastest_backend
 from sandbox.units import BPS, WAD, to_wad
 
 pytestmark = pytest.mark.property
@@ -48,11 +48,7 @@ EXCUSED = {"fixed-fee": (), "private": ("ExclusiveWindow(",), "soft": ("AlreadyT
 
 
 def _backend() -> str:
-    try:
-        find_anvil()
-        return "anvil"
-    except AnvilNotFound:
-        return "eth-tester"
+    return fastest_backend()
 
 
 class PerpWorld:

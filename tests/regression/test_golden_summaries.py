@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sandbox.chain.anvil import AnvilNotFound, find_anvil
 from sandbox.cli import main
 from sandbox.mechanisms import MECHANISMS
+from sandbox.testing import fastest_backend
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -28,11 +28,7 @@ def builtin_mechanisms() -> list[str]:
 
 
 def backend() -> str:
-    try:
-        find_anvil()
-        return "anvil"
-    except AnvilNotFound:
-        return "eth-tester"
+    return fastest_backend()
 
 
 @pytest.mark.parametrize("scenario", ["crash", pytest.param("black-thursday", marks=pytest.mark.slow)])
