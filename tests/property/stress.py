@@ -43,9 +43,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.chain import BlockResult
+from sandbox.testing.accounting import assert_debt_identity, assert_tokens_conserved, holdings, liquidation_flows
 from sandbox.units import BPS, WAD
-
-from .accounting import assert_debt_identity, assert_tokens_conserved, holdings, liquidation_flows
 
 LIVENESS_BLOCKS = 3  # blocks with room in which an action keepers want may stay untaken
 # Known defect (reported with issue #15's property tests, not fixed here): opportunities are
