@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
@@ -53,7 +53,71 @@ def bid_split(bid: int, params: PrivateAuctionParams) -> tuple[int, int]:
     return protocol, bid - protocol
 
 
-class PrivateAuctionMechanism(FixedFeeMechanism[PrivateAuctionParams]):
+class OrderFlowWindow:
+    """The order-flow auction's calls and reads, shared by ``PrivateAuctionMechanism`` and its
+    perp variant (both contracts expose ``grant``, ``auctionState``, ``liquidate`` and
+    ``liquidateWithBid``): the sealed-bid auction, the grant, the window in force, and which
+    action an opportunity carries inside and after it."""
+
+    name: ClassVar[str]
+    contract: Contract
+    market: Any
+
+    # --- auction -------------------------------------------------------------------------
+    @staticmethod
+    def run_auction(bids: Mapping[Address, int], rng: np.random.Generator) -> tuple[Address, int] | None:
+        """Sealed-bid auction: the highest bid wins (first price); ties are broken by ``rng``.
+
+        None when nobody bids. Bidders are sorted before the draw, so the result depends on the
+        bids and the generator only, not on the dict's insertion order.
+        """
+        if not bids:
+            return None
+        for bidder, bid in bids.items():
+            if bid < 0:
+                raise ValueError(f"negative bid {bid} from {bidder}")
+        best = max(bids.values())
+        tied = sorted(a for a, b in bids.items() if b == best)
+        winner = tied[int(rng.integers(len(tied)))] if len(tied) > 1 else tied[0]
+        return winner, best
+
+    def grant_call(self, round_id: int, winner: Address, bid: int) -> Call:
+        """The auctioneer's ``grant`` for the oracle round in force (send as ``self.auctioneer``)."""
+        return Call(to=self.contract.address, data=self.contract.encode("grant", round_id, winner, bid),
+                    gas=GRANT_GAS, action="grant", owner=winner)
+
+    def auction_state(self) -> AuctionState:
+        """The auction of the round in force now (as of the latest block)."""
+        return self.auction_state_at(None)
+
+    def auction_state_at(self, timestamp: int | None) -> AuctionState:
+        """The auction of the round in force at ``timestamp`` (a block not built yet: with an
+        oracle delay, a round comes into force by the passing of time)."""
+        round_id, start, end, winner, bid, paid = self.contract.call("auctionState", timestamp=timestamp)
+        return AuctionState(round_id=round_id, window_start=start, window_end=end,
+                            winner=None if int(winner, 16) == 0 else winner, bid=bid, paid=paid)
+
+    def window_terms(self, timestamp: int | None) -> tuple[str, bool, int, dict[str, Any]]:
+        """(action, exclusive, round id, extra) for opportunities judged at ``timestamp`` (default
+        the next block's second): "liquidate-with-bid" for the round's winner inside the exclusive
+        window (extra names the winner, bid and whether it is paid), plain "liquidate" after."""
+        auction = self.auction_state()
+        now = self.market.chain.timestamp + 1 if timestamp is None else timestamp
+        exclusive = auction.exclusive(now)
+        extra: dict[str, Any] = {"round_id": auction.round_id, "window_end": auction.window_end}
+        if exclusive:
+            extra.update(winner=auction.winner, bid=auction.bid, bid_paid=auction.paid)
+        return ("liquidate-with-bid" if exclusive else "liquidate"), exclusive, auction.round_id, extra
+
+    def _function(self, action: str) -> str:
+        if action == "liquidate":
+            return "liquidate"
+        if action == "liquidate-with-bid":
+            return "liquidateWithBid"
+        raise ValueError(f"{self.name} cannot encode action {action!r}")
+
+
+class PrivateAuctionMechanism(OrderFlowWindow, FixedFeeMechanism[PrivateAuctionParams]):
     name = "private"
     Params = PrivateAuctionParams
     contract_name = "PrivateLiquidator"
@@ -123,40 +187,6 @@ class PrivateAuctionMechanism(FixedFeeMechanism[PrivateAuctionParams]):
         ``auction_state_at``, ``auctioneer``)."""
         return self
 
-    # --- auction -------------------------------------------------------------------------
-    @staticmethod
-    def run_auction(bids: Mapping[Address, int], rng: np.random.Generator) -> tuple[Address, int] | None:
-        """Sealed-bid auction: the highest bid wins (first price); ties are broken by ``rng``.
-
-        None when nobody bids. Bidders are sorted before the draw, so the result depends on the
-        bids and the generator only, not on the dict's insertion order.
-        """
-        if not bids:
-            return None
-        for bidder, bid in bids.items():
-            if bid < 0:
-                raise ValueError(f"negative bid {bid} from {bidder}")
-        best = max(bids.values())
-        tied = sorted(a for a, b in bids.items() if b == best)
-        winner = tied[int(rng.integers(len(tied)))] if len(tied) > 1 else tied[0]
-        return winner, best
-
-    def grant_call(self, round_id: int, winner: Address, bid: int) -> Call:
-        """The auctioneer's ``grant`` for the oracle round in force (send as ``self.auctioneer``)."""
-        return Call(to=self.contract.address, data=self.contract.encode("grant", round_id, winner, bid),
-                    gas=GRANT_GAS, action="grant", owner=winner)
-
-    def auction_state(self) -> AuctionState:
-        """The auction of the round in force now (as of the latest block)."""
-        return self.auction_state_at(None)
-
-    def auction_state_at(self, timestamp: int | None) -> AuctionState:
-        """The auction of the round in force at ``timestamp`` (a block not built yet: with an
-        oracle delay, a round comes into force by the passing of time)."""
-        round_id, start, end, winner, bid, paid = self.contract.call("auctionState", timestamp=timestamp)
-        return AuctionState(round_id=round_id, window_start=start, window_end=end,
-                            winner=None if int(winner, 16) == 0 else winner, bid=bid, paid=paid)
-
     # --- discovery -----------------------------------------------------------------------
     def opportunities(self, owners: Sequence[Address], timestamp: int | None = None) -> list[Opportunity]:
         """Liquidatable positions; during the exclusive window (judged at ``timestamp``, default
@@ -165,28 +195,14 @@ class PrivateAuctionMechanism(FixedFeeMechanism[PrivateAuctionParams]):
         positions = [p for p in self.market.positions(owners) if p.is_liquidatable]
         if not positions:
             return []
-        state = self.auction_state()
-        now = self.market.chain.timestamp + 1 if timestamp is None else timestamp
-        exclusive = state.exclusive(now)
-        action = "liquidate-with-bid" if exclusive else "liquidate"
+        action, exclusive, round_id, extra = self.window_terms(timestamp)
         price = self.market.price()
         out = []
         for p in positions:
-            extra: dict[str, Any] = {"round_id": state.round_id, "window_end": state.window_end}
-            if exclusive:
-                extra.update(winner=state.winner, bid=state.bid, bid_paid=state.paid)
-            opp = self._opportunity(p, price, action, ref=state.round_id, private=exclusive, **extra)
+            opp = self._opportunity(p, price, action, ref=round_id, private=exclusive, **extra)
             if opp is not None:
                 out.append(opp)
         return out
-
-    # --- actions -------------------------------------------------------------------------
-    def _function(self, action: str) -> str:
-        if action == "liquidate":
-            return "liquidate"
-        if action == "liquidate-with-bid":
-            return "liquidateWithBid"
-        raise ValueError(f"{self.name} cannot encode action {action!r}")
 
     def encode(self, opportunity: Opportunity, caller: Address,
                max_pay: int | None = None) -> Call:

@@ -8,12 +8,12 @@ exclusive window anyone may ``liquidate`` at fixed-fee terms."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from sandbox.chain import Account, Address, Contract
 from sandbox.mechanisms.accounting import LedgerEvent
-from sandbox.mechanisms.base import AuctionState, Call, Opportunity
-from sandbox.mechanisms.private import GRANT_GAS, PrivateAuctionMechanism
+from sandbox.mechanisms.base import Call, Opportunity
+from sandbox.mechanisms.private import OrderFlowWindow, PrivateAuctionMechanism
 from sandbox.perp.params import PerpPrivateParams
 
 from .fixed_fee import PerpFixedFeeMechanism
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 BID_GAS = 120_000  # pulling and splitting the bid on the round's first liquidation
 
 
-class PerpPrivateMechanism(PerpFixedFeeMechanism[PerpPrivateParams]):
+class PerpPrivateMechanism(OrderFlowWindow, PerpFixedFeeMechanism[PerpPrivateParams]):
     name = PrivateAuctionMechanism.name
     Params = PerpPrivateParams
     contract_name = "PerpPrivateLiquidator"
@@ -68,20 +68,6 @@ class PerpPrivateMechanism(PerpFixedFeeMechanism[PerpPrivateParams]):
     def order_flow(self) -> "PerpPrivateMechanism":
         return self
 
-    run_auction = staticmethod(PrivateAuctionMechanism.run_auction)
-
-    def grant_call(self, round_id: int, winner: Address, bid: int) -> Call:
-        return Call(to=self.contract.address, data=self.contract.encode("grant", round_id, winner, bid),
-                    gas=GRANT_GAS, action="grant", owner=winner)
-
-    def auction_state_at(self, timestamp: int | None) -> AuctionState:
-        round_id, start, end, winner, bid, paid = self.contract.call("auctionState", timestamp=timestamp)
-        return AuctionState(round_id=round_id, window_start=start, window_end=end,
-                            winner=None if int(winner, 16) == 0 else winner, bid=bid, paid=paid)
-
-    def auction_state(self) -> AuctionState:
-        return self.auction_state_at(None)
-
     # --- discovery -----------------------------------------------------------------------------
     def opportunities(self, owners: Sequence[Address], timestamp: int | None = None) -> list[Opportunity]:
         """Liquidatable accounts; during the exclusive window (judged at ``timestamp``, default the
@@ -90,27 +76,14 @@ class PerpPrivateMechanism(PerpFixedFeeMechanism[PerpPrivateParams]):
         candidates = self.candidates(owners)
         if not candidates:
             return []
-        auction = self.auction_state()
-        now = self.market.chain.timestamp + 1 if timestamp is None else timestamp
-        exclusive = auction.exclusive(now)
-        action = "liquidate-with-bid" if exclusive else "liquidate"
+        action, exclusive, round_id, extra = self.window_terms(timestamp)
         state = self.market.state()
         out = []
         for p in candidates:
-            extra: dict[str, Any] = {"round_id": auction.round_id, "window_end": auction.window_end}
-            if exclusive:
-                extra.update(winner=auction.winner, bid=auction.bid, bid_paid=auction.paid)
-            opp = self._opportunity(state, p, action, ref=auction.round_id, private=exclusive, **extra)
+            opp = self._opportunity(state, p, action, ref=round_id, private=exclusive, **extra)
             if opp is not None:
                 out.append(opp)
         return out
-
-    def _function(self, action: str) -> str:
-        if action == "liquidate":
-            return "liquidate"
-        if action == "liquidate-with-bid":
-            return "liquidateWithBid"
-        raise ValueError(f"{self.name} cannot encode action {action!r}")
 
     def encode(self, opportunity: Opportunity, caller: Address, max_pay: int | None = None) -> Call:
         call = super().encode(opportunity, caller, max_pay)
