@@ -79,25 +79,19 @@ def spot_price_wad(reserves: tuple[int, int]) -> int:
     return r1 * WAD // r0 if r0 else 0
 
 
-class Arbitrageur(Agent):
-    """Trades the AMM (and soft-liquidation bands) toward the reference price, bounded per block."""
+class ArbitrageurAgent(Agent):
+    """What every market's arbitrageur shares: the ``[arbitrageur]`` spec (capital per block,
+    tip), its one account, time-critical transactions, and the agent kind's hooks."""
 
     kind = "arbitrageur"
     reprices_stuck = True
 
     def __init__(self, account: Account, rng: np.random.Generator, spec: ArbitrageurSpec | None = None,
-                 gas: GasPolicy | None = None, slippage_bps: int = 50,
-                 inventory_blocks: int = INVENTORY_BLOCKS):
+                 gas: GasPolicy | None = None):
         spec = spec or ArbitrageurSpec()
         super().__init__(account, rng, gas or GasPolicy(tip_gwei=spec.tip_gwei))
         self.spec = spec
         self.capital_wad = to_wad(spec.capital_usd_per_block)
-        self.slippage_bps = slippage_bps
-        self.inventory_blocks = inventory_blocks
-        self.inventory_usd = 0
-        self.inventory_weth = 0
-        self.trades: list[dict] = []  # what it sent: block, venue, direction, amount in, expected out
-        self._slot: tuple[int, int, int] | None = None  # (nonce, max fee, tip) of a replacement
 
     @classmethod
     def labels(cls, scenario: "Scenario") -> list[str]:
@@ -112,6 +106,21 @@ class Arbitrageur(Agent):
     @property
     def tip_wei(self) -> int:
         return int(self.gas.tip_gwei * GWEI)
+
+
+class Arbitrageur(ArbitrageurAgent):
+    """Trades the AMM (and soft-liquidation bands) toward the reference price, bounded per block."""
+
+    def __init__(self, account: Account, rng: np.random.Generator, spec: ArbitrageurSpec | None = None,
+                 gas: GasPolicy | None = None, slippage_bps: int = 50,
+                 inventory_blocks: int = INVENTORY_BLOCKS):
+        super().__init__(account, rng, spec, gas)
+        self.slippage_bps = slippage_bps
+        self.inventory_blocks = inventory_blocks
+        self.inventory_usd = 0
+        self.inventory_weth = 0
+        self.trades: list[dict] = []  # what it sent: block, venue, direction, amount in, expected out
+        self._slot: tuple[int, int, int] | None = None  # (nonce, max fee, tip) of a replacement
 
     # --- set-up --------------------------------------------------------------------------
     def setup(self, ctx: "AgentContext") -> list:

@@ -26,16 +26,15 @@ from sandbox.chain import Account
 from sandbox.perp import math as pm
 from sandbox.perp.actions import deposit_tx, fund_requests, trade_tx
 from sandbox.scenarios.schema import ArbitrageurSpec
-from sandbox.units import BPS, GWEI, WAD, to_wad
+from sandbox.units import BPS, WAD
 
-from .base import Agent, BlockView, GasPolicy
+from .arbitrageur import ArbitrageurAgent
+from .base import BlockView, GasPolicy
 
 if TYPE_CHECKING:
     from sandbox.perp.market import PerpRunMarket
-    from sandbox.scenarios import Scenario
 
     from .context import AgentContext
-    from .kinds import RunSetup
 
 MARGIN_BLOCKS = 5  # margin deposited: this many blocks' capital
 TRADE_GAS_USED = 200_000  # what a trade costs without a funding settlement (measured ~120k)
@@ -52,33 +51,13 @@ def base_at_price(k: int, price_wad: int) -> int:
     return math.isqrt(k * WAD // price_wad)
 
 
-class PerpArbitrageur(Agent):
+class PerpArbitrageur(ArbitrageurAgent):
     """Trades the perp venue toward the index, bounded per block and by its margin."""
-
-    kind = "arbitrageur"
-    reprices_stuck = True
 
     def __init__(self, account: Account, rng: np.random.Generator, spec: ArbitrageurSpec | None = None,
                  gas: GasPolicy | None = None):
-        spec = spec or ArbitrageurSpec()
-        super().__init__(account, rng, gas or GasPolicy(tip_gwei=spec.tip_gwei))
-        self.spec = spec
-        self.capital_wad = to_wad(spec.capital_usd_per_block)
+        super().__init__(account, rng, spec, gas)
         self.trades: list[dict] = []
-
-    @classmethod
-    def labels(cls, scenario: "Scenario") -> list[str]:
-        return ["arbitrageur"]  # held even when disabled, so other accounts do not move
-
-    @classmethod
-    def populate(cls, run: "RunSetup") -> list[Agent]:
-        """One arbitrageur when ``[arbitrageur] enabled``."""
-        spec = run.scenario.arbitrageur
-        return [cls(run.chain.account("arbitrageur"), run.rng_for("arbitrageur"), spec)] if spec.enabled else []
-
-    @property
-    def tip_wei(self) -> int:
-        return int(self.gas.tip_gwei * GWEI)
 
     def setup(self, ctx: "AgentContext") -> list:
         """Deposit ``MARGIN_BLOCKS`` × capital as margin."""
