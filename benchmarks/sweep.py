@@ -4,11 +4,14 @@ Prints, measured in this one invocation (figures are printed, never asserted):
 
 1. local process pool: wall and CPU seconds of the same sweep (``--pool-runs`` distinct tiny runs)
    with one job (in this process, no pool: the conservative yardstick) and with a pool of two
-   workers; the wall ratio, and the ratio two free cores would give, 2 x CPU(1) / CPU(2): on a
-   machine shared with other jobs the wall ratio says how busy the cores were, not how well the
-   pool splits the work;
+   workers, in ``--repeats`` alternating pairs (1, 2, 1, 2, ...: a machine whose speed drifts
+   moves both sides of a pair alike) after one untimed run that loads the code, so neither side
+   pays the imports; each pair's wall ratio, their median (the figure to quote), and the ratio
+   two free cores would give, 2 x CPU(1) / CPU(2) (the second worker's overhead shows in it);
+   and the machine's own bound: the same runs split between two independent processes (no pool)
+   against one process running them all (two busy processes slow each other down);
 2. Ray: the same with one actor and with two on a local Ray of 2 CPUs (started once, its start-up
-   not counted: actors are made and warmed inside the timed part), and the same two ratios;
+   not counted: actors are made and warmed inside the timed part), and the same ratios;
 3. a ``--runs``-run sweep (default 1,000 distinct tiny runs) through ``liqsandbox sweep --jobs 2``
    in a child process: its wall time, the peak resident memory of its largest process
    (``getrusage(RUSAGE_CHILDREN)``) and the peak of the whole process tree's resident memory
@@ -18,16 +21,19 @@ Prints, measured in this one invocation (figures are printed, never asserted):
    byte the uninterrupted sweep's, and that no worker process outlived the kill.
 
 And the load average before and after. Usage:
-    python benchmarks/sweep.py [--runs 1000] [--pool-runs 40] [--skip-ray] [--skip-scale] [--keep DIR]
+    python benchmarks/sweep.py [--runs 1000] [--pool-runs 40] [--repeats 3] [--skip-ray] [--skip-scale]
+                               [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -126,11 +132,66 @@ def timed(executor, tasks) -> tuple[float, float, int]:
     return time.perf_counter() - t0, cpu() - c0 + actors, ok
 
 
-def ratios(name: str, one: tuple, two: tuple, unit: str) -> None:
-    """The measured wall ratio, and the ratio two cores would give if they were this run's alone:
-    with the work split evenly, 2 x CPU(one) / CPU(two) (the overhead of the second worker shows)."""
-    print(f"{name} speed-up, 2 {unit}s vs 1: {one[0] / two[0]:.2f}x wall (measured); "
-          f"{2 * one[1] / two[1]:.2f}x on two free cores (from CPU time: {one[1]:.1f} s vs {two[1]:.1f} s)")
+def paired(name: str, unit: str, make, tasks, repeats: int) -> None:
+    """Time ``make(1)`` and ``make(2)`` executors on ``tasks`` in ``repeats`` alternating pairs and
+    print each pair, the median wall ratio, and the ratio two cores would give if they were this
+    run's alone: with the work split evenly, 2 x CPU(one) / CPU(two)."""
+    walls, cpus = [], []
+    for i in range(repeats):
+        one = timed(make(1), tasks)
+        two = timed(make(2), tasks)
+        walls.append(one[0] / two[0])
+        cpus.append(2 * one[1] / two[1])
+        print(f"  {name} pair {i + 1}: 1 {unit} {one[0]:.1f} s wall, {one[1]:.1f} s CPU, {one[2]} ok; "
+              f"2 {unit}s {two[0]:.1f} s wall, {two[1]:.1f} s CPU, {two[2]} ok: {walls[-1]:.2f}x")
+    print(f"{name} speed-up, 2 {unit}s vs 1, {len(tasks)} runs: {statistics.median(walls):.2f}x wall "
+          f"(median of {repeats} pairs, {min(walls):.2f}-{max(walls):.2f}); "
+          f"{statistics.median(cpus):.2f}x on two free cores (from CPU time)")
+
+
+def _half(tasks, parity: int) -> None:
+    executor = LocalExecutor(jobs=1)
+    try:
+        for _ in executor.run(tasks[parity::2]):
+            pass
+    finally:
+        executor.close()
+
+
+def machine_scaling(tasks, repeats: int) -> None:
+    """What this machine gives two processes that share nothing: the tasks run once in this
+    process, and once split in two halves run at the same time by two independent processes
+    (forked, no pool, no messages). Their ratio bounds what any executor can reach here: two
+    busy processes slow each other down through the caches and memory they share (and, on a
+    virtual machine, the host), which no executor can avoid."""
+    ctx = multiprocessing.get_context("fork")
+    ratios = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _half(tasks, 0)
+        _half(tasks, 1)
+        alone = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        halves = [ctx.Process(target=_half, args=(tasks, parity)) for parity in (0, 1)]
+        for process in halves:
+            process.start()
+        for process in halves:
+            process.join()
+        ratios.append(alone / (time.perf_counter() - t0))
+    print(f"machine: two independent processes with half the runs each vs one with all: "
+          f"{statistics.median(ratios):.2f}x wall (median of {repeats}, {min(ratios):.2f}-{max(ratios):.2f}): "
+          f"the most any executor can reach here")
+
+
+def warm_up(tasks) -> None:
+    """One run in this process before anything is timed: the code it loads (and that pool workers
+    forked later inherit) is not charged to whichever side happens to go first."""
+    executor = LocalExecutor(jobs=1)
+    try:
+        for _ in executor.run(tasks[:1]):
+            pass
+    finally:
+        executor.close()
 
 
 def load_average() -> str:
@@ -140,17 +201,15 @@ def load_average() -> str:
 # --------------------------------------------------------------------------- 1. and 2.
 
 
-def local_ratio(n: int) -> None:
+def local_ratio(n: int, repeats: int) -> None:
     spec = parse_sweep(sweep_data(n))
     tasks = tasks_of(spec, list(range(len(spec.runs))))
-    one = timed(LocalExecutor(jobs=1), tasks)
-    two = timed(LocalExecutor(jobs=2), tasks)
-    print(f"local, {len(tasks)} runs: 1 job (in this process) {one[0]:.1f} s wall, {one[1]:.1f} s CPU, {one[2]} ok; "
-          f"pool of 2 {two[0]:.1f} s wall, {two[1]:.1f} s CPU, {two[2]} ok")
-    ratios("local", one, two, "worker")
+    warm_up(tasks)
+    machine_scaling(tasks, repeats)
+    paired("local", "worker", lambda jobs: LocalExecutor(jobs=jobs), tasks, repeats)
 
 
-def ray_ratio(n: int) -> None:
+def ray_ratio(n: int, repeats: int) -> None:
     try:
         import ray
     except ImportError:
@@ -163,15 +222,11 @@ def ray_ratio(n: int) -> None:
     t0 = time.perf_counter()
     with _package_on_path():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=256 * 2**20)
-    started = time.perf_counter() - t0
+    print(f"ray: a local Ray of 2 CPUs started in {time.perf_counter() - t0:.1f} s (not counted)")
     try:
-        one = timed(RayExecutor(jobs=1), tasks)
-        two = timed(RayExecutor(jobs=2), tasks)
+        paired("ray", "actor", lambda jobs: RayExecutor(jobs=jobs), tasks, repeats)
     finally:
         ray.shutdown()
-    print(f"ray (local, 2 CPUs, start-up {started:.1f} s not counted), {len(tasks)} runs: 1 actor {one[0]:.1f} s "
-          f"wall, {one[1]:.1f} s CPU; 2 actors {two[0]:.1f} s wall, {two[1]:.1f} s CPU ({one[2]}/{two[2]} ok)")
-    ratios("ray", one, two, "actor")
 
 
 # --------------------------------------------------------------------------- 3. and 4.
@@ -301,14 +356,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000, help="distinct runs of the scale sweep (default 1000)")
     parser.add_argument("--pool-runs", type=int, default=40, help="runs of the speed-up sweeps (default 40)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating pairs of each speed-up (default 3)")
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--skip-scale", action="store_true", help="only the speed-ups (1. and 2.)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the sweep folders here")
     args = parser.parse_args()
     print(f"load average before: {load_average()} ({os.cpu_count()} cores)")
-    local_ratio(args.pool_runs)
+    local_ratio(args.pool_runs, args.repeats)
     if not args.skip_ray:
-        ray_ratio(args.pool_runs)
+        ray_ratio(args.pool_runs, args.repeats)
     if not args.skip_scale:
         work = args.keep or Path(tempfile.mkdtemp(prefix="liqsandbox-bench-sweep-"))
         work.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 from sandbox.errors import one_line
 from sandbox.pool import worker_pool
 from sandbox.results import Results
-from sandbox.runs import TABLE_NAMES, RunFailure, RunRecord, attempt, summary_frame
+from sandbox.runs import TABLE_NAMES, RunFailure, RunRecord, attempt, prepare, summary_frame
 from sandbox.scenarios import Scenario
 from sandbox.table import (
     MIN_SEEDS_FOR_INTERVAL,
@@ -90,6 +90,7 @@ def run_comparison(scenario: Scenario, mechanisms: Sequence[str], seeds: Sequenc
         for m, s in keys:
             done[(m, s)] = attempt(scenario, m, s, backend, progress=progress)
     else:
+        prepare(backend, mechanisms)
         with worker_pool(n_jobs) as pool:
             futures = {pool.submit(_worker, scenario, m, s, backend): (m, s) for m, s in keys}
             pending = set(futures)

@@ -1,7 +1,11 @@
 """Worker processes that never outlive the process that started them.
 
-``worker_pool(jobs)`` is a ``ProcessPoolExecutor`` on the "spawn" context (a fresh interpreter
-per worker, nothing inherited) whose workers
+``worker_pool(jobs)`` is a ``ProcessPoolExecutor`` whose workers start by ``fork`` when that
+is safe (Linux, and this process runs a single thread: forking a threaded process can copy a
+lock another thread holds), so they begin with the sandbox already imported (importing it
+costs a fresh interpreter about a second, as long as a short run); elsewhere by ``spawn``. A run
+holds no global state and seeds its own generators, so what a worker inherits cannot change a
+run's tables (tests compare one worker with several, byte for byte). The workers
 
 * ask the kernel to SIGKILL them when their parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``), so a
   ``kill -9`` of the command line leaves no orphan behind holding a run's memory;
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -71,6 +76,13 @@ def kill_workers(pool: ProcessPoolExecutor) -> None:
             process.kill()
 
 
+def start_method() -> str:
+    """``fork`` on Linux from a single-threaded process, else ``spawn`` (module docstring)."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
 @contextlib.contextmanager
 def worker_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
     """A process pool of ``jobs`` workers that die with this process (see the module docstring).
@@ -78,16 +90,21 @@ def worker_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
     On a normal exit the pool is shut down after its tasks; on an exception its workers are
     killed first, so Ctrl-C or an error does not wait for long runs to finish.
     """
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker,
-                               initargs=(os.getpid(),))
+    method = start_method()
+    if method == "fork":  # forked workers neither copy nor re-scan what this process holds
+        gc.freeze()
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
+                               initializer=init_worker, initargs=(os.getpid(),))
     try:
         yield pool
     except BaseException:
         kill_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
         raise
+    finally:
+        if method == "fork":
+            gc.unfreeze()
     pool.shutdown(wait=True)
 
 
-__all__ = ["init_worker", "kill_workers", "worker_pool"]
+__all__ = ["init_worker", "kill_workers", "start_method", "worker_pool"]

@@ -82,6 +82,20 @@ def run_one(scenario: "Scenario", mechanism: str, seed: int, backend: str,
                      wall_seconds=wall, settle_blocks=int(result.settle_blocks))
 
 
+def prepare(backend: str, mechanisms: Sequence[str] = ()) -> None:
+    """Import what runs on ``backend`` need (the simulation, the metrics, the backend's and the
+    mechanisms' modules), so that pool workers forked afterwards (``sandbox.pool``) start with
+    them instead of each importing them again."""
+    from sandbox.chain import CHAIN_BACKENDS
+    from sandbox.mechanisms import get_mechanism
+    from sandbox.metrics import compute_metrics  # noqa: F401
+    from sandbox.simulation import Simulation  # noqa: F401
+
+    CHAIN_BACKENDS.load(backend)
+    for name in mechanisms:
+        get_mechanism(name)
+
+
 def attempt(scenario: "Scenario", mechanism: str, seed: int, backend: str,
             progress: Callable[[int], None] | None = None, chains=None) -> RunRecord | RunFailure:
     """One run, or its failure: an exception in one run must not end the others."""
@@ -103,4 +117,4 @@ def summary_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["mechanism", "seed", *columns])
 
 
-__all__ = ["RunFailure", "RunRecord", "TABLE_NAMES", "attempt", "run_one", "summary_frame"]
+__all__ = ["RunFailure", "RunRecord", "TABLE_NAMES", "attempt", "prepare", "run_one", "summary_frame"]

@@ -165,7 +165,10 @@ class LocalExecutor:
 
     def _pool(self, queue: deque) -> Iterator[RunOutput]:
         from sandbox.pool import worker_pool
+        from sandbox.runs import prepare
 
+        for backend in sorted({t.backend for batch in queue for t in batch}):
+            prepare(backend, sorted({t.mechanism for batch in queue for t in batch}))
         while queue:
             with worker_pool(self.jobs) as pool:
                 futures: dict = {}
