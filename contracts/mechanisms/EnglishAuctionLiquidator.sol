@@ -11,7 +11,9 @@ import {ILiquidationMechanism} from "../core/ILiquidationMechanism.sol";
 ///         1.2 (cat.bite + flip.tend/dent/deal/tick, the mechanism of 12 March 2020).
 ///         - bite: anyone (no reward) seizes an unhealthy position's whole collateral into an
 ///           auction and locks the position: lot = collateral, tab = debt * chop, bid = 0,
-///           end = now + tau.
+///           end = now + tau. A debt below `dust` is refused (Maker's vat kept vaults from
+///           holding less than the ilk's dust, so no flip auction was smaller): an auction too
+///           small to pay a bidder's gas would never be bid on.
 ///         - tend (phase 1): bidders raise the USD bid for the whole lot. A bid must beat the
 ///           current one by the factor beg (or equal tab) and may not exceed tab. The new bidder
 ///           refunds the previous one directly and pays the increase into this contract; the
@@ -49,6 +51,7 @@ contract EnglishAuctionLiquidator is ILiquidationMechanism {
     error Overflow();
     error InvalidParameters();
     error TransferFailed();
+    error Dust(uint256 debt, uint256 dust);
 
     event Bite(uint256 indexed id, address indexed owner, uint256 lot, uint256 debt, uint256 tab, uint256 end);
     event Tend(uint256 indexed id, address indexed bidder, address indexed previousBidder, uint256 lot, uint256 bid,
@@ -97,6 +100,7 @@ contract EnglishAuctionLiquidator is ILiquidationMechanism {
     uint256 public immutable beg; // minimum bid improvement factor, WAD (1.05)
     uint256 public immutable ttl; // seconds a bid stands before the auction can be dealt
     uint256 public immutable tau; // seconds from kick (or tick) to the auction's hard end
+    uint256 public immutable dust; // smallest debt that may be bitten, USD WAD
 
     uint256 public kicks; // auctions ever started; ids are 1..kicks
     uint256[] internal active;
@@ -108,7 +112,8 @@ contract EnglishAuctionLiquidator is ILiquidationMechanism {
     /// @param beg_ minimum bid improvement factor, WAD (>= 1)
     /// @param ttl_ bid duration in seconds
     /// @param tau_ auction duration in seconds
-    constructor(address market_, uint256 chop_, uint256 beg_, uint256 ttl_, uint256 tau_) {
+    /// @param dust_ smallest debt that may be bitten, USD WAD
+    constructor(address market_, uint256 chop_, uint256 beg_, uint256 ttl_, uint256 tau_, uint256 dust_) {
         if (chop_ < WadMath.WAD || beg_ < WadMath.WAD || ttl_ == 0 || tau_ == 0) revert InvalidParameters();
         if (ttl_ > type(uint48).max || tau_ > type(uint48).max) revert InvalidParameters();
         market = LendingMarket(market_);
@@ -119,6 +124,7 @@ contract EnglishAuctionLiquidator is ILiquidationMechanism {
         beg = beg_;
         ttl = ttl_;
         tau = tau_;
+        dust = dust_;
         // The market pulls repayments and restored collateral from this contract.
         Token(LendingMarket(market_).collateralToken()).approve(market_, type(uint256).max);
         Token(LendingMarket(market_).debtToken()).approve(market_, type(uint256).max);
@@ -147,6 +153,7 @@ contract EnglishAuctionLiquidator is ILiquidationMechanism {
         LendingMarket m = market;
         (uint256 lot, uint256 debt, uint256 hf,) = m.positionOf(owner);
         if (debt == 0 || hf >= WadMath.WAD) revert HealthyPosition();
+        if (debt < dust) revert Dust(debt, dust);
         if (lot == 0) revert NullAuction();
         uint256 tab = debt.wmul(chop);
         if (tab > type(uint128).max || lot > type(uint128).max) revert Overflow();

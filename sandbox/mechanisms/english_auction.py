@@ -4,7 +4,8 @@ flip.tend / dent / deal / tick, the mechanism of 12 March 2020 (contract
 
 - ``bite(owner)``: anyone, for no reward, seizes an unhealthy position's whole collateral into
   an auction and locks the position: ``lot`` = collateral, ``tab = debt × chop``, bid 0,
-  ``end = now + tau``.
+  ``end = now + tau``; a debt below ``dust_usd`` is refused (``Dust``), as no vault below the
+  ilk's dust could exist at Maker.
 - ``tend(id, lot, bid)`` (phase 1): a higher USD bid for the whole lot, at least ``beg`` × the
   current bid (or exactly ``tab``), never above ``tab``. The new bidder refunds the previous one
   and pays the increase into the contract; the bid deadline becomes ``tic = now + ttl``. The
@@ -30,7 +31,7 @@ from typing import Callable, Sequence
 
 from sandbox.chain import Address
 from sandbox.legs import Valuer, legs
-from sandbox.units import BPS, WAD
+from sandbox.units import BPS, WAD, to_wad
 
 from .accounting import LedgerEvent, Taken
 from .base import Call, LiquidationMechanism, MechanismParams, Opportunity
@@ -79,12 +80,18 @@ def quote_deal(bid: int, debt: int, lot: int, returned: int) -> DealQuote:
 
 @dataclass(frozen=True)
 class EnglishAuctionParams(MechanismParams):
-    """MakerDAO ETH-A flipper defaults (March 2020): chop 1.13, beg 1.05, ttl 3 h, tau 2 days."""
+    """MakerDAO ETH-A flipper defaults (March 2020): chop 1.13, beg 1.05, ttl 3 h, tau 2 days;
+    and a dust floor on bite."""
 
     chop_bps: int = 11300  # tab = debt × chop (13% liquidation penalty)
     beg_bps: int = 10500  # each bid at least 5% better than the last
     ttl_seconds: int = 10800  # bid duration: each bid sets the deadline to now + ttl
     tau_seconds: int = 172800  # auction duration from bite (or tick)
+    # Smallest debt bite accepts. Maker's vat kept every vault at or above the ilk's dust, so no
+    # flip auction was smaller; here the market lets a repayment leave less. 250: the least debt
+    # whose 13% penalty (~$32) pays a bidder's tend and deal (~180k gas, ~$18 at 50 gwei and
+    # $2,000) with room; an auction below it would not be bid on.
+    dust_usd: float = 250.0
 
     def validate(self) -> None:
         if self.chop_bps < BPS:
@@ -95,6 +102,8 @@ class EnglishAuctionParams(MechanismParams):
             raise ValueError(f"ttl_seconds must be positive, got {self.ttl_seconds}")
         if not 0 < self.tau_seconds < 2**48:
             raise ValueError(f"tau_seconds must be positive, got {self.tau_seconds}")
+        if not 0 <= self.dust_usd <= 1e12:
+            raise ValueError(f"dust_usd must be in [0, 1e12], got {self.dust_usd}")
 
     @property
     def chop_wad(self) -> int:
@@ -106,7 +115,11 @@ class EnglishAuctionParams(MechanismParams):
 
     def contract_args(self) -> tuple:
         """EnglishAuctionLiquidator's constructor arguments after the market address."""
-        return (self.chop_wad, self.beg_wad, self.ttl_seconds, self.tau_seconds)
+        return (self.chop_wad, self.beg_wad, self.ttl_seconds, self.tau_seconds, self.dust_wad)
+
+    @property
+    def dust_wad(self) -> int:
+        return to_wad(self.dust_usd)
 
     def tab(self, debt: int) -> int:
         return debt * self.chop_wad // WAD
@@ -158,8 +171,8 @@ class EnglishAuctionMechanism(LiquidationMechanism[EnglishAuctionParams]):
 
     # --- discovery -------------------------------------------------------------------------
     def opportunities(self, owners: Sequence[Address]) -> list[Opportunity]:
-        """Bites on liquidatable listed positions, and tend / dent / deal / tick on the running
-        auctions of listed owners."""
+        """Bites on liquidatable listed positions with at least ``dust_usd`` of debt, and tend /
+        dent / deal / tick on the running auctions of listed owners."""
         wanted = {o.lower() for o in owners}
         auctions = [a for a in self.auctions() if a["owner"].lower() in wanted]
         in_auction = {a["owner"].lower() for a in auctions}
@@ -167,7 +180,7 @@ class EnglishAuctionMechanism(LiquidationMechanism[EnglishAuctionParams]):
         p = self.params
         usd, weth = self.market.numeraire, self.market.collateral_asset
         for pos in self.market.positions(owners):
-            if (pos.is_liquidatable and not pos.locked and pos.collateral > 0
+            if (pos.is_liquidatable and not pos.locked and pos.collateral > 0 and pos.debt >= p.dust_wad
                     and pos.owner.lower() not in in_auction):
                 out.append(Opportunity(
                     mechanism=self.name, action="bite", owner=pos.owner, health_factor_wad=pos.health_factor_wad,

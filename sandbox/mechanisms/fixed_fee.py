@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from sandbox.market import Market
 
 LIQUIDATE_GAS = 300_000  # measured: ~170k, ~215k with a write-off
+# A liquidation that takes all the collateral asks to repay up to this much more than its quote:
+# the call executes under the next block's price, and a round coming into force in between (an
+# oracle delay, or an update landing first in the same block) may raise it; the contract then
+# takes the whole collateral and repays only what it is worth (as Aave keepers pass
+# type(uint256).max), where the exact quote would leave a sliver of collateral and revert
+# (DustRemaining). 10% covers any single round in the built-in scenarios.
+SEIZE_ALL_ROOM_BPS = 1000
 
 
 @dataclass(frozen=True)
@@ -245,14 +252,25 @@ class FixedFeeMechanism(LiquidationMechanism[FP]):
     def encode(self, opportunity: Opportunity, caller: Address,
                max_pay: int | None = None) -> Call:
         """``liquidate(owner, amount)`` sized to ``max_pay`` (shrunk further if the
-        smaller amount would leave dust)."""
+        smaller amount would leave dust; with room when it takes all the collateral, ``requested_repayment``)."""
         fn = self._function(opportunity.action)
         q = self.quote(opportunity, max_pay)
         if q is None:
             raise ValueError(f"no liquidation of {opportunity.owner} fits max_pay={max_pay}"
                              " (the dust rule or an empty opportunity)")
         m = self.market
-        return Call(to=self.contract.address, data=self.contract.encode(fn, opportunity.owner, q.debt_repaid),
+        return Call(to=self.contract.address,
+                    data=self.contract.encode(fn, opportunity.owner, self.requested_repayment(opportunity, q, max_pay)),
                     gas=LIQUIDATE_GAS, action=opportunity.action, owner=opportunity.owner,
                     pays=legs(**{m.numeraire: q.debt_repaid}),
                     receives=legs(**{m.collateral_asset: q.keeper_collateral}))
+
+    @staticmethod
+    def requested_repayment(opportunity: Opportunity, q: LiquidationQuote, max_pay: int | None) -> int:
+        """The repayment to ask for: the quote's, or when it takes all the collateral up to
+        ``SEIZE_ALL_ROOM_BPS`` more (within ``max_pay``): the legs stay the quote's, what is
+        expected at the head's price."""
+        if q.collateral_seized != opportunity.extra["collateral"]:
+            return q.debt_repaid
+        room = q.debt_repaid * (BPS + SEIZE_ALL_ROOM_BPS) // BPS
+        return room if max_pay is None else max(q.debt_repaid, min(room, max_pay))

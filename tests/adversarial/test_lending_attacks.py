@@ -503,11 +503,6 @@ def test_a_liquidation_leaving_dust_reverts(world):
 
 
 @worlds("english-auction")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "EnglishAuctionLiquidator.bite has no dust floor (Maker's flipper relied on the vat's dust, and "
-    "LendingMarket.repay lets a debt fall below min_borrow_usd): a dust position can be bitten into an "
-    "auction too small to bid on. A fix needs a dust parameter in the contract and in "
-    "sandbox/mechanisms/english_auction.py (not changed here); remove this marker with it."))
 def test_kicking_dust_into_an_english_auction_reverts(world):
     w = world
     m = w.market
@@ -516,5 +511,6 @@ def test_kicking_dust_into_an_english_auction_reverts(world):
     w.ok(m.lending.tx(w.bystander, "withdraw", to_wad("9.99"), gas=600_000))  # 0.01 WETH against it
     w.set_price(to_wad(1000))  # $10 of collateral × 0.85 < $10 of debt
     assert m.read_positions([w.bystander.address])[0].is_liquidatable
+    assert [o.action for o in w.mech.opportunities([w.bystander.address])] == []  # keepers are not offered it
     w.refused("kick a dust position into an auction", liquidation_request(w, w.keeper, w.bystander.address),
               "Dust(")

@@ -83,7 +83,9 @@ def usd(market, who):
 def test_params_default_to_eth_a_flipper_numbers_and_validate():
     p = EnglishAuctionParams()
     assert (p.chop_bps, p.beg_bps, p.ttl_seconds, p.tau_seconds) == (11300, 10500, 10800, 172800)
-    assert p.contract_args() == (to_wad("1.13"), to_wad("1.05"), TTL, TAU)
+    assert p.contract_args() == (to_wad("1.13"), to_wad("1.05"), TTL, TAU, to_wad(250))
+    with pytest.raises(ValueError, match="dust_usd"):
+        EnglishAuctionParams(dust_usd=-1)
     with pytest.raises(ValueError, match="beg_bps"):
         EnglishAuctionParams(beg_bps=9999)
     with pytest.raises(ValueError, match="ttl_seconds"):

@@ -47,13 +47,15 @@ from sandbox.testing.accounting import assert_debt_identity, assert_tokens_conse
 from sandbox.units import BPS, WAD
 
 LIVENESS_BLOCKS = 3  # blocks with room in which an action keepers want may stay untaken
-# Known defect (reported with issue #15's property tests, not fixed here): opportunities are
-# sized at the oracle price in force at the head block, but execute under the next block's price,
-# which differs whenever a round comes into force in between (any oracle delay). Fixed-fee sizes a
-# "take all the collateral" repayment that then leaves dust (DustRemaining); absorb's buy of the
-# whole inventory then gets too little WETH or more than there is (tests/property/
-# test_known_defects.py). A block in which the wanted action reverted for exactly such a reason
-# does not count toward the liveness bound; ``StressOutcome.stale_quote_reverts`` counts them.
+# Stale quotes (found by issue #15's property tests): opportunities are sized at the oracle price
+# in force at the head block, but execute under the next block's price, which differs whenever a
+# round comes into force in between (any oracle delay). Absorb's buy of the whole inventory then
+# gets too little WETH or more than there is (a known defect, tests/property/
+# test_known_defects.py). Fixed-fee's "take all the collateral" repayment used to leave dust
+# (DustRemaining); it now asks with room (``fixed_fee.SEIZE_ALL_ROOM_BPS``), but a partial
+# liquidation sized at the old price may still leave dust, and a flash keeper borrows only the
+# quoted repayment. A block in which the wanted action reverted for exactly such a reason does
+# not count toward the liveness bound; ``StressOutcome.stale_quote_reverts`` counts them.
 # (Private shares fixed-fee's sizing but its winners quote in a what-if block that includes the
 # oracle update: no such revert was seen in 150 examples, so none is excused.)
 STALE_QUOTE_REVERTS = {"fixed-fee": ("DustRemaining(",), "absorb": ("TooMuchSlippage()", "InsufficientInventory()")}

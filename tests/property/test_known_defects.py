@@ -1,17 +1,20 @@
-"""Defects the stress property tests found in code this suite does not own, pinned as strict
-expected failures: each test states the rule that should hold and fails today; once the code is
-fixed it passes, the strict marker turns that into a failure, and the marker (and the matching
-``STALE_QUOTE_REVERTS`` excuse in ``tests/property/stress.py``) must go.
+"""Stale quotes, found by the stress property tests: a mechanism sizes its opportunities at the
+oracle price in force at the head block, but the call executes in the next block, under the
+price in force then. With an oracle delay a round already submitted (keepers can see it:
+``latestSubmitted``) comes into force in between, so the price moves every block while the market
+moves.
 
-Stale quotes. A mechanism sizes its opportunities at the oracle price in force at the head block,
-but the call executes in the next block, under the price in force then. With an oracle delay a
-round already submitted (keepers can see it: ``latestSubmitted``) comes into force in between, so
-the price moves every block while the market moves. Fixed-fee asks to repay exactly what buys
-all the collateral at the old price: a little higher and less than all is seized, leaving dust
-(``DustRemaining``). Absorb buys the whole inventory with
-``minAmount`` = the quote at the old price: higher and the quote is short (``TooMuchSlippage``),
-lower and it is more than the inventory (``InsufficientInventory``). In the stress examples the
-keepers' transactions reverted this way block after block (up to 12 in one run)."""
+Fixed-fee (fixed): a liquidation taking all the collateral asked to repay exactly what buys it at
+the old price; a little higher and less than all was seized, leaving dust (``DustRemaining``).
+It now asks with room and the contract takes the whole collateral for what it is worth then.
+
+Absorb (a known defect, pinned as a strict expected failure: once fixed the test passes, the
+strict marker turns that into a failure, and the marker and the matching
+``STALE_QUOTE_REVERTS`` excuse in ``tests/property/stress.py`` must go): keepers buy the whole
+inventory with ``minAmount`` = the quote at the old price: higher and the quote is short
+(``TooMuchSlippage``), lower and it is more than the inventory (``InsufficientInventory``). In
+the stress examples the keepers' transactions reverted this way block after block (up to 12 in
+one run)."""
 
 from __future__ import annotations
 
@@ -26,8 +29,8 @@ from sandbox.units import to_wad
 pytestmark = pytest.mark.property
 
 DELAY = 60
-STALE = ("a mechanism sizes opportunities at the price in force at the head block, not at the next "
-         "block's (sandbox/mechanisms/fixed_fee.py / absorb.py opportunities and encode, not changed here)")
+STALE = ("absorb sizes the whole-inventory buy at the price in force at the head block, not at the next "
+         "block's (sandbox/mechanisms/absorb.py opportunities and encode, not changed here)")
 
 
 def _world(name: str):
@@ -53,14 +56,18 @@ def _next_round_then(chain, market, mech, keeper, call, price):
     return block.receipts[0]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=STALE)
-def test_a_full_collateral_liquidation_still_lands_when_the_next_round_is_1_percent_higher():
+@pytest.mark.parametrize("move", [101, 110], ids=["1% higher", "10% higher"])
+def test_a_full_collateral_liquidation_still_lands_when_the_next_round_is_higher(move):
     chain, market, mech, keeper, victim = _world("fixed-fee")
     _price_in_force(chain, market, to_wad(1400))  # HF 0.78: every WETH can go, the debt cannot be covered
     (opp,) = mech.opportunities([victim.address])
     assert opp.received("WETH") >= to_wad(10) * 95 // 100  # (all of it, less the protocol fee)
-    receipt = _next_round_then(chain, market, mech, keeper, mech.encode(opp, keeper.address), to_wad(1414))
-    assert receipt.succeeded, receipt.revert_reason  # today: DustRemaining(debtLeft=..., collateralValueLeft=...)
+    receipt = _next_round_then(chain, market, mech, keeper, mech.encode(opp, keeper.address),
+                               to_wad(1400) * move // 100)
+    assert receipt.succeeded, receipt.revert_reason  # it was DustRemaining(debtLeft=..., collateralValueLeft=...)
+    (event,) = [log.args for log in receipt.logs if log.name == "Liquidated"]
+    assert event["collateralSeized"] == to_wad(10)  # all of it, repaid at the new price
+    assert event["debtRepaid"] > opp.paid("USD")
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=STALE)
