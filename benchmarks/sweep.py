@@ -149,10 +149,11 @@ def paired(name: str, unit: str, make, tasks, repeats: int) -> None:
           f"{statistics.median(cpus):.2f}x on two free cores (from CPU time)")
 
 
-def _half(tasks, parity: int) -> None:
+def run_here(tasks) -> None:
+    """Run ``tasks`` in this process (one job), discarding the outputs."""
     executor = LocalExecutor(jobs=1)
     try:
-        for _ in executor.run(tasks[parity::2]):
+        for _ in executor.run(tasks):
             pass
     finally:
         executor.close()
@@ -168,11 +169,11 @@ def machine_scaling(tasks, repeats: int) -> None:
     ratios = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        _half(tasks, 0)
-        _half(tasks, 1)
+        run_here(tasks[0::2])
+        run_here(tasks[1::2])
         alone = time.perf_counter() - t0
         t0 = time.perf_counter()
-        halves = [ctx.Process(target=_half, args=(tasks, parity)) for parity in (0, 1)]
+        halves = [ctx.Process(target=run_here, args=(tasks[parity::2],)) for parity in (0, 1)]
         for process in halves:
             process.start()
         for process in halves:
@@ -186,12 +187,7 @@ def machine_scaling(tasks, repeats: int) -> None:
 def warm_up(tasks) -> None:
     """One run in this process before anything is timed: the code it loads (and that pool workers
     forked later inherit) is not charged to whichever side happens to go first."""
-    executor = LocalExecutor(jobs=1)
-    try:
-        for _ in executor.run(tasks[:1]):
-            pass
-    finally:
-        executor.close()
+    run_here(tasks[:1])
 
 
 def load_average() -> str:

@@ -539,6 +539,32 @@ class Outcome:
                 f"{self.at_risk - total} wei)")
         return self
 
+    def metrics(self) -> dict[str, float]:
+        """The identity's summary columns (USD) at the end of the run; every market's the same."""
+        return {
+            "debt_at_risk_usd": _usd(self.at_risk),
+            "debt_recovered_usd": _usd(self.recovered),
+            "debt_open_covered_usd": _usd(self.covered),
+            "shortfall_usd": _usd(self.shortfall),
+            "bad_debt_usd": _usd(self.bad),
+            "lender_loss_usd": _usd(self.bad + self.shortfall),
+            "recovery_efficiency": (self.recovered / self.at_risk) if self.at_risk else math.nan,
+        }
+
+    @staticmethod
+    def path_end_metrics(path: "Outcome | None") -> dict[str, float]:
+        """The identity's columns at the end of the price path (NaN for a run without one)."""
+        def usd(amount: str) -> float:
+            return _usd(getattr(path, amount)) if path else math.nan
+
+        return {
+            "debt_at_risk_at_path_end_usd": usd("at_risk"),
+            "debt_recovered_at_path_end_usd": usd("recovered"),
+            "debt_open_covered_at_path_end_usd": usd("covered"),
+            "shortfall_at_path_end_usd": usd("shortfall"),
+            "bad_debt_at_path_end_usd": usd("bad"),
+        }
+
 
 def outcome(at_risk: int, recovered: int, bad: int, owed: list[tuple[int, int, int]], price_wad: int,
             what: str) -> Outcome:
@@ -882,13 +908,7 @@ def lending_metrics(result) -> tuple[dict, dict]:
 
     path = acc.path_end
     metrics = {
-        "debt_at_risk_usd": _usd(fin.at_risk),
-        "debt_recovered_usd": _usd(fin.recovered),
-        "debt_open_covered_usd": _usd(fin.covered),
-        "shortfall_usd": _usd(fin.shortfall),
-        "bad_debt_usd": _usd(fin.bad),
-        "lender_loss_usd": _usd(fin.bad + fin.shortfall),
-        "recovery_efficiency": (fin.recovered / fin.at_risk) if fin.at_risk else math.nan,
+        **fin.metrics(),
         "borrower_loss_usd": _usd(loss_ref),
         "borrower_penalty_oracle_usd": _usd(penalty_oracle),
         "wrongful_liquidations": len({key for _, key in wrongful}),
@@ -904,11 +924,7 @@ def lending_metrics(result) -> tuple[dict, dict]:
         "median_time_to_safety_s": _median_or_nan(to_safety) if safety_recorded else math.nan,
         "max_price_impact_bps": _max_price_impact_bps(events, keepers),
         "over_liquidation_usd": _over_liquidation(acc, taken),
-        "debt_at_risk_at_path_end_usd": _usd(path.at_risk) if path else math.nan,
-        "debt_recovered_at_path_end_usd": _usd(path.recovered) if path else math.nan,
-        "debt_open_covered_at_path_end_usd": _usd(path.covered) if path else math.nan,
-        "shortfall_at_path_end_usd": _usd(path.shortfall) if path else math.nan,
-        "bad_debt_at_path_end_usd": _usd(path.bad) if path else math.nan,
+        **Outcome.path_end_metrics(path),
     }
     details = {
         "outcome_wad": fin,

@@ -405,13 +405,7 @@ def perp_metrics(result) -> tuple[dict, dict]:
     funding = sum(max(0, _int(e.args["amount"])) for e in market_events if e.name == "FundingPaid")
 
     metrics: dict[str, Any] = {
-        "debt_at_risk_usd": _usd(fin.at_risk),
-        "debt_recovered_usd": _usd(fin.recovered),
-        "debt_open_covered_usd": _usd(fin.covered),
-        "shortfall_usd": _usd(fin.shortfall),
-        "bad_debt_usd": _usd(fin.bad),
-        "lender_loss_usd": _usd(fin.bad + fin.shortfall),
-        "recovery_efficiency": (fin.recovered / fin.at_risk) if fin.at_risk else math.nan,
+        **fin.metrics(),
         "borrower_loss_usd": _usd(fees_total + slip_ref),
         "borrower_penalty_oracle_usd": _usd(fees_total + slip_oracle),
         "wrongful_liquidations": len({key for _, key in wrongful_txs}),
@@ -427,11 +421,7 @@ def perp_metrics(result) -> tuple[dict, dict]:
         "median_time_to_safety_s": _median_or_nan(to_safety) if safety_recorded else math.nan,
         "max_price_impact_bps": _swap_impact_bps(run.events, keepers),
         "over_liquidation_usd": _over_liquidation(run),
-        "debt_at_risk_at_path_end_usd": _usd(path.at_risk) if path else math.nan,
-        "debt_recovered_at_path_end_usd": _usd(path.recovered) if path else math.nan,
-        "debt_open_covered_at_path_end_usd": _usd(path.covered) if path else math.nan,
-        "shortfall_at_path_end_usd": _usd(path.shortfall) if path else math.nan,
-        "bad_debt_at_path_end_usd": _usd(path.bad) if path else math.nan,
+        **Outcome.path_end_metrics(path),
         "insurance_fund_drawdown_usd": _usd(drawn),
         "adl_covered_usd": _usd(sum(_int(e.args["amount"]) for e in adl)),
         "adl_volume_usd": _usd(sum(_int(e.args["size"]) * _int(e.args["bankruptcyPrice"]) // WAD for e in adl)),

@@ -167,8 +167,10 @@ class LocalExecutor:
         from sandbox.pool import worker_pool
         from sandbox.runs import prepare
 
-        for backend in sorted({t.backend for batch in queue for t in batch}):
-            prepare(backend, sorted({t.mechanism for batch in queue for t in batch}))
+        tasks = [t for batch in queue for t in batch]
+        mechanisms = sorted({t.mechanism for t in tasks})
+        for backend in sorted({t.backend for t in tasks}):
+            prepare(backend, mechanisms)
         while queue:
             with worker_pool(self.jobs) as pool:
                 futures: dict = {}

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sandbox.scenarios import RUN_LIMITS, Scenario, ScenarioError, builtin_scenarios, check_mechanisms_serve
-from sandbox.scenarios.loader import BUILTIN_DIR, BUILTIN_PACKAGE, scenario_from_dict
+from sandbox.scenarios.loader import BUILTIN_DIR, BUILTIN_PACKAGE, _check_keys, scenario_from_dict
 
 SWEEP_KEYS = ("scenario", "mechanisms", "seeds", "backend", "grid", "sets")
 SET_LABEL = "label"
@@ -162,7 +162,7 @@ def parse_sweep(raw: dict, *, source: str = "", base_dir: str | os.PathLike | No
                             "`liqsandbox compare --scenario`)")
     if not isinstance(sweep, dict):
         raise ScenarioError("sweep: expected a table ([sweep])")
-    _check_keys(sweep)
+    _check_keys(sweep, SWEEP_KEYS, "sweep")
     given_name = raw.get("name")
     name: str = given_name if isinstance(given_name, str) and given_name else default_name
     base_raw = _base(sweep.get("scenario"), raw, base_dir)
@@ -236,16 +236,6 @@ def _expand(scenarios: Sequence[Scenario], mechanisms: Sequence[str], seeds: Seq
 
 
 # --------------------------------------------------------------------------- the pieces
-
-
-def _check_keys(sweep: dict) -> None:
-    import difflib
-
-    for key in sweep:
-        if key not in SWEEP_KEYS:
-            close = difflib.get_close_matches(key, SWEEP_KEYS, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(SWEEP_KEYS)})"
-            raise ScenarioError(f"sweep.{key}: unknown field{hint}")
 
 
 def _string(value: Any, path: str) -> str:

@@ -75,12 +75,7 @@ def test_every_mechanism_gives_identical_results_on_every_backend(tmp_path):
     reference = load(folders["eth-tester"])
     assert set(reference.txs["tag"]) >= {"liquidation", "oracle-update"}  # the run is not idle
     assert (reference.txs["status"] == 0).any()  # and some keepers lost races (reverts)
-    for backend, folder in folders.items():
-        assert (folder / "summary.csv").read_bytes() == (folders["eth-tester"] / "summary.csv").read_bytes(), backend
-        other = load(folder)
-        for name in TABLES:
-            pd.testing.assert_frame_equal(getattr(other, name), getattr(reference, name), check_exact=True,
-                                          obj=f"{name} on {backend}")
+    assert_same_as_eth_tester(folders, reference)
 
 
 def test_perp_runs_give_identical_results_on_every_backend(tmp_path):
@@ -96,6 +91,11 @@ def test_perp_runs_give_identical_results_on_every_backend(tmp_path):
                                 scenario, tmp_path / b) for b in backends}
     reference = load(folders["eth-tester"])
     assert (reference.summary()["liquidations"] > 0).all()
+    assert_same_as_eth_tester(folders, reference)
+
+
+def assert_same_as_eth_tester(folders: dict, reference) -> None:
+    """Every backend's results folder holds eth-tester's summary bytes and tables, exactly."""
     for backend, folder in folders.items():
         assert (folder / "summary.csv").read_bytes() == (folders["eth-tester"] / "summary.csv").read_bytes(), backend
         other = load(folder)
