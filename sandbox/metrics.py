@@ -62,9 +62,28 @@ value the contract read, less the excess credited back) − their debt repaid by
 (soft's bands: Σ over its ``conversion`` events of value of what the trader took out − value of
 what it put in; pool-wide, negative when traders overpay):
 
-- ``borrower_loss_usd``: valued at the reference price (what borrowers really lost).
+- ``borrower_loss_usd``: valued at the reference price (what borrowers really lost, "loss at the
+  market price": the value transferred at the time of each liquidation).
 - ``borrower_penalty_oracle_usd``: valued at the oracle price at each event (what the protocol
   sees; under a faulty oracle the two differ).
+- ``borrower_loss_vs_hold_usd`` ("loss vs holding"): Σ over at-risk positions of what being
+  liquidated cost against holding the position untouched, both valued at the path-end reference
+  price P. Held: the position at the start of B (``at_risk_*``: WETH wherever it sat, USD held,
+  debt) plus its owner's own ``Deposit`` / ``Withdraw`` / ``Borrow`` / ``Repay`` after B; left:
+  its state at the end of the run (``final_*``: collateral in the market, collateral and USD the
+  mechanism holds for it — so auction leftovers put back and soft's bands count — minus debt),
+  plus the USD a liquidation credited to the owner outside the market (the negative USD of the
+  mechanism's ``collateral_taken``, e.g. absorb's excess). Per position, ``loss_vs_hold_wad``:
+  max(0, held value) − max(0, value left) − returned, both floored at zero because a borrower can
+  walk away from a position worth less than its debt. Why: ``borrower_loss_usd`` values each
+  liquidation at that block's price, so it misses collateral sold low that the price later gives
+  back (soft's bands sold down and bought back higher leave less WETH against the same debt;
+  fixed-fee's sale at the bottom); this row charges it at the price the path ended at. A position
+  nothing acted on has held = left, so it adds 0. The final state is valued at the path-end price
+  (during the settle phase the reference price stays at the path's last value), so auctions that
+  finish while settling are counted at what they sold for. Conversions before B are outside it,
+  as every "after B" figure. ``metric_details``' ``positions_moved_vs_hold`` counts the positions
+  whose state moved other than by their owner.
 - ``wrongful_liquidations``: liquidating transactions (those counted by ``liquidations``, band
   conversions aside) on a position that was safe at the reference price at its block's start
   (``events.position_health_ref`` >= 1); ``wrongful_liquidation_value_usd``: the value taken in
@@ -139,7 +158,8 @@ PATH_END_METRICS = [
 HEADLINE_GROUPS: list[tuple[str, list[str]]] = [
     ("lenders (USD)", ["debt_at_risk_usd", "debt_recovered_usd", "debt_open_covered_usd", "shortfall_usd",
                        "bad_debt_usd", "lender_loss_usd"]),
-    ("borrowers (USD)", ["borrower_loss_usd", "borrower_penalty_oracle_usd", "wrongful_liquidations"]),
+    ("borrowers (USD)", ["borrower_loss_usd", "borrower_loss_vs_hold_usd", "borrower_penalty_oracle_usd",
+                         "wrongful_liquidations"]),
     ("keepers and builders (USD)", ["keeper_profit_usd", "mev_leaked_usd", "gas_spent_usd"]),
     ("protocol (USD)", ["protocol_revenue_usd"]),
     ("timing", ["liquidations", "median_time_to_liquidate_s", "median_time_to_safety_s"]),
@@ -151,8 +171,8 @@ HEADLINE_METRICS = [c for _, cols in HEADLINE_GROUPS for c in cols]
 METRIC_COLUMNS = [
     "debt_at_risk_usd", "debt_recovered_usd", "debt_open_covered_usd", "shortfall_usd", "bad_debt_usd",
     "lender_loss_usd", "recovery_efficiency",
-    "borrower_loss_usd", "borrower_penalty_oracle_usd", "wrongful_liquidations", "wrongful_liquidation_value_usd",
-    "keeper_profit_usd", "mev_leaked_usd", "gas_spent_usd", "protocol_revenue_usd",
+    "borrower_loss_usd", "borrower_loss_vs_hold_usd", "borrower_penalty_oracle_usd", "wrongful_liquidations",
+    "wrongful_liquidation_value_usd", "keeper_profit_usd", "mev_leaked_usd", "gas_spent_usd", "protocol_revenue_usd",
     "liquidations", "soft_conversions", "failed_liquidation_txs", "median_time_to_liquidate_s",
     "median_time_to_safety_s", "max_price_impact_bps", "over_liquidation_usd",
     *PATH_END_METRICS,
@@ -161,7 +181,8 @@ METRIC_COLUMNS = [
 # profit and counts have none: more or less of them is not better by itself.
 HIGHER_IS_BETTER = {"recovery_efficiency", "protocol_revenue_usd"}
 LOWER_IS_BETTER = {
-    "shortfall_usd", "bad_debt_usd", "lender_loss_usd", "borrower_loss_usd", "borrower_penalty_oracle_usd",
+    "shortfall_usd", "bad_debt_usd", "lender_loss_usd", "borrower_loss_usd", "borrower_loss_vs_hold_usd",
+    "borrower_penalty_oracle_usd",
     "wrongful_liquidations", "wrongful_liquidation_value_usd", "mev_leaked_usd", "gas_spent_usd",
     "failed_liquidation_txs", "median_time_to_liquidate_s", "median_time_to_safety_s", "max_price_impact_bps",
     "over_liquidation_usd", "shortfall_at_path_end_usd", "bad_debt_at_path_end_usd",
@@ -483,6 +504,8 @@ class _Position:
     seconds: float
     debt_wad: int
     collateral_weth: float
+    collateral_wad: int  # WETH (market, bands, lot) at the start of B, exact
+    held_wad: int  # USD held for it by the mechanism at the start of B
     final: tuple[int, int, int]  # (debt, WETH, USD held) at the end of the run
     path_end: tuple[int, int, int] | None  # the same when the price path ended (None: not recorded)
     safe_seconds: float  # when it was covered; NaN: never (or not recorded)
@@ -629,6 +652,8 @@ def _position(row: dict) -> _Position:
     return _Position(
         owner=owner, block=int(row["at_risk_block"]), seconds=float(row["at_risk_seconds"]),
         debt_wad=_int(row["at_risk_debt_usd_wad"]), collateral_weth=float(row.get("at_risk_collateral_weth", math.nan)),
+        collateral_wad=_wad_column(row, "at_risk_collateral_weth_wad") or 0,
+        held_wad=_wad_column(row, "at_risk_held_usd_wad") or 0,
         final=(final_debt, final_collateral, final_held), path_end=path_end,
         safe_seconds=math.nan if safe is None or int(row.get("safe_block", -1)) < 0 else float(safe))
 
@@ -790,6 +815,47 @@ def _over_liquidation(acc: _Accounts, taken: list[_Taken]) -> float:
     return total
 
 
+def loss_vs_hold_wad(held_value_wad: int, value_left_wad: int, returned_wad: int = 0) -> int:
+    """What liquidation cost one position against holding it untouched, both net values (collateral
+    minus debt) at the same price: max(0, held) − max(0, left) − what was returned to the owner
+    outside the position. Both floored at zero: a borrower can walk away from negative equity."""
+    return max(0, held_value_wad) - max(0, value_left_wad) - returned_wad
+
+
+def path_end_price(refs: _ReferencePrices) -> int:
+    """The reference price when the price path ended (the final one for a run without phases)."""
+    return refs.at(refs.path_end_block) if refs.path_end_block is not None else refs.final
+
+
+def _loss_vs_hold(acc: _Accounts) -> tuple[int, int]:
+    """(Σ loss vs holding over at-risk positions, positions moved other than by their owner): the
+    module docstring's ``borrower_loss_vs_hold_usd``, exact WAD at the path-end reference price."""
+    if not acc.positions:
+        return 0, 0
+    price = path_end_price(acc.refs)
+    total = moved = 0
+    for p in acc.positions.values():
+        weth, debt = p.collateral_wad, p.debt_wad
+        for e in p.events:  # the owner's own flows after B, applied to the untouched position too
+            if e.contract != "market":
+                continue
+            amount = _int(e.args.get("amount", 0))
+            if e.name == "Deposit":
+                weth += amount
+            elif e.name == "Withdraw":
+                weth -= amount
+            elif e.name == "Borrow":
+                debt += amount
+            elif e.name == "Repay":
+                debt -= amount
+        final_debt, final_weth, final_usd = p.final
+        returned = -sum(min(0, t.usd) for _, t in acc.rules.collateral_taken(p.events))
+        total += loss_vs_hold_wad(risk.collateral_value_wad(weth, p.held_wad, price) - debt,
+                                  risk.collateral_value_wad(final_weth, final_usd, price) - final_debt, returned)
+        moved += (weth, p.held_wad, debt) != (final_weth, final_usd, final_debt) or returned != 0
+    return total, moved
+
+
 NOT_KEEPER_STRATEGIES = ("arbitrageur", "borrower", "oracle")
 
 
@@ -875,6 +941,7 @@ def lending_metrics(result) -> tuple[dict, dict]:
     taken_ref = sum(t.value_ref_wad for t in taken)
     penalty_oracle = taken_oracle - by_liquidation + conv_loss_oracle
     loss_ref = taken_ref - by_liquidation + conv_loss_ref
+    vs_hold, moved_vs_hold = _loss_vs_hold(acc)
 
     # wrongful: liquidating transactions on a position safe at the reference price at block start
     wrongful: set[tuple[str, tuple[int, int]]] = {
@@ -910,6 +977,7 @@ def lending_metrics(result) -> tuple[dict, dict]:
     metrics = {
         **fin.metrics(),
         "borrower_loss_usd": _usd(loss_ref),
+        "borrower_loss_vs_hold_usd": _usd(vs_hold),
         "borrower_penalty_oracle_usd": _usd(penalty_oracle),
         "wrongful_liquidations": len({key for _, key in wrongful}),
         "wrongful_liquidation_value_usd": _usd(wrongful_value),
@@ -943,6 +1011,7 @@ def lending_metrics(result) -> tuple[dict, dict]:
         "converter_costs_usd": converter_costs,
         "positions_at_risk": len(acc.positions),
         "positions_liquidated": sum(1 for p in positions if p.first_closing is not None),
+        "positions_moved_vs_hold": moved_vs_hold,
         "positions_never_safe": sum(1 for t in to_safety if math.isinf(t)),
         "positions_short": sum(1 for p in positions
                                if risk.covered_and_shortfall(*p.final, acc.refs.final)[1] > 0),
@@ -999,5 +1068,6 @@ def metric_details(result: "RunResult") -> dict:
 __all__ = [
     "HEADLINE_GROUPS", "HEADLINE_METRICS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "METRIC_COLUMNS",
     "PATH_END_METRICS", "AccountingError", "Outcome", "compute_metrics",
-    "enrich_events", "headline_groups", "lending_metrics", "market_metric_columns", "metric_details", "outcome",
+    "enrich_events", "headline_groups", "lending_metrics", "loss_vs_hold_wad", "market_metric_columns",
+    "metric_details", "outcome", "path_end_price",
 ]

@@ -129,6 +129,7 @@ _LABELS = {
     "lender_loss_usd": "lender loss = shortfall + bad",
     "recovery_efficiency": "recovery efficiency",
     "borrower_loss_usd": "loss at the market price",
+    "borrower_loss_vs_hold_usd": "loss vs holding",
     "borrower_penalty_oracle_usd": "penalty at the oracle price",
     "wrongful_liquidations": "wrongful liquidations (number)",
     "wrongful_liquidation_value_usd": "value taken wrongfully",

@@ -43,6 +43,19 @@ Traders, keepers, protocol
   beat it). As on lending, a deficit the market absorbed is not netted off (the value taken is
   counted whether or not the trader's margin covered it). ``borrower_penalty_oracle_usd``: the
   same against the index in force at each fill.
+- ``borrower_loss_vs_hold_usd`` ("loss vs holding"): Σ over at-risk accounts of what being
+  liquidated cost the trader against holding the position untouched, both as equity at the
+  path-end reference price P (``sandbox.metrics.loss_vs_hold_wad``: each floored at zero, a
+  trader can walk away from negative equity). Left: the account at the end of the run (margin
+  net of funding due + unrealised PnL of what is still open). Held: the position just before its
+  first liquidating fill (from the at-risk snapshot and its fills), with the end margin less what
+  the liquidation did to it: the PnL its liquidating and deleveraging fills realised, the fees it
+  took (the mechanism's ``collateral_taken``), the deficit covered (``InsuranceDrawn``,
+  ``BadDebtRecorded``, ``AutoDeleveraged.amount`` to the bankrupt account). The trader's own
+  deposits, withdrawals and funding stay in both (funding as it was paid: the held position's own
+  funding is not replayed). Why: the market-price loss values each fill at its block's price and
+  misses a position closed at the bottom of a path that came back. Counterparties that were
+  deleveraged are not counted.
 - ``wrongful_liquidations``: transactions with a liquidating fill of an account safe at the
   reference price at its block's start (``position_health_ref`` >= 1); the value taken in them.
 - ``keeper_profit_usd``, ``mev_leaked_usd``, ``gas_spent_usd``, ``failed_liquidation_txs``: as on
@@ -91,6 +104,8 @@ from sandbox.metrics import (
     _usd,
     _usd_sum,
     _wad_column,
+    loss_vs_hold_wad,
+    path_end_price,
 )
 from sandbox.units import BPS, WAD
 
@@ -296,6 +311,42 @@ class _Run:
         return Outcome(at_risk, removed - bad, bad, covered, short).check(f"{self.run} at the end of the price path")
 
 
+def _loss_vs_hold(run: _Run) -> tuple[int, int]:
+    """(Σ loss vs holding over at-risk accounts, accounts a liquidation acted on): the module
+    docstring's ``borrower_loss_vs_hold_usd``, exact WAD at the path-end reference price."""
+    if not run.accounts:
+        return 0, 0
+    price = path_end_price(run.refs)
+    total = touched = 0
+    for a in run.accounts.values():
+        first = a.fills[0].key if a.fills else None
+        size, on = a.size, a.on
+        effect = -sum(t.usd for _, t in run.rules.collateral_taken(a.events))
+        acted = effect != 0
+        for e in a.events:
+            if e.contract != "market":
+                continue
+            if e.name == "PositionChanged" and _addr(e.args.get("account")) == a.owner:
+                if first is None or e.key < first:  # the position as it was before the liquidation
+                    size, on = _int(e.args["size"]), _int(e.args["openNotional"])
+                if int(e.args.get("kind", 0)) in (CLOSE, TRANSFER, ADL):
+                    effect += _int(e.args["realisedPnl"])
+                    acted = True
+            elif e.name in DEFICIT_EVENTS and _addr(e.args.get("account")) == a.owner:
+                effect += _int(e.args["amount"])
+                acted = True
+            elif e.name == "AutoDeleveraged" and _addr(e.args.get("bankrupt")) == a.owner:
+                effect += _int(e.args["amount"])
+                acted = True
+        if not acted:
+            continue
+        margin, final_size, final_on = a.final
+        total += loss_vs_hold_wad(_equity(margin - effect, size, on, price),
+                                  _equity(margin, final_size, final_on, price))
+        touched += 1
+    return total, touched
+
+
 def _slippage(fill: _Fill, price: int) -> int:
     """What the fill cost the account against closing at ``price``: a long sold below it, a short
     bought back above it (negative when it did better)."""
@@ -380,6 +431,7 @@ def perp_metrics(result) -> tuple[dict, dict]:
     notional_ref = sum(f.size * run.refs.at(f.block) // WAD for _, f in fills)
     notional_oracle = sum(f.size * run.prices.of(fill_event[f.key]) // WAD for _, f in fills)
     fees_total = sum(fees_taken.values())
+    vs_hold, touched = _loss_vs_hold(run)
 
     wrongful_txs = {(a.owner, f.key[:2]) for a, f in fills if f.health_ref >= 1}
     wrongful_value = sum(_slippage(f, run.refs.at(f.block)) for a, f in fills if (a.owner, f.key[:2]) in wrongful_txs)
@@ -407,6 +459,7 @@ def perp_metrics(result) -> tuple[dict, dict]:
     metrics: dict[str, Any] = {
         **fin.metrics(),
         "borrower_loss_usd": _usd(fees_total + slip_ref),
+        "borrower_loss_vs_hold_usd": _usd(vs_hold),
         "borrower_penalty_oracle_usd": _usd(fees_total + slip_oracle),
         "wrongful_liquidations": len({key for _, key in wrongful_txs}),
         "wrongful_liquidation_value_usd": _usd(wrongful_value),
@@ -442,6 +495,7 @@ def perp_metrics(result) -> tuple[dict, dict]:
         "keeper_ledgers_usd": keeper_ledgers,
         "positions_at_risk": len(accounts),
         "positions_liquidated": sum(1 for a in accounts if a.fills),
+        "positions_moved_vs_hold": touched,
         "positions_never_safe": sum(1 for t in to_safety if math.isinf(t)),
         "positions_short": sum(1 for a in accounts if _split(a.final[2], _equity(
             a.final[0], a.final[1], a.final[2], run.refs.final))[1] > 0),
