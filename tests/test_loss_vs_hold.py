@@ -9,7 +9,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from test_metrics import KEEPER_ADDR, MECH, TREASURY, A, B, C, Tables, w
+from test_metrics import KEEPER_ADDR, MECH, TREASURY, A, B, C, Tables, absorb_tables, w
 
 from sandbox.markets import get_market
 from sandbox.metrics import HEADLINE_GROUPS, LOWER_IS_BETTER, METRIC_COLUMNS, compute_metrics, loss_vs_hold_wad
@@ -127,14 +127,7 @@ def test_the_owners_own_flows_count_held_and_left_alike():
 def test_usd_a_liquidation_credits_to_the_owner_is_part_of_what_is_left():
     """Absorb takes 1 WETH (worth $1,200), wipes $1,000 of debt and pays $116 of excess credit to
     the borrower's wallet: held 200, left 0 + 116."""
-    t = Tables(oracle_price=1200)
-    t.position(A, 3, 1000, 1.0, 0, final_weth=0)
-    t.ev(3, 0, "market", "CollateralSeized", owner=A, to=MECH, amount=w(1))
-    t.ev(3, 0, "market", "LiquidationRepaid", owner=A, payer=MECH, amount=w(1000))
-    t.ev(3, 0, "mechanism", "AbsorbCollateral", absorber=KEEPER_ADDR, borrower=A, collateralAbsorbed=w(1),
-         usdValue=w(1200))
-    t.ev(3, 0, "mechanism", "AbsorbDebt", absorber=KEEPER_ADDR, borrower=A, debtAbsorbed=w(1000),
-         credit=w(1116), reservesPaid=w(1000), excessPaid=w(116), badDebt=0)
+    t = absorb_tables(final_weth=0)
     assert compute_metrics(t.result("absorb"))["borrower_loss_vs_hold_usd"] == pytest.approx(84)
 
 

@@ -159,6 +159,21 @@ def fixed_fee_tables() -> Tables:
     return t
 
 
+def absorb_tables(**position) -> Tables:
+    """A (debt 1000, 1 WETH) absorbed in block 3 at an oracle price of 1,200: 1 WETH taken, $1,000
+    of debt wiped, $116 of excess credit paid to A's wallet. ``position`` overrides A's row."""
+    t = Tables(oracle_price=1200)
+    t.position(A, 3, 1000, 1.0, 0, **position)
+    # the recorder leaves `position` empty for absorb events (their arg is `borrower`)
+    t.ev(3, 0, "market", "CollateralSeized", owner=A, to=MECH, amount=w(1))
+    t.ev(3, 0, "market", "LiquidationRepaid", owner=A, payer=MECH, amount=w(1000))
+    t.ev(3, 0, "mechanism", "AbsorbCollateral", absorber=KEEPER_ADDR, borrower=A, collateralAbsorbed=w(1),
+         usdValue=w(1200))
+    t.ev(3, 0, "mechanism", "AbsorbDebt", absorber=KEEPER_ADDR, borrower=A, debtAbsorbed=w(1000),
+         credit=w(1116), reservesPaid=w(1000), excessPaid=w(116), badDebt=0)
+    return t
+
+
 def test_debt_at_risk_ends_recovered_written_off_covered_open_or_short():
     m = compute_metrics(fixed_fee_tables().result("fixed-fee"))
     # at risk: 1000 + 50 borrowed after B + 300 + 400; D (never at risk) is excluded
@@ -296,15 +311,7 @@ def test_english_penalty_counts_the_lot_dealt_to_the_winner_and_revenue_is_the_d
 
 
 def test_absorb_penalty_nets_the_excess_credit_and_revenue_marks_inventory_at_the_final_price():
-    t = Tables(oracle_price=1200)
-    t.position(A, 3, 1000, 1.0, 0)
-    # the recorder leaves `position` empty for absorb events (their arg is `borrower`)
-    t.ev(3, 0, "market", "CollateralSeized", owner=A, to=MECH, amount=w(1))
-    t.ev(3, 0, "market", "LiquidationRepaid", owner=A, payer=MECH, amount=w(1000))
-    t.ev(3, 0, "mechanism", "AbsorbCollateral", absorber=KEEPER_ADDR, borrower=A, collateralAbsorbed=w(1),
-         usdValue=w(1200))
-    t.ev(3, 0, "mechanism", "AbsorbDebt", absorber=KEEPER_ADDR, borrower=A, debtAbsorbed=w(1000),
-         credit=w(1116), reservesPaid=w(1000), excessPaid=w(116), badDebt=0)
+    t = absorb_tables()
     t.ev(4, 0, "mechanism", "BuyCollateral", buyer=KEEPER_ADDR, recipient=KEEPER_ADDR, usdAmount=w(579),
          collateralAmount=w("0.5"))
     t.oracle(6, 0, 1100)
