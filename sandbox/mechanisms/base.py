@@ -106,7 +106,9 @@ class Opportunity:
     sold in an order-flow auction (only its winner may send them); a ``standing_bid`` is a bid in
     an auction that stands until outbid and is refunded then (no gas race, nothing to copy);
     ``beneficiary`` is who the auction's lot goes to if it settled now (its current leader), and
-    ``settles`` the claim this action delivers to that beneficiary (an English ``deal``).
+    ``settles`` the claim this action delivers to that beneficiary (an English ``deal``);
+    ``uncontested`` says no rival can take what the call gives (the lot goes to its winner
+    whoever calls ``deal``), so it goes at the sender's base tip, never through a gas auction.
     """
 
     mechanism: str
@@ -120,6 +122,7 @@ class Opportunity:
     standing_bid: bool = False
     beneficiary: Address | None = None
     settles: tuple[Leg, ...] = ()
+    uncontested: bool = False
     extra: dict = field(default_factory=dict, compare=False)
 
     def paid(self, asset: str) -> int:
