@@ -440,6 +440,17 @@ class LiquidationMechanism(ABC, Generic[P, M]):
         default (a mechanism that settles in one transaction)."""
         return 0
 
+    def prospects(self, owners: Sequence[Address], reference_price_wad: int, now: int,
+                  until: int) -> list[Opportunity] | None:
+        """For settling: every action that may open on the listed positions from ``now`` to
+        ``until`` (timestamps) if nobody acts, the price held at ``reference_price_wad`` and the
+        oracle at it, each as it stands at its best for its caller in that window (a Dutch take
+        at the lowest price before its auction needs a redo, an English deal once its deadline
+        has passed). The run's settle phase ends when no agent would take any of them. None:
+        the mechanism cannot tell (its state moves with time in ways it does not foresee), and
+        the settle phase waits for its unfinished liquidations as before. Default: None."""
+        return None
+
     # --- hooks for agents (optional) ---------------------------------------------------------
     def raise_bid(self, opportunity: Opportunity, call: Call, valuer: Valuer, budget: int | None,
                   margin_bps: int) -> Call:

@@ -204,6 +204,22 @@ class EnglishAuctionMechanism(LiquidationMechanism[EnglishAuctionParams]):
         """Running auctions (not dealt yet)."""
         return len(self.auctions())
 
+    def prospects(self, owners: Sequence[Address], reference_price_wad: int, now: int,
+                  until: int) -> list[Opportunity] | None:
+        """What is open now (bites, bids, deals, ticks), and for each auction still taking bids
+        the deal (or, without a bid, the tick) its deadline opens, when that comes before
+        ``until``: bids do not change with time, deadlines do."""
+        out = self.opportunities(owners)
+        wanted = {o.lower() for o in owners}
+        later = []
+        for a in self.auctions():
+            if a["owner"].lower() not in wanted or not a["biddable"]:
+                continue
+            deadline = min(a["tic"], a["end"]) if a["tic"] else a["end"]
+            if deadline <= until:
+                later.append({**a, "biddable": False, "dealable": a["tic"] != 0, "needsTick": a["tic"] == 0})
+        return out + self._auction_opportunities(later)
+
     # --- discovery -------------------------------------------------------------------------
     def opportunities(self, owners: Sequence[Address]) -> list[Opportunity]:
         """Bites on liquidatable listed positions with at least ``dust_usd`` of debt, and tend /
@@ -213,13 +229,20 @@ class EnglishAuctionMechanism(LiquidationMechanism[EnglishAuctionParams]):
         in_auction = {a["owner"].lower() for a in auctions}
         out: list[Opportunity] = []
         p = self.params
-        usd, weth = self.market.numeraire, self.market.collateral_asset
         for pos in self.market.positions(owners):
             if (pos.is_liquidatable and not pos.locked and pos.collateral > 0 and pos.debt >= p.dust_wad
                     and pos.owner.lower() not in in_auction):
                 out.append(Opportunity(  # no reward: whoever bites, the same auction starts
                     mechanism=self.name, action="bite", owner=pos.owner, health_factor_wad=pos.health_factor_wad,
                     uncontested=True, extra={"tab": p.tab(pos.debt), "collateral": pos.collateral, "debt": pos.debt}))
+        return out + self._auction_opportunities(auctions)
+
+    def _auction_opportunities(self, auctions: Sequence[dict]) -> list[Opportunity]:
+        """tend / dent / deal / tick on ``auctions`` as their flags say (biddable, dealable,
+        needsTick)."""
+        out: list[Opportunity] = []
+        p = self.params
+        usd, weth = self.market.numeraire, self.market.collateral_asset
         zero = "0x" + "00" * 20
         for a in auctions:
             has_bidder = a["guy"].lower() != zero

@@ -674,6 +674,13 @@ class SoftLiquidationMechanism(LiquidationMechanism[SoftParams]):
         zero = "0x" + "00" * 20
         return int(self.arbitrage_call(reference_price_wad, 2**128, zero) is not None)
 
+    def prospects(self, owners: Sequence[Address], reference_price_wad: int, now: int,
+                  until: int) -> list[Opportunity] | None:
+        """The hard liquidations open now: the bands and healths move only through trades, so
+        with the price held nothing opens later (the conversions left are the arbitrageur's,
+        which it is asked about itself)."""
+        return self.opportunities(owners)
+
     # --- arbitrage -----------------------------------------------------------------------
     def arbitrage_call(self, reference_price_wad: int, max_usd: int, caller: Address) -> Call | None:
         """The exchange that trades the bands toward ``reference_price_wad`` (e.g. the DEX price).

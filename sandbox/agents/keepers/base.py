@@ -463,6 +463,13 @@ class Keeper(Agent):
                                   profit_usd=-cost))
         return plans
 
+    def would_take(self, view: BlockView, ctx: "AgentContext",
+                   prospects: Sequence[Opportunity]) -> list[Opportunity]:
+        """The ``prospects`` this keeper's rule plans at its policy's tip with the capital it
+        has (``plan``: profit after gas at least ``min_profit_usd``, unpaid actions within their
+        gas limit), counting those it already has a transaction for."""
+        return [p.opportunity for p in self.plan(view, ctx, prospects, skip_targeted=False)]
+
     # --- sending -----------------------------------------------------------------------
     def meta(self, ctx: "AgentContext", plan: Plan) -> dict:
         opp = plan.opportunity
