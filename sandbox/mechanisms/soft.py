@@ -678,7 +678,12 @@ class SoftLiquidationMechanism(LiquidationMechanism[SoftParams]):
                   until: int) -> list[Opportunity] | None:
         """The hard liquidations open now: the bands and healths move only through trades, so
         with the price held nothing opens later (the conversions left are the arbitrageur's,
-        which it is asked about itself)."""
+        which it is asked about itself). With the EMA or the dynamic fee on, the bands' p_o
+        keeps moving toward the market's oracle price with time alone: None (cannot tell) until
+        it has arrived."""
+        p = self.params
+        if (p.ema or p.dynamic_fee) and self.oracle_price() != self.market.price():
+            return None
         return self.opportunities(owners)
 
     # --- arbitrage -----------------------------------------------------------------------
