@@ -624,7 +624,7 @@ def run(mechanism, scenario_name, seed, backend, out_dir):
         record = RunRecord(mechanism=mechanism, seed=seed, mechanism_params=dict(result.mechanism_params),
                            tables=dict(result.tables), metrics=dict(metrics), transactions=int(result.transactions),
                            blocks=int(result.blocks), wall_seconds=wall,
-                           settle_blocks=int(result.settle_blocks))
+                           settle_blocks=int(result.settle_blocks), settle_reason=result.settle_reason)
         path = Results.from_runs(scenario, [mechanism], [seed], backend, runs=[record]).save(out)
         click.echo(f"results written to {path}")
 

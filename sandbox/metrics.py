@@ -157,7 +157,7 @@ PATH_END_METRICS = [
 # The comparison table: groups of rows as a researcher reads them.
 HEADLINE_GROUPS: list[tuple[str, list[str]]] = [
     ("lenders (USD)", ["debt_at_risk_usd", "debt_recovered_usd", "debt_open_covered_usd", "shortfall_usd",
-                       "bad_debt_usd", "lender_loss_usd"]),
+                       "bad_debt_usd", "lender_loss_usd", "unliquidatable_positions", "unliquidatable_debt_usd"]),
     ("borrowers (USD)", ["borrower_loss_usd", "borrower_loss_vs_hold_usd", "borrower_penalty_oracle_usd",
                          "wrongful_liquidations"]),
     ("keepers and builders (USD)", ["keeper_profit_usd", "mev_leaked_usd", "gas_spent_usd"]),
@@ -175,6 +175,7 @@ METRIC_COLUMNS = [
     "wrongful_liquidation_value_usd", "keeper_profit_usd", "mev_leaked_usd", "gas_spent_usd", "protocol_revenue_usd",
     "liquidations", "soft_conversions", "failed_liquidation_txs", "median_time_to_liquidate_s",
     "median_time_to_safety_s", "max_price_impact_bps", "over_liquidation_usd",
+    "unliquidatable_positions", "unliquidatable_debt_usd",
     *PATH_END_METRICS,
 ]
 # Directions for the best marker; outcome splits (at risk, covered open, recovered), keeper
@@ -186,6 +187,7 @@ LOWER_IS_BETTER = {
     "wrongful_liquidations", "wrongful_liquidation_value_usd", "mev_leaked_usd", "gas_spent_usd",
     "failed_liquidation_txs", "median_time_to_liquidate_s", "median_time_to_safety_s", "max_price_impact_bps",
     "over_liquidation_usd", "shortfall_at_path_end_usd", "bad_debt_at_path_end_usd",
+    "unliquidatable_positions", "unliquidatable_debt_usd",
 }
 
 
@@ -992,6 +994,7 @@ def lending_metrics(result) -> tuple[dict, dict]:
         "median_time_to_safety_s": _median_or_nan(to_safety) if safety_recorded else math.nan,
         "max_price_impact_bps": _max_price_impact_bps(events, keepers),
         "over_liquidation_usd": _over_liquidation(acc, taken),
+        **unliquidatable_metrics(pos_table),
         **Outcome.path_end_metrics(path),
     }
     details = {
@@ -1019,6 +1022,18 @@ def lending_metrics(result) -> tuple[dict, dict]:
         **{f"{k}_usd": _usd(v) for k, v in acc.rules.accounting_details(acc.mechanism_events).items()},
     }
     return metrics, details
+
+
+def unliquidatable_metrics(positions: pd.DataFrame | None) -> dict[str, float | int]:
+    """``unliquidatable_positions``: positions at risk at the end of the run that no agent would
+    act on at any later block before the settle phase's cap (the positions table's
+    ``unliquidatable``, set by the simulation from the mechanism's prospects and the agents'
+    rules); ``unliquidatable_debt_usd``: Σ their ``final_debt_usd_wad``."""
+    if positions is None or "unliquidatable" not in positions or not len(positions):
+        return {"unliquidatable_positions": 0, "unliquidatable_debt_usd": 0.0}
+    stuck = positions[positions["unliquidatable"].astype(bool)]
+    return {"unliquidatable_positions": int(len(stuck)),
+            "unliquidatable_debt_usd": _usd(sum(_int(d) for d in stuck["final_debt_usd_wad"]))}
 
 
 def market_metric_columns(market: str) -> list[str]:
@@ -1069,5 +1084,5 @@ __all__ = [
     "HEADLINE_GROUPS", "HEADLINE_METRICS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "METRIC_COLUMNS",
     "PATH_END_METRICS", "AccountingError", "Outcome", "compute_metrics",
     "enrich_events", "headline_groups", "lending_metrics", "loss_vs_hold_wad", "market_metric_columns",
-    "metric_details", "outcome", "path_end_price",
+    "metric_details", "outcome", "path_end_price", "unliquidatable_metrics",
 ]

@@ -478,7 +478,7 @@ def run_entry(run: "RunRecord | RunFailure") -> dict:
                 "internal_error": bool(run.internal), "traceback": run.traceback}
     return {"mechanism": run.mechanism, "seed": int(run.seed), "status": "ok", "transactions": int(run.transactions),
             "blocks": int(run.blocks), "settle_blocks": int(run.settle_blocks),
-            "wall_seconds": round(float(run.wall_seconds), 3)}
+            "settle_reason": str(run.settle_reason), "wall_seconds": round(float(run.wall_seconds), 3)}
 
 
 def run_entries(mechanisms: Sequence[str], runs: Sequence["RunRecord"],

@@ -37,6 +37,7 @@ class RunRecord:
     blocks: int  # executed, settle phase included
     wall_seconds: float
     settle_blocks: int = 0
+    settle_reason: str = ""  # why the settle phase ended (``Simulation.settled``)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ def run_one(scenario: "Scenario", mechanism: str, seed: int, backend: str,
     return RunRecord(mechanism=mechanism, seed=seed, mechanism_params=dict(result.mechanism_params),
                      tables={k: v for k, v in result.tables.items()}, metrics=dict(metrics),
                      transactions=int(result.transactions), blocks=int(result.blocks),
-                     wall_seconds=wall, settle_blocks=int(result.settle_blocks))
+                     wall_seconds=wall, settle_blocks=int(result.settle_blocks),
+                     settle_reason=result.settle_reason)
 
 
 def prepare(backend: str, mechanisms: Sequence[str] = ()) -> None:

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from sandbox.agents.base import Agent
+from sandbox.agents.base import Agent, BlockView
 from sandbox.agents.context import AgentContext
 from sandbox.chain import Chain, execute_all, open_chain
 from sandbox.chain.builder import BackgroundDemand, BlockBuilder, ProducedBlock
@@ -44,6 +44,7 @@ class RunResult:
     blocks: int  # executed: the path's, then the settle phase's
     settle_blocks: int = 0
     agents: list[Agent] = field(repr=False, default_factory=list)
+    settle_reason: str = ""  # why the settle phase ended (``Simulation.settled``), for the manifest
 
 
 def check_scenario(scenario: Scenario, mechanism: str) -> MechanismParams:
@@ -171,6 +172,9 @@ class Simulation:
         self.last_active_block = 0
         self.path_end_positions: dict = {}
         self.settle_blocks = 0
+        self.settle_reason = ""
+        self.unliquidatable: set[str] = set()  # owners (lower case) nobody can act on at the end
+        self.last_block_txs = 0
         return self
 
     def _contract_roles(self) -> dict[str, str]:
@@ -245,6 +249,7 @@ class Simulation:
         for agent in self.agents:
             agent.on_block(produced, ctx)
         self.transactions += len(produced.result.receipts)
+        self.last_block_txs = len(produced.result.receipts)
         self.recorder.record(produced, k * sc.block_time_seconds, price, view.oracle_price_wad,
                              view.amm_reserves, phase="path" if k <= sc.blocks else "settle")
         if self._active(produced):
@@ -259,17 +264,81 @@ class Simulation:
                    for p, r in produced.entries())
 
     def settled(self, k: int) -> bool:
-        """Nothing left to do after block k. While a liquidation is unfinished (an auction
-        running, a band conversion due) the run waits for it; then it is over when no
-        opportunity is open, or when the open ones have stayed untouched for
-        ``settle_idle_seconds`` (nobody will take them: they are stuck)."""
+        """Nothing left to do after block k (``settle_reason`` says why). While a liquidation is
+        unfinished (an auction running, a band conversion due) the run waits for it, unless
+        nothing can happen any more (``quiescent``); then it is over when no opportunity is
+        open, or when the open ones have stayed untouched for ``settle_idle_seconds`` (nobody
+        will take them: they are stuck)."""
         sc = self.scenario
         mechanism = self._live()[2]
-        if mechanism.unfinished(self.owners, self.prices_wad[-1]):
-            return False
-        if not mechanism.opportunities(self.owners):
+        unfinished = mechanism.unfinished(self.owners, self.prices_wad[-1])
+        if unfinished:
+            stuck = self.quiescent(k)
+            if stuck is None:
+                return False
+            self.settle_reason = (f"quiescent: {unfinished} unfinished liquidation(s), {len(stuck)} open "
+                                  "position(s) at risk that no agent can act on at any later block")
             return True
-        return (k - self.last_active_block) * sc.block_time_seconds >= sc.settle_idle_seconds
+        if not mechanism.opportunities(self.owners):
+            self.settle_reason = "settled: no open opportunities"
+            return True
+        if (k - self.last_active_block) * sc.block_time_seconds >= sc.settle_idle_seconds:
+            self.settle_reason = f"idle: open opportunities untouched for settle_idle_seconds ({sc.settle_idle_seconds} s)"
+            return True
+        return False
+
+    def _last_block_number(self) -> int:
+        """The block at which the settle phase's cap (``settle_max_seconds``) stops the run."""
+        sc = self.scenario
+        return sc.blocks + sc.settle_max_seconds // sc.block_time_seconds
+
+    def quiescent(self, k: int) -> set[str] | None:
+        """After block k of the settle phase: the owners (lower case) of open positions at risk
+        when nothing can happen any more before the cap, else None. Nothing can happen when
+        block k carried no transaction and none is in flight, the base fee is not falling and
+        no gas spike is still to come (gas only gets dearer), no agent is still active by its
+        own rule (``Agent.still_active``: a borrower's defence, an oracle push, an arbitrage),
+        and no agent would take any of the mechanism's ``prospects`` (its actions as they stand
+        at their best before the cap: a Dutch take at its lowest price). A mechanism that
+        cannot foresee its prospects never is."""
+        sc = self.scenario
+        chain, _, mechanism, ctx = self._live()
+        if self.last_block_txs or ctx.mempool.pending() or ctx.mempool.bundles():
+            return None
+        if any(end > k * sc.block_time_seconds for _, end, _ in sc.gas.spikes):
+            return None
+        if ctx.view is not None and chain.next_base_fee < ctx.view.base_fee:
+            return None
+        view, foreseen, active, taken = self._outlook(k)
+        if active or taken or not foreseen:
+            return None
+        return self._open_at_risk(view)
+
+    def _outlook(self, k: int) -> tuple[BlockView, bool, bool, set[str]]:
+        """What may still happen after block k, with the price held: the next block's view,
+        whether the mechanism foresees its prospects (``LiquidationMechanism.prospects``; when
+        it cannot, the opportunities open now stand in), whether any agent is still active by
+        its own rule, and the owners (lower case) of the prospects some agent would take."""
+        sc = self.scenario
+        chain, _, mechanism, ctx = self._live()
+        bt = sc.block_time_seconds
+        until = self.start_timestamp + self._last_block_number() * bt
+        prospects = mechanism.prospects(self.owners, self.prices_wad[-1], chain.timestamp, until)
+        view = ctx.begin_block(chain.block_number + 1, self.start_timestamp + (k + 1) * bt,
+                               self.prices_wad[min(k + 1, sc.blocks)], (k + 1) * bt)
+        foreseen = prospects is not None
+        if prospects is None:
+            prospects = list(view.opportunities)
+        active = any(agent.still_active(view, ctx) for agent in self.agents)
+        taken = {o.owner.lower() for agent in self.agents for o in agent.would_take(view, ctx, prospects)}
+        return view, foreseen, active, taken
+
+    def _open_at_risk(self, view) -> set[str]:
+        """Owners (lower case) of exposed positions (debt, or a perp size) at risk at the price in
+        force or the reference price (the market's rule, ``MarketKind.risk_rule``)."""
+        rule = self.recorder.rule
+        return {p.owner.lower() for p in view.positions if rule.exposed(p)
+                and (rule.at_risk_in_force(p, view.market) or rule.at_risk_at(p, view.reference_price_wad))}
 
     def run(self, progress: Callable[[int], None] | None = None,
             on_block: Callable[[ProducedBlock], None] | None = None) -> RunResult:
@@ -286,13 +355,17 @@ class Simulation:
                 progress(1)
         self.path_end_positions = {p.owner: p for p in self._live()[1].positions(self.owners)}
         k = sc.blocks
-        last = sc.blocks + sc.settle_max_seconds // sc.block_time_seconds
+        last = self._last_block_number()
         while k < last and not self.settled(k):
             k += 1
             produced = self.step(k)
             if on_block is not None:
                 on_block(produced)
+        if not self.settle_reason:
+            self.settle_reason = f"cap: settle_max_seconds ({sc.settle_max_seconds} s) reached"
         self.settle_blocks = k - sc.blocks
+        view, _, _, taken = self._outlook(k)
+        self.unliquidatable = self._open_at_risk(view) - taken
         self._record_balances("end")
         tables = self.recorder.tables()
         tables["positions"] = self.position_table()
@@ -300,7 +373,7 @@ class Simulation:
         return RunResult(scenario=sc, mechanism=self.mechanism_name, seed=self.seed,
                          mechanism_params=self.mechanism_params.as_dict(), tables=tables,
                          transactions=self.transactions, blocks=k, settle_blocks=self.settle_blocks,
-                         agents=self.agents)
+                         agents=self.agents, settle_reason=self.settle_reason)
 
     def close(self) -> None:
         """Release the chain (a node backend's process; or back to ``chains``); the run's tables
@@ -329,6 +402,8 @@ class Simulation:
                 **self.market_kind.position_row(b, final[owner], self.path_end_positions.get(owner),
                                                 self.recorder.first_at_risk.get(owner),
                                                 self.recorder.first_safe.get(owner)),
+                # at risk at the end, and no agent would act on it at any later block (``_outlook``)
+                "unliquidatable": owner.lower() in self.unliquidatable,
             })
         return pd.DataFrame(rows)
 

@@ -127,6 +127,8 @@ _LABELS = {
     "shortfall_usd": "open, shortfall (uncovered)",
     "bad_debt_usd": "bad debt (written off)",
     "lender_loss_usd": "lender loss = shortfall + bad",
+    "unliquidatable_positions": "unliquidatable at the end (number)",
+    "unliquidatable_debt_usd": "unliquidatable debt",
     "recovery_efficiency": "recovery efficiency",
     "borrower_loss_usd": "loss at the market price",
     "borrower_loss_vs_hold_usd": "loss vs holding",

@@ -192,7 +192,7 @@ def test_run_logs_liquidation_events_then_metrics(tiny, tmp_path):
 def test_list_keepers_and_scenarios():
     keepers = invoke(["list", "keepers"])
     assert keepers.exit_code == 0
-    for name in ("naive", "pga", "frontrunner", "backrunner", "flash"):
+    for name in ("naive", "pga", "frontrunner", "backrunner", "flash", "opportunist"):
         assert any(line.startswith(f"{name} — ") for line in keepers.stdout.splitlines()), name
     assert "min_profit_usd" in keepers.stdout
     scenarios = invoke(["list", "scenarios"])

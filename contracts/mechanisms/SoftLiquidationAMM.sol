@@ -24,8 +24,19 @@ import {ILiquidationMechanism} from "../core/ILiquidationMechanism.sol";
 ///         the bands it crosses. Bands above the active band (n < activeBand) hold only USD, bands
 ///         below it (n > activeBand) only WETH; only the active band can hold both.
 ///
-///         Simplifications (see sandbox/mechanisms/soft.py for the full list): no interest, no
-///         dynamic fee, fee stays in the band (admin fee 0); a position receives the same number
+///         The AMM's oracle price p_o is, as in crvUSD, an exponential moving average of the
+///         market's oracle (Curve's EmaPriceOracle: p <- p_cur * (1 - a) + p_last * a with
+///         a = exp(-dt / maExpTime), Curve's integer exp), integrated exactly over the oracle's
+///         rounds (each round's answer from the moment it came into force), and written lazily on
+///         every state-changing call. With the dynamic fee on, p_o is also limited and the fee raised
+///         as in AMM.vy: `limit_p_o` (an oracle move of ratio r within PREV_P_O_DELAY of the previous
+///         write raises the fee to (old_fee + 1 - r^3) * (remaining of the delay) / delay, and p_o
+///         moves at most 1.25x per write) and `get_dynamic_fee` (a band whose AMM price range lies
+///         away from p_o charges a quarter of the relative distance). maExpTime = 0 / dynamicFee =
+///         false switch each off (then p_o is the market's oracle and the fee is feeBps).
+///
+///         Simplifications (see sandbox/mechanisms/soft.py for the full list): no interest, fee
+///         stays in the band (admin fee 0); a position receives the same number
 ///         of shares in each of its bands, which spreads its collateral evenly in amount as long as
 ///         every band has the same WETH-per-share (always true for fresh bands).
 contract SoftLiquidationAMM is ILiquidationMechanism {
@@ -69,7 +80,6 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
 
     // --------------------------------------------------------------- constants
     uint256 private constant WAD = 1e18;
-    uint256 private constant BPS = 10_000;
     /// @notice Band indices are limited to [MIN_BAND, MAX_BAND] around the deploy price.
     int256 public constant MIN_BAND = -1024;
     int256 public constant MAX_BAND = 1024;
@@ -77,6 +87,14 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
     uint256 public constant MAX_BANDS_CROSSED = 128;
     /// @notice Most bands scanned when a new position's bands lie above the active band.
     uint256 public constant MAX_SKIP_BANDS = 64;
+    /// @notice Most oracle rounds one EMA update integrates one by one (older ones: Curve's lazy rule).
+    uint256 public constant MAX_EMA_ROUNDS = 16;
+    /// @notice AMM.vy: an oracle move raises the fee for this long after the previous write.
+    uint256 public constant PREV_P_O_DELAY = 120;
+    /// @notice AMM.vy: largest relative move of p_o per write while the delay runs (<= 2^(1/3)).
+    uint256 public constant MAX_P_O_CHG = 12500 * 1e14;
+    uint256 private constant MIN_MA_EXP_TIME = 30;
+    uint256 private constant MAX_MA_EXP_TIME = 365 * 86400;
 
     // ------------------------------------------------------------------ storage
     struct Band {
@@ -98,7 +116,8 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
         uint256[] x;
         uint256[] y;
         uint256 count;
-        uint256 po; // oracle price
+        uint256 po; // oracle price (p_o: EMA, limited)
+        uint256 feeWad; // max(feeBps, the oracle-move fee), WAD
         uint256 rem; // input left
         uint256 out; // output so far
     }
@@ -118,6 +137,37 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
     uint256 public immutable bandRatioWad;
     /// @notice Mean over k = 1..N of ((A-1)/A)^k, WAD: average band bottom relative to p_up(n1).
     uint256 public immutable meanBottomFactorWad;
+    /// @notice EMA time constant of p_o in seconds (crvUSD ETH: 866 = 600 s / ln 2); 0 = no EMA.
+    uint256 public immutable maExpTime;
+    /// @notice AMM.vy's dynamic fee and p_o limit on (else the fee is feeBps and p_o unlimited).
+    bool public immutable dynamicFee;
+    /// @dev The oracle's delaySeconds: round r is in force from updatedAt(r) + delay.
+    uint256 private immutable oracleDelay;
+
+    /// @notice EMA state at the last write: p_o, when, and the newest oracle round counted.
+    struct EmaState {
+        uint128 price;
+        uint48 time;
+        uint80 round;
+    }
+
+    /// @notice AMM.vy's (old_p_o, old_dfee, prev_p_o_time).
+    struct FeeState {
+        uint128 oldPo;
+        uint64 oldDfee;
+        uint48 prevTime;
+    }
+
+    struct EmaResult {
+        uint256 price;
+        uint256 input;
+        uint256 round;
+    }
+
+    EmaState public ema;
+    FeeState public feeState;
+    /// @notice Oracle answer in force at ema.time (the EMA's input since then).
+    uint256 public emaInput;
 
     int256 public activeBand;
     /// @notice Lowest / highest band index that may hold liquidity (minBand > maxBand: none yet).
@@ -133,11 +183,14 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
         uint256 amplification_,
         uint256 liquidationDiscountWad_,
         uint256 loanDiscountWad_,
-        uint256 feeBps_
+        uint256 feeBps_,
+        uint256 maExpTime_,
+        bool dynamicFee_
     ) {
         if (
             bandsN_ < 4 || bandsN_ > 50 || amplification_ < 30 || amplification_ > 10_000
                 || liquidationDiscountWad_ >= loanDiscountWad_ || loanDiscountWad_ >= WAD || feeBps_ >= 1_000
+                || (maExpTime_ != 0 && (maExpTime_ < MIN_MA_EXP_TIME || maExpTime_ > MAX_MA_EXP_TIME))
         ) revert InvalidParameters();
         LendingMarket m = LendingMarket(market_);
         market = m;
@@ -159,6 +212,17 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
             sum += term;
         }
         meanBottomFactorWad = sum / bandsN_;
+        maExpTime = maExpTime_;
+        dynamicFee = dynamicFee_;
+        PriceOracle o = PriceOracle(m.oracle());
+        oracleDelay = o.delaySeconds();
+        uint256 p0 = o.price();
+        if (maExpTime_ != 0) {
+            (uint80 round,,,,) = o.latestRoundData();
+            ema = EmaState(uint128(p0), uint48(block.timestamp), round);
+            emaInput = p0;
+        }
+        if (dynamicFee_) feeState = FeeState(uint128(p0), 0, uint48(block.timestamp));
         // The market pulls from this contract in restoreCollateral / repayOnBehalf.
         Token(m.collateralToken()).approve(market_, type(uint256).max);
         Token(m.debtToken()).approve(market_, type(uint256).max);
@@ -223,7 +287,8 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
 
     /// @dev Trade up to `rem` (gross, fee included) into one band. Returns the band's new reserves,
     ///      the output and the input used. Outputs round down and new reserves up (band-favourable).
-    function _tradeBand(bool buy, uint256 x, uint256 y, uint256 po, uint256 pu, uint256 rem)
+    ///      `keep` is 1 - the band's fee, WAD.
+    function _tradeBand(bool buy, uint256 x, uint256 y, uint256 po, uint256 pu, uint256 rem, uint256 keep)
         private
         view
         returns (uint256 nx, uint256 ny, uint256 out, uint256 used)
@@ -231,25 +296,24 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
         (uint256 f, uint256 g, uint256 inv) = _curve(x, y, po, pu);
         if (buy) {
             if (g == 0) return (x, y, 0, 0);
-            (nx, ny, out, used) = _swapInBand(x, y, f, g, inv, rem);
+            (nx, ny, out, used) = _swapInBand(x, y, f, g, inv, rem, keep);
         } else {
             if (f == 0) return (x, y, 0, 0);
-            (ny, nx, out, used) = _swapInBand(y, x, g, f, inv, rem);
+            (ny, nx, out, used) = _swapInBand(y, x, g, f, inv, rem, keep);
         }
     }
 
     /// @dev One side of a band trade on (fIn + inR)(gOut + outR) = inv: the curve sees the input
     ///      net of the fee, the band keeps all of it. If `rem` empties the band of the output
     ///      token, only the input needed for that is used.
-    function _swapInBand(uint256 inR, uint256 outR, uint256 fIn, uint256 gOut, uint256 inv, uint256 rem)
+    function _swapInBand(uint256 inR, uint256 outR, uint256 fIn, uint256 gOut, uint256 inv, uint256 rem, uint256 keep)
         private
-        view
+        pure
         returns (uint256 newIn, uint256 newOut, uint256 out, uint256 used)
     {
-        uint256 keep = BPS - feeBps;
-        uint256 need = _ceilDiv((_ceilDiv(inv, gOut) - fIn - inR) * BPS, keep);
+        uint256 need = _ceilDiv((_ceilDiv(inv, gOut) - fIn - inR) * WAD, keep);
         if (rem >= need) return (inR + need, 0, outR, need);
-        uint256 q = _ceilDiv(inv, fIn + inR + rem * keep / BPS);
+        uint256 q = _ceilDiv(inv, fIn + inR + rem * keep / WAD);
         newOut = q > gOut ? q - gOut : 0;
         if (newOut > outR) newOut = outR;
         return (inR + rem, newOut, outR - newOut, rem);
@@ -257,7 +321,7 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
 
     /// @dev Walk the bands from the active band, trading `amountIn`. Returns the touched bands' new
     ///      states (in walk order) without writing anything.
-    function _quote(bool buy, uint256 amountIn)
+    function _quote(bool buy, uint256 amountIn, uint256 po, uint256 feeWad)
         private
         view
         returns (uint256 used, uint256 out, Steps memory steps)
@@ -268,7 +332,8 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
         int256 lo = minBand;
         int256 hi = maxBand;
         if (amountIn == 0 || lo > hi) return (0, 0, steps);
-        steps.po = oracle.price();
+        steps.po = po;
+        steps.feeWad = feeWad;
         int256 n = activeBand;
         if (buy && n < lo) n = lo;
         if (!buy && n > hi) n = hi;
@@ -286,7 +351,9 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
     function _visit(bool buy, int256 n, Steps memory w) private view {
         Band memory b = bands[n];
         if (buy ? b.y == 0 : b.x == 0) return;
-        (uint256 nx, uint256 ny, uint256 o, uint256 u) = _tradeBand(buy, b.x, b.y, w.po, pUp(n), w.rem);
+        uint256 pu = pUp(n);
+        uint256 keep = WAD - _bandFee(w.po, pu, w.feeWad);
+        (uint256 nx, uint256 ny, uint256 o, uint256 u) = _tradeBand(buy, b.x, b.y, w.po, pu, w.rem, keep);
         if (u != 0 || o != 0) {
             uint256 c = w.count++;
             w.n[c] = n;
@@ -301,7 +368,8 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
 
     /// @notice Output of exchange(buyCollateral, amountIn) at the current state (input possibly not all used).
     function getAmountOut(bool buyCollateral, uint256 amountIn) external view returns (uint256 amountOut) {
-        (, amountOut,) = _quote(buyCollateral, amountIn);
+        (uint256 po, uint256 feeWad) = _priceOracle();
+        (, amountOut,) = _quote(buyCollateral, amountIn, po, feeWad);
     }
 
     /// @notice (input used, output, last band traded) of exchange(buyCollateral, amountIn).
@@ -311,18 +379,20 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
         returns (uint256 used, uint256 out, int256 bandTo)
     {
         Steps memory steps;
-        (used, out, steps) = _quote(buyCollateral, amountIn);
+        (uint256 po, uint256 feeWad) = _priceOracle();
+        (used, out, steps) = _quote(buyCollateral, amountIn, po, feeWad);
         bandTo = steps.count == 0 ? activeBand : steps.n[steps.count - 1];
     }
 
     /// @notice Trade with the bands: buyCollateral = pay USD, receive WETH (soft liquidation);
     ///         otherwise pay WETH, receive USD (de-liquidation). Only the input actually used is
-    ///         pulled from msg.sender; the fee (feeBps of the input) stays in the bands.
+    ///         pulled from msg.sender; the fee (feeBps of the input, or the dynamic fee) stays in the bands.
     function exchange(bool buyCollateral, uint256 amountIn, uint256 minAmountOut, address to)
         external
         returns (uint256 amountOut)
     {
-        (uint256 used, uint256 out, Steps memory steps) = _quote(buyCollateral, amountIn);
+        (uint256 po, uint256 feeWad) = _priceOracleW();
+        (uint256 used, uint256 out, Steps memory steps) = _quote(buyCollateral, amountIn, po, feeWad);
         if (out < minAmountOut) revert SlippageExceeded();
         uint256 count = steps.count;
         if (count == 0) return 0;
@@ -356,7 +426,7 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
     function ammPrice() public view returns (uint256) {
         int256 n = activeBand;
         Band memory b = bands[n];
-        uint256 po = oracle.price();
+        (uint256 po,) = _priceOracle();
         uint256 pu = pUp(n);
         if (b.x == 0 && b.y == 0) {
             // Empty band: mid-band price p_o^3 / (p_up * p_down).
@@ -372,14 +442,18 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
     ///         against an external market at targetPrice. amountIn is USD (buy) or WETH (sell).
     function getAmountForPrice(uint256 targetPrice) external view returns (bool buyCollateral, uint256 amountIn) {
         if (targetPrice == 0 || minBand > maxBand) return (false, 0);
-        uint256 keep = BPS - feeBps;
-        amountIn = _amountForPrice(true, targetPrice * keep / BPS);
+        (uint256 po, uint256 feeWad) = _priceOracle();
+        amountIn = _amountForPrice(true, targetPrice, po, feeWad);
         if (amountIn != 0) return (true, amountIn);
-        return (false, _amountForPrice(false, targetPrice * BPS / keep));
+        return (false, _amountForPrice(false, targetPrice, po, feeWad));
     }
 
-    function _amountForPrice(bool buy, uint256 target) private view returns (uint256 amount) {
-        uint256 po = oracle.price();
+    /// @dev Gross input that takes the bands to `targetPrice` net of each band's fee.
+    function _amountForPrice(bool buy, uint256 targetPrice, uint256 po, uint256 feeWad)
+        private
+        view
+        returns (uint256 amount)
+    {
         int256 lo = minBand;
         int256 hi = maxBand;
         int256 n = activeBand;
@@ -388,13 +462,27 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
         for (uint256 i = 0; i < MAX_BANDS_CROSSED; ++i) {
             Band memory b = bands[n];
             if (buy ? b.y != 0 : b.x != 0) {
-                (uint256 amt, bool done) = _bandAmountForPrice(buy, b.x, b.y, po, pUp(n), target);
-                amount += _ceilDiv(amt * BPS, BPS - feeBps); // gross, rounded per band as exchange does
+                (uint256 gross, bool done) = _bandGrossForPrice(buy, b, n, po, targetPrice, feeWad);
+                amount += gross;
                 if (done) break;
             }
             if (buy ? n >= hi : n <= lo) break;
             n = buy ? n + 1 : n - 1;
         }
+    }
+
+    /// @dev Gross input that takes band n to `targetPrice` net of its fee, rounded as exchange does.
+    function _bandGrossForPrice(bool buy, Band memory b, int256 n, uint256 po, uint256 targetPrice, uint256 feeWad)
+        private
+        view
+        returns (uint256 gross, bool done)
+    {
+        uint256 pu = pUp(n);
+        uint256 keep = WAD - _bandFee(po, pu, feeWad);
+        uint256 target = buy ? targetPrice * keep / WAD : targetPrice * WAD / keep;
+        uint256 amt;
+        (amt, done) = _bandAmountForPrice(buy, b.x, b.y, po, pu, target);
+        gross = _ceilDiv(amt * WAD, keep);
     }
 
     /// @dev Net input that takes one band to price `target` (done = target reached inside it).
@@ -442,6 +530,7 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
     ///      USD to the owner. A position without debt keeps its collateral in the market.
     function onPositionUpdated(address owner) external {
         if (msg.sender != address(market)) revert NotMarket();
+        (uint256 po,) = _priceOracleW();
         uint256 debt = market.debtOf(owner);
         uint256 free = market.collateralOf(owner);
         Position memory pos = positions[owner];
@@ -465,7 +554,7 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
             if (inHand != 0) market.restoreCollateral(owner, inHand, address(this));
             return;
         }
-        uint256 deposited = _deposit(owner, inHand + free, debt);
+        uint256 deposited = _deposit(owner, inHand + free, debt, po);
         if (deposited > inHand) market.seizeCollateral(owner, deposited - inHand, address(this));
         else if (inHand > deposited) market.restoreCollateral(owner, inHand - deposited, address(this));
     }
@@ -523,11 +612,11 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
     }
 
     /// @dev Spread `collateral` over N bands from topBand(collateral, debt); returns the WETH placed.
-    function _deposit(address owner, uint256 collateral, uint256 debt) private returns (uint256 deposited) {
+    function _deposit(address owner, uint256 collateral, uint256 debt, uint256 po) private returns (uint256 deposited) {
         int256 n1 = topBand(collateral, debt);
-        // The loan must start outside soft liquidation: top band below the oracle price (Curve
-        // checks the oracle, not the active band, which can lag behind in empty bands).
-        if (pUp(n1) >= oracle.price()) revert DebtTooHigh();
+        // The loan must start outside soft liquidation: top band below p_o (Curve checks the
+        // oracle, not the active band, which can lag behind in empty bands).
+        if (pUp(n1) >= po) revert DebtTooHigh();
         if (n1 <= activeBand) _skipTo(n1);
         uint256 nBands = bandsN;
         // WETH per share of each band (WAD, rounded up); fresh bands start at 1.
@@ -576,12 +665,13 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
     ///         if lower — plus USD in bands and free collateral at the oracle price)
     ///         * (1 - liquidationDiscount) / debt - 1, signed WAD. type(int256).max without debt.
     function health(address owner) public view returns (int256) {
-        return _health(owner, oracle.price());
+        (uint256 po,) = _priceOracle();
+        return _health(owner, po);
     }
 
     /// @notice health() of every listed owner, in one call.
     function healths(address[] calldata owners) external view returns (int256[] memory out) {
-        uint256 po = oracle.price();
+        (uint256 po,) = _priceOracle();
         out = new int256[](owners.length);
         for (uint256 i = 0; i < owners.length; ++i) {
             out[i] = _health(owners[i], po);
@@ -618,7 +708,7 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
     function liquidate(address owner, uint256 minCollateralOut) external returns (uint256 repaid) {
         uint256 debt = market.debtOf(owner);
         if (debt == 0) revert NoDebt();
-        uint256 po = oracle.price();
+        (uint256 po,) = _priceOracleW();
         if (_health(owner, po) >= 0) revert HealthyPosition();
         uint256 usdOut;
         uint256 collOut;
@@ -637,6 +727,156 @@ contract SoftLiquidationAMM is ILiquidationMechanism {
         if (usdOut > repaid) _push(usd, msg.sender, usdOut - repaid);
         if (collOut != 0) _push(weth, msg.sender, collOut);
         emit HardLiquidation(owner, msg.sender, repaid, collOut, usdOut, bad);
+    }
+
+    // ================================================================ oracle price and dynamic fee
+
+    /// @notice p_o (the EMA of the market's oracle, limited as in AMM.vy) and the fee (WAD) an
+    ///         exchange now starts from: max(feeBps, the oracle-move fee).
+    function priceOracle() external view returns (uint256 po, uint256 feeWad) {
+        return _priceOracle();
+    }
+
+    /// @notice The fee (WAD) band n charges now: max(feeBps, oracle-move fee, AMM.vy's band fee).
+    function bandFee(int256 n) external view returns (uint256) {
+        (uint256 po, uint256 feeWad) = _priceOracle();
+        return _bandFee(po, pUp(n), feeWad);
+    }
+
+    /// @notice Curve's EmaPriceOracle.exp: e^(power / 1e18) in WAD (0 at or below -41.45e18).
+    function expWad(int256 power) external pure returns (uint256) {
+        return _exp(power);
+    }
+
+    function _priceOracle() private view returns (uint256 po, uint256 feeWad) {
+        po = maExpTime == 0 ? oracle.price() : _ema().price;
+        feeWad = feeBps * 1e14;
+        if (!dynamicFee) return (po, feeWad);
+        uint256 dfee;
+        (po, dfee) = _limitPo(po);
+        if (dfee > feeWad) feeWad = dfee;
+    }
+
+    /// @dev _priceOracle(), recorded (Curve's price_w and _price_oracle_w).
+    function _priceOracleW() private returns (uint256 po, uint256 feeWad) {
+        feeWad = feeBps * 1e14;
+        if (maExpTime == 0) {
+            po = oracle.price();
+        } else {
+            EmaResult memory e = _ema();
+            po = e.price;
+            if (ema.time < block.timestamp) {
+                ema = EmaState(uint128(po), uint48(block.timestamp), uint80(e.round));
+                emaInput = e.input;
+            }
+        }
+        if (!dynamicFee) return (po, feeWad);
+        uint256 dfee;
+        (po, dfee) = _limitPo(po);
+        feeState = FeeState(uint128(po), uint64(dfee), uint48(block.timestamp));
+        if (dfee > feeWad) feeWad = dfee;
+    }
+
+    /// @dev The EMA now: from the last write, each oracle round that came into force since is the
+    ///      EMA's input from that moment (at most MAX_EMA_ROUNDS of them; past that, Curve's lazy
+    ///      rule: the answer in force now counts from the last round walked).
+    function _ema() private view returns (EmaResult memory r) {
+        EmaState memory s = ema;
+        r.price = s.price;
+        r.round = s.round;
+        r.input = emaInput;
+        uint256 t = s.time;
+        if (t >= block.timestamp) return r;
+        uint256 latest = oracle.latestRound();
+        uint256 delay = oracleDelay;
+        uint256 walked;
+        while (r.round < latest && walked < MAX_EMA_ROUNDS) {
+            (, int256 answer,, uint256 updatedAt,) = oracle.getRoundData(uint80(r.round + 1));
+            uint256 at = updatedAt + delay;
+            if (at > block.timestamp) break;
+            if (at > t) {
+                r.price = _emaStep(r.price, r.input, at - t);
+                t = at;
+            }
+            r.input = uint256(answer);
+            ++r.round;
+            ++walked;
+        }
+        if (walked == MAX_EMA_ROUNDS) r.input = oracle.price();
+        if (block.timestamp > t) r.price = _emaStep(r.price, r.input, block.timestamp - t);
+    }
+
+    /// @dev Curve's EmaPriceOracle step: p_cur * (1 - a) + p_last * a, a = exp(-dt / maExpTime).
+    function _emaStep(uint256 last, uint256 cur, uint256 dt) private view returns (uint256) {
+        uint256 alpha = _exp(-int256(dt * WAD / maExpTime));
+        return (cur * (WAD - alpha) + last * alpha) / WAD;
+    }
+
+    /// @dev AMM.vy's limit_p_o: within PREV_P_O_DELAY of the previous write, p_o moves at most
+    ///      MAX_P_O_CHG and the fee is (old fee + 1 - (p_min / p_max)^3) * (time left) / delay.
+    function _limitPo(uint256 p) private view returns (uint256 pNew, uint256 fee) {
+        FeeState memory fs = feeState;
+        pNew = p;
+        uint256 elapsed = block.timestamp - fs.prevTime;
+        uint256 dt = PREV_P_O_DELAY - (elapsed < PREV_P_O_DELAY ? elapsed : PREV_P_O_DELAY);
+        if (dt == 0) return (pNew, 0);
+        uint256 old = fs.oldPo;
+        uint256 minRatio = 1e36 / MAX_P_O_CHG;
+        uint256 ratio;
+        if (p > old) {
+            ratio = old * WAD / p;
+            if (ratio < minRatio) {
+                pNew = old * MAX_P_O_CHG / WAD;
+                ratio = minRatio;
+            }
+        } else {
+            ratio = p * WAD / old;
+            if (ratio < minRatio) {
+                pNew = old * WAD / MAX_P_O_CHG;
+                ratio = minRatio;
+            }
+        }
+        fee = (WAD + fs.oldDfee - ratio ** 3 / 1e36) * dt / PREV_P_O_DELAY;
+        if (fee > WAD - 1) fee = WAD - 1;
+    }
+
+    /// @dev A band's fee: at least `feeWad`; with the dynamic fee on, AMM.vy's get_dynamic_fee (a
+    ///      quarter of the relative distance between p_o and the band's AMM price range
+    ///      p_o^3/p_up^2 .. p_o^3/p_down^2) when that is higher.
+    function _bandFee(uint256 po, uint256 pu, uint256 feeWad) private view returns (uint256) {
+        if (!dynamicFee) return feeWad;
+        uint256 a = amplification;
+        uint256 pcd = po * po / pu * po / pu;
+        uint256 pcu = pcd * a / (a - 1) * a / (a - 1);
+        uint256 f;
+        if (po < pcd) f = (pcd - po) * (WAD / 4) / pcd;
+        else if (po > pcu) f = (po - pcu) * (WAD / 4) / po;
+        return f > feeWad ? f : feeWad;
+    }
+
+    /// @dev Curve's exp (EmaPriceOracle.vy, after Remco Bloemen's): e^(power / 1e18) in WAD.
+    function _exp(int256 power) private pure returns (uint256) {
+        if (power <= -41446531673892821376) return 0;
+        if (power >= 135305999368893231589) revert InvalidParameters();
+        unchecked {
+            int256 x = power * 2 ** 96 / 1e18;
+            int256 k = (x * 2 ** 96 / 54916777467707473351141471128 + 2 ** 95) / 2 ** 96;
+            x = x - k * 54916777467707473351141471128;
+            int256 y = x + 1346386616545796478920950773328;
+            y = y * x / 2 ** 96 + 57155421227552351082224309758442;
+            int256 p = y + x - 94201549194550492254356042504812;
+            p = p * y / 2 ** 96 + 28719021644029726153956944680412240;
+            p = p * x + (4385272521454847904659076985693276 * 2 ** 96);
+            int256 q = x - 2855989394907223263936484059900;
+            q = q * x / 2 ** 96 + 50020603652535783019961831881945;
+            q = q * x / 2 ** 96 - 533845033583426703283633433725380;
+            q = q * x / 2 ** 96 + 3604857256930695427073651918091429;
+            q = q * x / 2 ** 96 - 14423608567350463180887372962807573;
+            q = q * x / 2 ** 96 + 26449188498355588339934803723976023;
+            uint256 r = uint256(p / q) * 3822833074963236453042738258902158003155416615667;
+            int256 sh = k - 195;
+            return sh >= 0 ? r << uint256(sh) : r >> uint256(-sh);
+        }
     }
 
     // ================================================================ helpers

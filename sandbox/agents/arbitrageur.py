@@ -167,15 +167,15 @@ class Arbitrageur(ArbitrageurAgent):
             out = amm_amount_out(amount, r0, r1, fee_bps) if amount else 0
         return buy, amount, out
 
-    def _trade_amm(self, view: BlockView, ctx: "AgentContext", budget: int) -> int:
-        """Submit the AMM swap, if any pays; returns the USD value of its input."""
+    def _amm_order(self, view: BlockView, ctx: "AgentContext", budget: int) -> tuple[bool, int, int] | None:
+        """(buy WETH, amount in, quoted out) of the AMM swap that pays now, None when none does."""
         r0, r1 = view.amm_reserves
         price = view.reference_price_wad
         if r0 == 0 or r1 == 0 or budget <= 0:
-            return 0
+            return None
         spot = r1 * WAD // r0
         if abs(spot - price) * BPS <= self.spec.min_edge_bps * price:
-            return 0
+            return None
         fee_bps = ctx.market.params.amm_fee_bps
         gas_usd = view.gas_cost_usd_wad(SWAP_GAS_USED, self.tip_wei)
         gamma_target = (price * (BPS - fee_bps) // BPS if spot < price
@@ -185,9 +185,16 @@ class Arbitrageur(ArbitrageurAgent):
             if buy != (spot < price) or amount == 0 or out == 0:
                 continue
             if self._profit(buy, amount, out, price) - gas_usd > 0:
-                break
-        else:
+                return buy, amount, out
+        return None
+
+    def _trade_amm(self, view: BlockView, ctx: "AgentContext", budget: int) -> int:
+        """Submit the AMM swap, if any pays; returns the USD value of its input."""
+        order = self._amm_order(view, ctx, budget)
+        if order is None:
             return 0
+        buy, amount, out = order
+        price = view.reference_price_wad
         # floor: the quote less slippage, and never worse than break-even at the reference price
         breakeven = amount * WAD // price if buy else amount * price // WAD
         floor = max(out * (BPS - self.slippage_bps) // BPS, breakeven)
@@ -200,28 +207,48 @@ class Arbitrageur(ArbitrageurAgent):
                             "expected_out": out, "min_out": floor})
         return amount if buy else amount * price // WAD
 
-    def _trade_mechanism(self, view: BlockView, ctx: "AgentContext", budget: int) -> None:
-        """Trade what the mechanism quotes toward the reference (its ``arbitrage_call``: soft
-        liquidation converts band collateral)."""
+    def _mechanism_order(self, view: BlockView, ctx: "AgentContext", budget: int) -> tuple | None:
+        """(call, buy WETH, amount in, quoted out) of the mechanism's trade toward the reference
+        (its ``arbitrage_call``) when it pays after gas now; None otherwise."""
         price = view.reference_price_wad
         max_usd = min(budget, self.inventory_usd, self.inventory_weth * price // WAD)
         if max_usd <= 0:
-            return
+            return None
         call = ctx.mechanism.arbitrage_call(price, max_usd, self.account.address)
         if call is None:
-            return
+            return None
         buy, used, out, _ = abi_decode(["bool", "uint256", "uint256", "address"], call.data[4:])
         if buy and used > self.inventory_usd or not buy and used > self.inventory_weth:
-            return
+            return None
         # the call's gas is a limit sized with margin; two thirds of it is a fair estimate
         gas_usd = view.gas_cost_usd_wad(call.gas * 2 // 3, self.tip_wei)
         if self._profit(buy, used, out, price) - gas_usd <= 0:
+            return None
+        return call, buy, used, out
+
+    def _trade_mechanism(self, view: BlockView, ctx: "AgentContext", budget: int) -> None:
+        """Trade what the mechanism quotes toward the reference (its ``arbitrage_call``: soft
+        liquidation converts band collateral)."""
+        order = self._mechanism_order(view, ctx, budget)
+        if order is None:
             return
+        call, buy, used, out = order
         self._submit(ctx, call.request(self.account),
                      {"venue": "mechanism", "action": call.action, "buy_weth": buy, "amount_in": used,
                       "expected_out": out, "mechanism": ctx.mechanism.name})
         self.trades.append({"block": view.number, "venue": "mechanism", "buy_weth": buy, "amount_in": used,
                             "expected_out": out, "min_out": out})
+
+    def still_active(self, view: BlockView, ctx: "AgentContext") -> bool:
+        """A trade in flight, or one that pays now on the AMM or the mechanism's venue: with the
+        price held, an edge that does not pay now does not pay later."""
+        if not self.spec.enabled:
+            return False
+        if any(p.sender == self.account.address for p in ctx.mempool.pending()):
+            return True
+        if self._amm_order(view, ctx, self.capital_wad) is not None:
+            return True
+        return ctx.mechanism.offers_arbitrage and self._mechanism_order(view, ctx, self.capital_wad) is not None
 
     # --- sending and re-pricing -------------------------------------------------------------
     def _submit(self, ctx: "AgentContext", request: TxRequest, meta: dict) -> PendingTx:

@@ -8,7 +8,7 @@ auctions) and private bundles. Each agent owns a seeded random generator; nothin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Sequence
 
 import numpy as np
 
@@ -259,6 +259,20 @@ class Agent:
         """After the block: record own receipts in the ledger."""
         for _pending, receipt in produced.by_agent(self.label):
             self.ledger.record_receipt(receipt, ctx.reference_price_wad, produced.builder_payment_wei(receipt))
+
+    # --- settling (the price held at its last value) -----------------------------------------
+    def would_take(self, view: BlockView, ctx: "AgentContext",
+                   prospects: Sequence[Opportunity]) -> list[Opportunity]:
+        """The mechanism's ``prospects`` (actions as they stand at their best for a caller before
+        the settle phase's cap) that this agent's own rule would send; the settle phase goes on
+        while any agent would take one. None by default."""
+        return []
+
+    def still_active(self, view: BlockView, ctx: "AgentContext") -> bool:
+        """Whether this agent may still send, by its own rule and with the price held, something
+        that changes a position, the oracle or a venue (a defence, an update, a trade), or has
+        such a transaction in flight. False by default."""
+        return False
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,16 @@ class Borrower(Agent):
                                                         "owner": self.account.address})
         self.reactions.append((view.number, action, amount))
 
+    def still_active(self, view: BlockView, ctx: "AgentContext") -> bool:
+        """A reaction in flight, or its open, unlocked position below ``react_below_health_factor``
+        with a reserve left to defend it (``step`` may react in any later block)."""
+        if self._has_pending(ctx):
+            return True
+        pos = self.position(view)
+        if pos is None or pos.debt == 0 or pos.locked or pos.health_factor_wad >= self.react_below_wad:
+            return False
+        return (self.reserve_weth > 0 and self.top_up_wei > 0) or (self.reserve_usd > 0 and self.repay_wei > 0)
+
     def on_block(self, produced: "ProducedBlock", ctx: "AgentContext") -> None:
         for pending, receipt in produced.by_agent(self.label):
             self.ledger.record_receipt(receipt, ctx.reference_price_wad, produced.builder_payment_wei(receipt))

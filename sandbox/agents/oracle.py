@@ -104,6 +104,15 @@ class OracleUpdater(Agent):
         return (self.deviates(self.observed_price(view), view.oracle_submitted_price_wad)
                 or view.timestamp - view.oracle_submitted_at >= self.heartbeat_seconds)
 
+    def still_active(self, view: BlockView, ctx: "AgentContext") -> bool:
+        """An update in flight, a fault window still to come, or an answer (submitted, or in
+        force) other than the price it observes: a push or the heartbeat will still change the
+        price the market uses. Once both equal it, heartbeats re-submit the same answer."""
+        if self._bundle_pending(ctx) or any(end > view.elapsed_seconds for _, end, _ in self.spec.faults):
+            return True
+        observed = self.observed_price(view)
+        return view.oracle_submitted_price_wad != observed or view.oracle_price_wad != observed
+
     def _request(self, ctx: "AgentContext", price_wad: int) -> TxRequest:
         return ctx.market.oracle.tx(self.account, "submit", price_wad, gas=SUBMIT_GAS)
 

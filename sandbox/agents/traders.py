@@ -189,6 +189,16 @@ class Trader(Agent):
                    meta={"action": "add-margin", "amount": amount, "owner": self.account.address})
         self.reactions.append((view.number, "add-margin", amount))
 
+    def still_active(self, view: BlockView, ctx: "AgentContext") -> bool:
+        """A deposit in flight, or its open, unlocked account below its margin-call health with
+        a reserve left (``step`` may add margin in any later block)."""
+        if self._has_pending(ctx):
+            return True
+        pos: Any = view.position_of(self.account.address)
+        if pos is None or pos.size == 0 or pos.locked or pos.health_factor_wad >= self.below_wad:
+            return False
+        return min(self.top_up_wei, self.reserve_usd) > 0
+
     def on_block(self, produced: "ProducedBlock", ctx: "AgentContext") -> None:
         for pending, receipt in produced.by_agent(self.label):
             self.ledger.record_receipt(receipt, ctx.reference_price_wad, produced.builder_payment_wei(receipt))

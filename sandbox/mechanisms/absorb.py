@@ -213,9 +213,9 @@ class AbsorbMechanism(LiquidationMechanism[AbsorbParams]):
                 continue
             q = quote_absorb(pos.collateral, pos.debt, s["price"], lf, reserves)
             reserves -= q.debt_repaid + q.excess_to_borrower
-            out.append(Opportunity(
+            out.append(Opportunity(  # pays its caller nothing: whoever absorbs, the protocol takes it
                 mechanism=self.name, action="absorb", owner=pos.owner, health_factor_wad=pos.health_factor_wad,
-                extra={"collateral": pos.collateral, "debt": pos.debt, "credit": q.credit,
+                uncontested=True, extra={"collateral": pos.collateral, "debt": pos.debt, "credit": q.credit,
                        "excess_to_borrower": q.excess_to_borrower, "bad_debt": q.bad_debt}))
         dp = s["discountedPrice"]
         if s["inventory"] > 0 and s["reserves"] < s["targetReserves"] and dp > 0:

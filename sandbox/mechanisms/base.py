@@ -106,7 +106,9 @@ class Opportunity:
     sold in an order-flow auction (only its winner may send them); a ``standing_bid`` is a bid in
     an auction that stands until outbid and is refunded then (no gas race, nothing to copy);
     ``beneficiary`` is who the auction's lot goes to if it settled now (its current leader), and
-    ``settles`` the claim this action delivers to that beneficiary (an English ``deal``).
+    ``settles`` the claim this action delivers to that beneficiary (an English ``deal``);
+    ``uncontested`` says no rival can take what the call gives (the lot goes to its winner
+    whoever calls ``deal``), so it goes at the sender's base tip, never through a gas auction.
     """
 
     mechanism: str
@@ -120,6 +122,7 @@ class Opportunity:
     standing_bid: bool = False
     beneficiary: Address | None = None
     settles: tuple[Leg, ...] = ()
+    uncontested: bool = False
     extra: dict = field(default_factory=dict, compare=False)
 
     def paid(self, asset: str) -> int:
@@ -436,6 +439,17 @@ class LiquidationMechanism(ABC, Generic[P, M]):
         conversions due at ``reference_price_wad``): a run's settle phase waits for none. 0 by
         default (a mechanism that settles in one transaction)."""
         return 0
+
+    def prospects(self, owners: Sequence[Address], reference_price_wad: int, now: int,
+                  until: int) -> list[Opportunity] | None:
+        """For settling: every action that may open on the listed positions from ``now`` to
+        ``until`` (timestamps) if nobody acts, the price held at ``reference_price_wad`` and the
+        oracle at it, each as it stands at its best for its caller in that window (a Dutch take
+        at the lowest price before its auction needs a redo, an English deal once its deadline
+        has passed). The run's settle phase ends when no agent would take any of them. None:
+        the mechanism cannot tell (its state moves with time in ways it does not foresee), and
+        the settle phase waits for its unfinished liquidations as before. Default: None."""
+        return None
 
     # --- hooks for agents (optional) ---------------------------------------------------------
     def raise_bid(self, opportunity: Opportunity, call: Call, valuer: Valuer, budget: int | None,

@@ -416,6 +416,56 @@ class DutchAuctionMechanism(LiquidationMechanism[DutchAuctionParams]):
         """Running auctions (their collateral is neither sold nor returned yet)."""
         return len(self.auctions())
 
+    def prospects(self, owners: Sequence[Address], reference_price_wad: int, now: int,
+                  until: int) -> list[Opportunity] | None:
+        """The barks and redos open now; for each other running auction of a listed owner, its
+        take at the lowest price its curve reaches before the auction needs a redo (or
+        ``until``), and that redo when it comes before ``until``. The curve only falls, so a
+        take nobody wants at its lowest price is wanted at none; a redo restarts the curve, so
+        a redo someone sends keeps the auction alive."""
+        p = self.params
+        current = self.opportunities(owners)
+        out = [o for o in current if o.action in ("bark", "redo")]
+        wanted = {o.lower() for o in owners}
+        chost = p.chost_wad
+        reserve: int | None = None
+        for a in self.auctions():
+            if a["owner"].lower() not in wanted or a["needsRedo"] or a["top"] <= 0:
+                continue
+            first_redo = self._first_redo_elapsed(a["top"], now - a["tic"])
+            last = min(first_redo - 1, until - a["tic"])
+            price = p.price(a["top"], last)
+            extra = {"price": price, "lot": a["lot"], "tab": a["tab"], "top": a["top"], "tic": a["tic"],
+                     "debt_remaining": a["debtRemaining"], "chost": chost, "at": a["tic"] + last}
+            usd, weth = self.market.numeraire, self.market.collateral_asset
+            q = quote_take(a["lot"], a["tab"], a["lot"], price, chost) if price > 0 else None
+            if q is not None and q.owe > 0:
+                out.append(Opportunity(mechanism=self.name, action="take", owner=a["owner"],
+                                       pays=legs(**{usd: q.owe}), receives=legs(**{weth: q.slice}),
+                                       ref=a["id"], extra=extra))
+            if a["tic"] + first_redo <= until:
+                if reserve is None:
+                    reserve = self.contract.call("reserve")
+                dusty = a["tab"] < chost or a["lot"] * self.market.price() // WAD < chost
+                out.append(Opportunity(mechanism=self.name, action="redo", owner=a["owner"],
+                                       receives=legs(**{usd: 0 if dusty else self.reward_for(a["tab"], reserve)}),
+                                       ref=a["id"], extra={**extra, "at": a["tic"] + first_redo}))
+        return out
+
+    def _first_redo_elapsed(self, top: int, elapsed: int) -> int:
+        """The first second (since the auction's start) from ``elapsed`` on at which it needs
+        a redo (past ``tail``, or its price below ``cusp`` × top): ``needs_redo`` only turns
+        true as time passes, so a bisection finds it."""
+        p = self.params
+        lo, hi = max(elapsed, 0), p.tail_seconds + 1  # needs_redo holds at hi: past the tail
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if p.needs_redo(top, mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
     # --- discovery -------------------------------------------------------------------------
     def opportunities(self, owners: Sequence[Address]) -> list[Opportunity]:
         """Barks on liquidatable listed positions without an auction, and takes or redos on the

@@ -27,7 +27,7 @@ keeper that wants to bid more builds the call with ``tend_call`` / ``dent_call``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 from sandbox.chain import Address
 from sandbox.legs import Valuer, legs
@@ -155,6 +155,41 @@ class EnglishAuctionMechanism(LiquidationMechanism[EnglishAuctionParams]):
         """The penalty part of the winning bids (``Deal.penalty``)."""
         return {"english-penalty": sum(e.int("penalty") for e in events if e.name == "Deal")}
 
+    # A lot is "won far below market" when its winning bid is under this share of its value
+    # (Black Thursday: 36% of flip auctions cleared at a zero bid).
+    far_below_market_bps: ClassVar[int] = 1000
+
+    @classmethod
+    def accounting_details(cls, events: Sequence[LedgerEvent]) -> dict[str, int]:
+        """Debt of the dealt auctions (``Deal.debtRepaid + badDebt``) and the part of it in lots
+        whose winning bid covered under ``far_below_market_bps`` of that debt (zero bids among
+        them): exact from the events, no price needed. The share of lots won under 10% of the
+        market price needs the price of each win: ``lots_won_below``."""
+        deals = [e for e in events if e.contract == "mechanism" and e.name == "Deal"]
+        debt = [(e.int("debtRepaid") + e.int("badDebt"), e.int("bid")) for e in deals]
+        low = sum(d for d, bid in debt if bid * BPS < d * cls.far_below_market_bps)
+        return {"english_debt_dealt": sum(d for d, _ in debt), "english_debt_in_lots_bid_below_10pct": low}
+
+    @classmethod
+    def lots_won_below(cls, events: Sequence[LedgerEvent], price_wad_of: Callable[[LedgerEvent], int],
+                       share_bps: int | None = None) -> tuple[int, int, int, int]:
+        """(lots won under ``share_bps`` (default ``far_below_market_bps``) of their value at
+        ``price_wad_of(deal)``, lots won, value of the former, value of all; USD WAD) over the
+        ``Deal`` events with a winner: what Black Thursday's zero bids did."""
+        share = cls.far_below_market_bps if share_bps is None else share_bps
+        zero = "0x" + "00" * 20
+        low = count = low_value = value = 0
+        for e in events:
+            if e.contract != "mechanism" or e.name != "Deal" or str(e.args.get("winner", zero)).lower() == zero:
+                continue
+            worth = e.int("lot") * price_wad_of(e) // WAD
+            count += 1
+            value += worth
+            if e.int("bid") * BPS < worth * share:
+                low += 1
+                low_value += worth
+        return low, count, low_value, value
+
     def auctions(self) -> list[dict]:
         """Every running auction (one call): id, owner, guy, lot, bid, tab, debt, returned, tic,
         end, biddable, dealable, needsTick."""
@@ -169,6 +204,22 @@ class EnglishAuctionMechanism(LiquidationMechanism[EnglishAuctionParams]):
         """Running auctions (not dealt yet)."""
         return len(self.auctions())
 
+    def prospects(self, owners: Sequence[Address], reference_price_wad: int, now: int,
+                  until: int) -> list[Opportunity] | None:
+        """What is open now (bites, bids, deals, ticks), and for each auction still taking bids
+        the deal (or, without a bid, the tick) its deadline opens, when that comes before
+        ``until``: bids do not change with time, deadlines do."""
+        out = self.opportunities(owners)
+        wanted = {o.lower() for o in owners}
+        later = []
+        for a in self.auctions():
+            if a["owner"].lower() not in wanted or not a["biddable"]:
+                continue
+            deadline = min(a["tic"], a["end"]) if a["tic"] else a["end"]
+            if deadline <= until:
+                later.append({**a, "biddable": False, "dealable": a["tic"] != 0, "needsTick": a["tic"] == 0})
+        return out + self._auction_opportunities(later)
+
     # --- discovery -------------------------------------------------------------------------
     def opportunities(self, owners: Sequence[Address]) -> list[Opportunity]:
         """Bites on liquidatable listed positions with at least ``dust_usd`` of debt, and tend /
@@ -178,13 +229,20 @@ class EnglishAuctionMechanism(LiquidationMechanism[EnglishAuctionParams]):
         in_auction = {a["owner"].lower() for a in auctions}
         out: list[Opportunity] = []
         p = self.params
-        usd, weth = self.market.numeraire, self.market.collateral_asset
         for pos in self.market.positions(owners):
             if (pos.is_liquidatable and not pos.locked and pos.collateral > 0 and pos.debt >= p.dust_wad
                     and pos.owner.lower() not in in_auction):
-                out.append(Opportunity(
+                out.append(Opportunity(  # no reward: whoever bites, the same auction starts
                     mechanism=self.name, action="bite", owner=pos.owner, health_factor_wad=pos.health_factor_wad,
-                    extra={"tab": p.tab(pos.debt), "collateral": pos.collateral, "debt": pos.debt}))
+                    uncontested=True, extra={"tab": p.tab(pos.debt), "collateral": pos.collateral, "debt": pos.debt}))
+        return out + self._auction_opportunities(auctions)
+
+    def _auction_opportunities(self, auctions: Sequence[dict]) -> list[Opportunity]:
+        """tend / dent / deal / tick on ``auctions`` as their flags say (biddable, dealable,
+        needsTick)."""
+        out: list[Opportunity] = []
+        p = self.params
+        usd, weth = self.market.numeraire, self.market.collateral_asset
         zero = "0x" + "00" * 20
         for a in auctions:
             has_bidder = a["guy"].lower() != zero
@@ -193,11 +251,12 @@ class EnglishAuctionMechanism(LiquidationMechanism[EnglishAuctionParams]):
             common = dict(mechanism=self.name, owner=a["owner"], ref=a["id"], extra=extra,
                           beneficiary=a["guy"] if has_bidder else None)
             if a["dealable"]:
-                # deal pays its caller nothing: it settles the winner's claim to the lot
+                # deal pays its caller nothing: it settles the winner's claim to the lot, which
+                # goes to the winner whoever calls it, so no rival can take it (uncontested)
                 out.append(Opportunity(action="deal", settles=legs(**{weth: a["lot"] if has_bidder else 0}),
-                                       **common))
+                                       uncontested=True, **common))
             elif a["needsTick"]:
-                out.append(Opportunity(action="tick", **common))
+                out.append(Opportunity(action="tick", uncontested=True, **common))
             elif a["biddable"]:
                 if has_bidder and a["bid"] == a["tab"]:
                     out.append(Opportunity(action="dent", pays=legs(**{usd: a["tab"]}),

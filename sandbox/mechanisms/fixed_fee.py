@@ -215,7 +215,7 @@ class FixedFeeMechanism(LiquidationMechanism[FP]):
             mechanism=self.name, action=action, owner=position.owner,
             pays=legs(**{m.numeraire: q.debt_repaid}), receives=legs(**{m.collateral_asset: q.keeper_collateral}),
             health_factor_wad=position.health_factor_wad, ref=extra.pop("ref", None),
-            private=extra.pop("private", False),
+            private=extra.pop("private", False), uncontested=extra.pop("uncontested", False),
             extra={"price": price, "collateral": position.collateral, "debt": position.debt,
                    "collateral_seized": q.collateral_seized, "protocol_fee": q.protocol_fee,
                    "bad_debt": q.bad_debt, **extra})

@@ -199,7 +199,8 @@ class PrivateAuctionMechanism(OrderFlowWindow, FixedFeeMechanism[PrivateAuctionP
         price = self.market.price()
         out = []
         for p in positions:
-            opp = self._opportunity(p, price, action, ref=round_id, private=exclusive, **extra)
+            opp = self._opportunity(p, price, action, ref=round_id, private=exclusive, uncontested=exclusive,
+                                     **extra)  # in the window only its winner may send it
             if opp is not None:
                 out.append(opp)
         return out

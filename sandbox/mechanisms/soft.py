@@ -15,15 +15,27 @@ Rules implemented (Curve ``AMM.vy`` / ``Controller.vy``, reference numbers in
 * Band AMM. Curve's invariant (f + x)(g + y) = Inv, f = p_o²/p_up·A·y0, g = p_up/p_o·(A−1)·y0,
   y0 from the band's quadratic; the AMM price runs from p_o³/p_up² (all WETH) to p_o³/p_down²
   (all USD). ``exchange`` walks bands from the active band and charges ``fee_bps`` on the input.
-* health = (bands' WETH valued at min(band bottom, oracle price) + bands' USD + free collateral
-  at the oracle price) × (1 − liquidation_discount) / debt − 1 (signed WAD).
+* Oracle price p_o (crvUSD's ``EmaPriceOracle``, ``ema = true``): an exponential moving average of
+  the market's oracle, p ← p_cur·(1 − α) + p_last·α with α = exp(−dt / ma_exp_time) in Curve's
+  integer exp; ma_exp_time 866 s as crvUSD's ETH market (600 s / ln 2: a 10-minute half-life).
+  Computed on-chain, written lazily on every state-changing call, and integrated over the
+  oracle's rounds (each round's answer counts from the moment it came into force, so the EMA
+  does not depend on when someone last traded; Curve's lazy rule only past 16 rounds unwritten).
+  Everything — band prices, health, hard liquidation, the loan check — uses p_o.
+* Dynamic fee (AMM.vy, ``dynamic_fee = true``): ``limit_p_o`` — within 120 s of the previous write
+  an oracle move of ratio r = p_min/p_max raises the fee to (old_fee + 1 − r³) × (time left of
+  the 120 s) / 120 s and p_o moves at most ×/÷1.25 per write; ``get_dynamic_fee`` — a band whose
+  AMM price range p_o³/p_up² … p_o³/p_down² lies away from p_o charges a quarter of the relative
+  distance. A band charges max(fee_bps, both). Both switches off reproduce the plain mechanism.
+* health = (bands' WETH valued at min(band bottom, p_o) + bands' USD + free collateral
+  at p_o) × (1 − liquidation_discount) / debt − 1 (signed WAD).
 * Hard liquidation only when health < 0: the caller repays the debt and gets everything in the
   bands. Underwater rule: if (value at the oracle price) × (1 − liquidation_discount) < debt, the
   caller pays only that and the rest is written off as bad debt.
 
 Simplifications (documented deviations from Curve):
 
-* No interest rate (the market is interest-free), no dynamic fee, no admin fee: the whole
+* No interest rate (the market is interest-free), no admin fee: the whole
   exchange fee stays in the bands, i.e. with the borrowers, as on mainnet where admin_fee = 0.
   The default ``fee_bps`` is mainnet's 60 (0.6%).
 * A position receives the same number of shares in each of its bands, so it needs one storage
@@ -81,6 +93,13 @@ MAX_BANDS_CROSSED = 128
 BAND_MAX_WETH = (2**80 - 1) / WAD  # a band's reserves are packed: uint80 WETH, uint88 USD
 BAND_MAX_USD = (2**88 - 1) / WAD
 PREWARM_CHUNK = 150
+MIN_MA_EXP_TIME = 30  # EmaPriceOracle's bounds
+MAX_MA_EXP_TIME = 365 * 86400
+PREV_P_O_DELAY = 120  # AMM.vy
+MAX_P_O_CHG = 12500 * 10**14
+# With the EMA or the dynamic fee on, p_o and the fee move between the quote (at the head) and
+# the block the exchange lands in; the arbitrageur accepts this much less than quoted.
+ARB_SLIPPAGE_BPS = 50
 HEALTH_CACHE_SIZE = 4  # heads whose healths are kept (the block's and its what-ifs')
 
 
@@ -93,6 +112,11 @@ class SoftParams(MechanismParams):
     liquidation_discount_bps: int = 600
     loan_discount_bps: int = 900
     fee_bps: int = 60
+    # crvUSD's EMA oracle over the market's oracle (ETH market: 866 s = 600 s / ln 2) and AMM.vy's
+    # dynamic fee; both off reproduce the mechanism without them.
+    ema: bool = True
+    ma_exp_time_seconds: int = 866
+    dynamic_fee: bool = True
     # Sandbox gas optimisation (no Curve counterpart): band storage pre-initialised at deploy so
     # that a borrower's open() stays within the default 500k gas. Counted in bands from band 0
     # (the deploy price): 70 bands above ≈ 2× the price, 230 below ≈ 0.1× (for A = 100).
@@ -111,6 +135,9 @@ class SoftParams(MechanismParams):
             raise ValueError(f"loan_discount_bps must be below 10000, got {self.loan_discount_bps}")
         if not 0 <= self.fee_bps < 1000:
             raise ValueError(f"fee_bps must be in [0, 1000), got {self.fee_bps}")
+        if not MIN_MA_EXP_TIME <= self.ma_exp_time_seconds <= MAX_MA_EXP_TIME:
+            raise ValueError(f"ma_exp_time_seconds must be in [{MIN_MA_EXP_TIME}, {MAX_MA_EXP_TIME}], "
+                             f"got {self.ma_exp_time_seconds}")
         if not 0 <= self.prewarm_bands_above <= -MIN_BAND:
             raise ValueError(f"prewarm_bands_above must be in [0, 1024], got {self.prewarm_bands_above}")
         if not 0 <= self.prewarm_bands_below <= MAX_BAND:
@@ -127,13 +154,84 @@ class SoftParams(MechanismParams):
     def contract_args(self) -> tuple:
         """SoftLiquidationAMM's constructor arguments after the market address."""
         return (self.bands_n, self.amplification_a, self.liquidation_discount_wad,
-                self.loan_discount_wad, self.fee_bps)
+                self.loan_discount_wad, self.fee_bps, self.ma_exp_time_seconds if self.ema else 0,
+                self.dynamic_fee)
 
 
 # ---------------------------------------------------------------------------- band math mirror
 
 def _ceil_div(a: int, b: int) -> int:
     return 0 if a == 0 else (a - 1) // b + 1
+
+
+def _tdiv(a: int, b: int) -> int:
+    """Signed division truncating toward zero (Vyper's and Solidity's int256 ``/``)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def curve_exp(power: int) -> int:
+    """Curve's ``EmaPriceOracle.exp``: e^(power / 1e18) in WAD, in its exact integer steps."""
+    if power <= -41446531673892821376:
+        return 0
+    if power >= 135305999368893231589:
+        raise ValueError("exp overflow")
+    x = _tdiv(power * 2**96, 10**18)
+    k = _tdiv(_tdiv(x * 2**96, 54916777467707473351141471128) + 2**95, 2**96)
+    x = x - k * 54916777467707473351141471128
+    y = x + 1346386616545796478920950773328
+    y = _tdiv(y * x, 2**96) + 57155421227552351082224309758442
+    p = y + x - 94201549194550492254356042504812
+    p = _tdiv(p * y, 2**96) + 28719021644029726153956944680412240
+    p = p * x + (4385272521454847904659076985693276 * 2**96)
+    q = x - 2855989394907223263936484059900
+    q = _tdiv(q * x, 2**96) + 50020603652535783019961831881945
+    q = _tdiv(q * x, 2**96) - 533845033583426703283633433725380
+    q = _tdiv(q * x, 2**96) + 3604857256930695427073651918091429
+    q = _tdiv(q * x, 2**96) - 14423608567350463180887372962807573
+    q = _tdiv(q * x, 2**96) + 26449188498355588339934803723976023
+    r = (_tdiv(p, q) * 3822833074963236453042738258902158003155416615667) % 2**256
+    shift = k - 195
+    return (r << shift) % 2**256 if shift >= 0 else r >> -shift
+
+
+def ema_step(last: int, current: int, dt_seconds: int, ma_exp_time_seconds: int) -> int:
+    """Curve's EMA step: ``current`` held for ``dt_seconds`` after the EMA stood at ``last``."""
+    alpha = curve_exp(-(dt_seconds * WAD // ma_exp_time_seconds))
+    return (current * (WAD - alpha) + last * alpha) // WAD
+
+
+def limit_p_o(p: int, old_p_o: int, old_dfee: int, elapsed_seconds: int) -> tuple[int, int]:
+    """AMM.vy's ``limit_p_o``: (p_o limited to ×/÷1.25 of the last written one, oracle-move fee),
+    ``elapsed_seconds`` after the previous write."""
+    dt = PREV_P_O_DELAY - min(PREV_P_O_DELAY, elapsed_seconds)
+    if dt == 0:
+        return p, 0
+    lo = 10**36 // MAX_P_O_CHG
+    p_new = p
+    if p > old_p_o:
+        ratio = old_p_o * WAD // p
+        if ratio < lo:
+            p_new, ratio = old_p_o * MAX_P_O_CHG // WAD, lo
+    else:
+        ratio = p * WAD // old_p_o
+        if ratio < lo:
+            p_new, ratio = old_p_o * WAD // MAX_P_O_CHG, lo
+    fee = min((WAD + old_dfee - ratio**3 // 10**36) * dt // PREV_P_O_DELAY, WAD - 1)
+    return p_new, fee
+
+
+def band_dynamic_fee(p_o: int, p_up: int, amplification_a: int) -> int:
+    """AMM.vy's ``get_dynamic_fee``: a quarter of the relative distance between p_o and the band's
+    AMM price range p_o³/p_up² … p_o³/p_down² (0 inside it), WAD."""
+    a = amplification_a
+    p_c_d = p_o * p_o // p_up * p_o // p_up
+    p_c_u = p_c_d * a // (a - 1) * a // (a - 1)
+    if p_o < p_c_d:
+        return (p_c_d - p_o) * (WAD // 4) // p_c_d
+    if p_o > p_c_u:
+        return (p_o - p_c_u) * (WAD // 4) // p_o
+    return 0
 
 
 @dataclass
@@ -153,6 +251,7 @@ class BandMath:
     bands_n: int = 10
     loan_discount_wad: int = 9 * WAD // 100
     liquidation_discount_wad: int = 6 * WAD // 100
+    dynamic_fee: bool = False  # per-band fees as AMM.vy's get_dynamic_fee
 
     @property
     def ratio_wad(self) -> int:
@@ -223,32 +322,39 @@ class BandMath:
         f, g, _ = self.curve(x, y, po, pu)
         return (f + x) * WAD // (g + y)
 
-    def _swap_in_band(self, in_r: int, out_r: int, f_in: int, g_out: int, inv: int,
-                      rem: int) -> tuple[int, int, int, int]:
-        keep = BPS - self.fee_bps
-        need = _ceil_div((_ceil_div(inv, g_out) - f_in - in_r) * BPS, keep)
+    def band_fee_wad(self, po: int, pu: int, fee_wad: int | None = None) -> int:
+        """The fee a band charges: ``fee_wad`` (default fee_bps), or AMM.vy's band fee if higher."""
+        fee = self.fee_bps * WAD // BPS if fee_wad is None else fee_wad
+        return max(fee, band_dynamic_fee(po, pu, self.amplification_a)) if self.dynamic_fee else fee
+
+    @staticmethod
+    def _swap_in_band(in_r: int, out_r: int, f_in: int, g_out: int, inv: int,
+                      rem: int, keep: int) -> tuple[int, int, int, int]:
+        need = _ceil_div((_ceil_div(inv, g_out) - f_in - in_r) * WAD, keep)
         if rem >= need:
             return in_r + need, 0, out_r, need
-        q = _ceil_div(inv, f_in + in_r + rem * keep // BPS)
+        q = _ceil_div(inv, f_in + in_r + rem * keep // WAD)
         new_out = min(max(q - g_out, 0), out_r)
         return in_r + rem, new_out, out_r - new_out, rem
 
     def trade_band(self, buy: bool, x: int, y: int, po: int, pu: int,
-                   rem: int) -> tuple[int, int, int, int]:
-        """(new x, new y, amount out, input used) of one band trade."""
+                   rem: int, fee_wad: int | None = None) -> tuple[int, int, int, int]:
+        """(new x, new y, amount out, input used) of one band trade (``fee_wad``: the exchange's
+        fee before the band's own, default fee_bps)."""
         f, g, inv = self.curve(x, y, po, pu)
+        keep = WAD - self.band_fee_wad(po, pu, fee_wad)
         if buy:
             if g == 0:
                 return x, y, 0, 0
-            return self._swap_in_band(x, y, f, g, inv, rem)
+            return self._swap_in_band(x, y, f, g, inv, rem, keep)
         if f == 0:
             return x, y, 0, 0
-        ny, nx, out, used = self._swap_in_band(y, x, g, f, inv, rem)
+        ny, nx, out, used = self._swap_in_band(y, x, g, f, inv, rem, keep)
         return nx, ny, out, used
 
     def simulate_exchange(self, bands: dict[int, BandState], active: int, min_band: int,
                           max_band: int, buy: bool, amount_in: int,
-                          po: int) -> tuple[int, int, dict[int, BandState], int]:
+                          po: int, fee_wad: int | None = None) -> tuple[int, int, dict[int, BandState], int]:
         """(input used, output, new states of the touched bands, new active band)."""
         touched: dict[int, BandState] = {}
         if amount_in == 0 or min_band > max_band:
@@ -262,7 +368,7 @@ class BandMath:
         for _ in range(MAX_BANDS_CROSSED):
             b = bands.get(n, BandState())
             if (b.y if buy else b.x) != 0:
-                nx, ny, o, u = self.trade_band(buy, b.x, b.y, po, self.p_up(n), rem)
+                nx, ny, o, u = self.trade_band(buy, b.x, b.y, po, self.p_up(n), rem, fee_wad)
                 if u or o:
                     touched[n] = BandState(nx, ny, b.shares)
                     rem -= u
@@ -479,7 +585,12 @@ class SoftLiquidationMechanism(LiquidationMechanism[SoftParams]):
         p = self.params
         return BandMath(base_price=self.contract.call("basePrice"), amplification_a=p.amplification_a,
                         fee_bps=p.fee_bps, bands_n=p.bands_n, loan_discount_wad=p.loan_discount_wad,
-                        liquidation_discount_wad=p.liquidation_discount_wad)
+                        liquidation_discount_wad=p.liquidation_discount_wad, dynamic_fee=p.dynamic_fee)
+
+    def oracle_price(self) -> int:
+        """The bands' p_o now (the contract's ``priceOracle``: the EMA, limited; or the market's
+        oracle with both switches off), as of the latest block."""
+        return self.contract.call("priceOracle")[0]
 
     def band(self, n: int) -> BandState:
         x, y, s, _ = self.contract.call("bands", n)
@@ -500,7 +611,7 @@ class SoftLiquidationMechanism(LiquidationMechanism[SoftParams]):
             if cached is None:
                 if len(self._healths) >= HEALTH_CACHE_SIZE:
                     self._healths.clear()
-                price = self.market.price()
+                price = self.oracle_price()
                 cached = self._healths[key] = tuple(mirror.health(p.owner, p.collateral, p.debt, price)
                                                     for p in self.market.positions(owners))
             return list(cached)
@@ -528,7 +639,7 @@ class SoftLiquidationMechanism(LiquidationMechanism[SoftParams]):
         if not bad:
             return []
         health_of = dict(zip(owners, hs, strict=True))
-        price = self.market.price()
+        price = self.oracle_price()  # liquidate() caps the repayment at p_o
         ld = self.params.liquidation_discount_wad
         out = []
         for p in self.market.positions(bad):
@@ -563,6 +674,18 @@ class SoftLiquidationMechanism(LiquidationMechanism[SoftParams]):
         zero = "0x" + "00" * 20
         return int(self.arbitrage_call(reference_price_wad, 2**128, zero) is not None)
 
+    def prospects(self, owners: Sequence[Address], reference_price_wad: int, now: int,
+                  until: int) -> list[Opportunity] | None:
+        """The hard liquidations open now: the bands and healths move only through trades, so
+        with the price held nothing opens later (the conversions left are the arbitrageur's,
+        which it is asked about itself). With the EMA or the dynamic fee on, the bands' p_o
+        keeps moving toward the market's oracle price with time alone: None (cannot tell) until
+        it has arrived."""
+        p = self.params
+        if (p.ema or p.dynamic_fee) and self.oracle_price() != self.market.price():
+            return None
+        return self.opportunities(owners)
+
     # --- arbitrage -----------------------------------------------------------------------
     def arbitrage_call(self, reference_price_wad: int, max_usd: int, caller: Address) -> Call | None:
         """The exchange that trades the bands toward ``reference_price_wad`` (e.g. the DEX price).
@@ -584,7 +707,9 @@ class SoftLiquidationMechanism(LiquidationMechanism[SoftParams]):
         profit = out * reference_price_wad // WAD - used if buy else out - used * reference_price_wad // WAD
         if out == 0 or profit <= 0:
             return None
-        data = self.contract.encode("exchange", buy, used, out, caller)
+        p = self.params
+        min_out = out if not (p.ema or p.dynamic_fee) else out - out * ARB_SLIPPAGE_BPS // BPS
+        data = self.contract.encode("exchange", buy, used, min_out, caller)
         action = "soft-liquidate" if buy else "de-liquidate"
         crossed = abs(band_to - self.active_band()) + 1
         gas = min(EXCHANGE_GAS_MAX, EXCHANGE_GAS_BASE + EXCHANGE_GAS_PER_BAND * crossed)

@@ -106,6 +106,7 @@ from sandbox.metrics import (
     _wad_column,
     loss_vs_hold_wad,
     path_end_price,
+    unliquidatable_metrics,
 )
 from sandbox.units import BPS, WAD
 
@@ -474,6 +475,7 @@ def perp_metrics(result) -> tuple[dict, dict]:
         "median_time_to_safety_s": _median_or_nan(to_safety) if safety_recorded else math.nan,
         "max_price_impact_bps": _swap_impact_bps(run.events, keepers),
         "over_liquidation_usd": _over_liquidation(run),
+        **unliquidatable_metrics(pos),
         **Outcome.path_end_metrics(path),
         "insurance_fund_drawdown_usd": _usd(drawn),
         "adl_covered_usd": _usd(sum(_int(e.args["amount"]) for e in adl)),

@@ -24,9 +24,14 @@ FUNDS_USD = to_wad(1_000_000)
 FUNDS_WETH = to_wad(100)
 
 
+# The band maths at p_o = the market's oracle: the EMA and the dynamic fee off (their own tests are
+# in test_soft_oracle.py).
+PLAIN = SoftParams(ema=False, dynamic_fee=False)
+
+
 @pytest.fixture
 def mech(market):
-    return SoftLiquidationMechanism.deploy(market)
+    return SoftLiquidationMechanism.deploy(market, PLAIN)
 
 
 @pytest.fixture
@@ -95,7 +100,7 @@ def test_params_validate_bands_between_4_and_50(market):
     # the contract enforces the same bound
     with pytest.raises(TransactionFailed, match="InvalidParameters"):
         deploy(market.chain, market.deployer,
-               [("SoftLiquidationAMM", (market.lending.address, 3, 100, 6 * WAD // 100, 9 * WAD // 100, 60))])
+               [("SoftLiquidationAMM", (market.lending.address, 3, 100, 6 * WAD // 100, 9 * WAD // 100, 60, 866, True))])
 
 
 def test_collateral_spread_evenly_over_n_bands_on_opening(market, mech, borrowers):
@@ -476,7 +481,7 @@ def test_position_above_the_active_band_moves_it_up_when_bands_between_hold_no_u
 def test_loan_whose_top_band_would_start_above_the_oracle_price_reverts(market, borrowers):
     # N = 30 reaches ~26% below the top band: the bottom-price cover rule puts an 80% LTV loan's
     # top band above $2,000, so Curve's "Debt too high" applies; 70% fits
-    mech = SoftLiquidationMechanism.deploy(market, SoftParams(bands_n=30))
+    mech = SoftLiquidationMechanism.deploy(market, dataclasses.replace(PLAIN, bands_n=30))
     assert mech.math.p_up(mech.math.top_band(COLLATERAL, DEBT)) >= to_wad(2000)
     reqs = fund_requests(market, borrowers[0], weth_wei=COLLATERAL, approve=[market.lending.address])
     execute(market.chain, reqs)

@@ -1,8 +1,9 @@
 """What every keeper shares: parameters, capital, profit after gas, targets, inventory.
 
 A keeper is an ``Agent`` (kind ``"keeper"``) that turns the mechanism's ``Opportunity`` list
-into liquidation transactions. Strategies (naive, pga, frontrunner, backrunner, flash) differ
-only in *when* they send and *how much tip* they pay; this module holds the rest:
+into liquidation transactions. Strategies (naive, pga, frontrunner, backrunner, flash,
+opportunist) differ only in *when* they send, *how much tip* they pay and how they bid; this
+module holds the rest:
 
 * **Profit** of an opportunity in the market's numeraire (USD, WAD) at a tip: what the call
   delivers (its ``receives`` legs), valued by the market's ``Valuer`` at the view's venue state
@@ -12,8 +13,10 @@ only in *when* they send and *how much tip* they pay; this module holds the rest
   gas spike stalls liquidations (as on 12 March 2020). An action that settles a claim of the
   keeper (it is the opportunity's ``beneficiary``: the English ``deal`` of an auction it won
   delivers ``settles``) is worth that claim, so winners settle their auctions (as Maker's flip
-  keepers did) once it pays the gas. The exception is an *unpaid* action that starts or settles
-  an auction (no legs for its caller: English ``bite``/``tick``, someone else's ``deal``,
+  keepers did) once it pays the gas; such a call is ``uncontested`` (the lot goes to the winner
+  whoever calls it), so every strategy sends it at its gas policy's tip and never re-bids it
+  (a gas race would bid the lot's value away). The exception is an *unpaid* action that starts
+  or settles an auction (no legs for its caller: English ``bite``/``tick``, someone else's ``deal``,
   Compound ``absorb``): a keeper sends it only while its gas costs at most
   ``unpaid_action_max_gas_usd`` (0 disables them), nobody else's is pending, and never one that
   settles an auction another keeper won (its winner will). Standing bids (``standing_bid``:
@@ -400,7 +403,8 @@ class Keeper(Agent):
              skip_targeted: bool = True, allow_unpaid: bool = True) -> list[Plan]:
         """Profitable actions among ``opps``, most profitable first, sized to the capital.
 
-        ``tip_for(call, gross)`` gives the tip of each (default: the gas policy's). The AMM
+        ``tip_for(call, gross)`` gives the tip of each (default: the gas policy's); standing bids
+        and ``uncontested`` calls (a ``deal`` of one's own lot) go at the gas policy's tip. The AMM
         reserves are moved by each planned sale, so later plans see the price they will get.
         Unpaid actions (``is_unpaid``: starting or settling an auction) come last, at the gas
         policy's tip, only when their gas costs at most ``unpaid_action_max_gas_usd``.
@@ -433,10 +437,10 @@ class Keeper(Agent):
                 if call is None:
                     continue
             gross = self.gross_usd(ctx, opp, call, valuer)
-            if opp.standing_bid:
-                if self.someone_else_on(ctx, opp, call):
-                    continue
-                tip = self.policy_tip_wei
+            if opp.standing_bid and self.someone_else_on(ctx, opp, call):
+                continue
+            if opp.standing_bid or opp.uncontested:
+                tip = self.policy_tip_wei  # no race to win: the strategy's tip would be wasted
             else:
                 tip = tip_for(call, gross)
             if tip is None or not self.executable(view, tip):
@@ -458,6 +462,13 @@ class Keeper(Agent):
                 plans.append(Plan(opportunity=opp, call=call, gross_usd=0, capital_usd=0, tip_wei=tip,
                                   profit_usd=-cost))
         return plans
+
+    def would_take(self, view: BlockView, ctx: "AgentContext",
+                   prospects: Sequence[Opportunity]) -> list[Opportunity]:
+        """The ``prospects`` this keeper's rule plans at its policy's tip with the capital it
+        has (``plan``: profit after gas at least ``min_profit_usd``, unpaid actions within their
+        gas limit), counting those it already has a transaction for."""
+        return [p.opportunity for p in self.plan(view, ctx, prospects, skip_targeted=False)]
 
     # --- sending -----------------------------------------------------------------------
     def meta(self, ctx: "AgentContext", plan: Plan) -> dict:
@@ -517,8 +528,9 @@ class Keeper(Agent):
         """Replace the pending transaction of ``target`` with tip = max(own, competitor) ×
         ``factor_bps`` (at least the mempool's 12.5% bump, max fee raised accordingly), if it
         stays profitable, within ``max_tip_wei`` and the gas policy's fee cap."""
-        if target.private or target.plan is None or target.plan.opportunity.standing_bid:
-            return None
+        opp = target.plan.opportunity if target.plan is not None else None
+        if target.private or opp is None or opp.standing_bid or opp.uncontested:
+            return None  # a refunded bid, or a call nobody can take from us: nothing to outbid
         pending = ctx.mempool.get(self.address, target.nonce)
         if pending is None:
             return None

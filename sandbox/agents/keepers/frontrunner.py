@@ -76,8 +76,8 @@ class FrontrunnerKeeper(Keeper):
             if pending.sender == self.address or pending.private:
                 continue
             opp = self.matching_opportunity(ctx, view.opportunities, pending)
-            if opp is None or opp.standing_bid:
-                continue  # an English bid is outbid in the auction, not copied
+            if opp is None or opp.standing_bid or opp.uncontested:
+                continue  # an English bid is outbid in the auction, not copied; a deal gives a copier nothing
             key = target_key(opp)
             tip = pending.effective_tip(view.base_fee)
             if tip >= victims.get(key, -1):

@@ -81,7 +81,7 @@ class PerpFixedFeeMechanism(PerpLiquidationMechanism[FFP]):
         deficit = max(0, -(margin_after - keeper_fee - insurance_fee)) if x == abs(p.size) else 0
         return Opportunity(
             mechanism=self.name, action=action, owner=p.owner, receives=legs(USD=keeper_fee),
-            health_factor_wad=p.health_factor_wad, ref=extra.pop("ref", None), private=extra.pop("private", False),
+            health_factor_wad=p.health_factor_wad, ref=extra.pop("ref", None), private=extra.pop("private", False), uncontested=extra.pop("uncontested", False),
             extra={"size": x, "position_size": p.size, "quote": quote, "insurance_fee": insurance_fee,
                    "deficit": deficit, "gas": self.gas_limit(state, deficit), **extra})
 

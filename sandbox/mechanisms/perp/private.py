@@ -80,7 +80,8 @@ class PerpPrivateMechanism(OrderFlowWindow, PerpFixedFeeMechanism[PerpPrivatePar
         state = self.market.state()
         out = []
         for p in candidates:
-            opp = self._opportunity(state, p, action, ref=round_id, private=exclusive, **extra)
+            opp = self._opportunity(state, p, action, ref=round_id, private=exclusive, uncontested=exclusive,
+                                     **extra)  # in the window only its winner may send it
             if opp is not None:
                 out.append(opp)
         return out
