@@ -155,6 +155,11 @@ class EnglishAuctionMechanism(LiquidationMechanism[EnglishAuctionParams]):
         """The penalty part of the winning bids (``Deal.penalty``)."""
         return {"english-penalty": sum(e.int("penalty") for e in events if e.name == "Deal")}
 
+    @classmethod
+    def dust_wad(cls, params: EnglishAuctionParams) -> int:
+        """``dust_usd``: bite refuses a smaller debt (``Dust``)."""
+        return params.dust_wad
+
     def auctions(self) -> list[dict]:
         """Every running auction (one call): id, owner, guy, lot, bid, tab, debt, returned, tic,
         end, biddable, dealable, needsTick."""
