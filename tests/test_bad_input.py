@@ -64,7 +64,7 @@ BAD_SCENARIOS = [
      "[borrowers]\nltv_max_bps = 9500\n", ["--mechanism", "soft"], "lending.max_ltv_bps: 9000 is above what soft", 2),
     ("soft bands overflow", "[borrowers]\ncount = 750\ncollateral_weth_median = 1e5\n", ["--mechanism", "soft"],
      "above what soft's bands hold", 2),
-    ("too many blocks in all", "blocks = 100000\n", ["--seeds", "100"], "blocks in all, above the 5,000,000", 2),
+    ("too many blocks in all", "blocks = 100000\n[lending]\nmin_borrow_usd = 2500.0\n", ["--seeds", "100"], "blocks in all, above the 5,000,000", 2),
     ("zero knot price", '[price]\nmodel = "path"\nknots = [[0, 0.0], [60, 100.0]]\n', [], "price must be > 0", 2),
     ("negative price", GBM + "start_price_usd = -5.0\n", [], "price.start_price_usd: must be > 0", 2),
     ("csv without its columns", '[price]\nmodel = "csv"\ncsv_file = "prices.csv"\n', [], "timestamp,price", 2),
@@ -148,6 +148,14 @@ BAD_SCENARIOS = [
     ("mechanism parameter of the wrong type", '[mechanisms.dutch-auction]\nstep_seconds = "fast"\n', [],
      "mechanisms.dutch-auction.step_seconds: expected an integer, got 'fast'", 2),
     ("mechanisms not a table", "mechanisms = 3\n", [], "mechanisms: expected a table, got 3", 2),
+    ("positions below the dust", "name = 'small'\n", ["--mechanism", "dutch-auction"],
+     "lending.min_borrow_usd: $0 lets borrowers open positions below dutch-auction's dust of $2,500, which it "
+     "never liquidates: raise min_borrow_usd to at least 2500", 2),
+    ("fixed positions below the dust", "[borrowers]\ncollateral_weth_sigma = 0.0\ncollateral_weth_median = 0.2\n"
+     "[lending]\nmin_borrow_usd = 100.0\n[mechanisms.english-auction]\ndust_usd = 300.5\n",
+     ["--mechanism", "english-auction"],
+     "lending.min_borrow_usd: borrowers' positions owe down to $260 (min_borrow_usd is $100), below "
+     "english-auction's dust of $300.5, which it never liquidates: raise min_borrow_usd to at least 300.5", 2),
     ("private window holding no block", "block_time_seconds = 30\n[oracle]\ndelay_seconds = 7\n",
      ["--mechanism", "private"], "mechanisms.private.open_delay_seconds: 12 s leaves no block", 2),
 ]

@@ -30,6 +30,7 @@ contract LendingMarket {
     error TransferFailed();
 
     event MechanismInstalled(address indexed mechanism);
+    event MechanismDustSet(uint256 dust);
     event LiquiditySupplied(address indexed supplier, uint256 amount);
     event Deposit(address indexed owner, uint256 amount);
     event Withdraw(address indexed owner, uint256 amount);
@@ -48,11 +49,15 @@ contract LendingMarket {
     uint256 public immutable liquidationThresholdWad;
     address public immutable treasury;
     address public immutable admin;
-    /// @notice Smallest debt a borrow may leave (USD WAD; 0: no minimum), as Maker's vat dust:
-    ///         positions too small to be worth liquidating cannot be opened.
+    /// @notice The market's own smallest debt (USD WAD; 0: no minimum), as Maker's vat dust:
+    ///         positions too small to be worth liquidating cannot be opened (see `minDebt`).
     uint256 public immutable minBorrow;
 
     address public mechanism;
+    /// @notice Smallest debt the installed mechanism can liquidate (USD WAD; 0: any), set by the
+    ///         admin when it installs the mechanism (Dutch bark and English bite refuse debts
+    ///         below their dust): a position it could never touch must not be opened.
+    uint256 public mechanismDust;
 
     mapping(address => uint256) public collateralOf;
     mapping(address => uint256) public debtOf;
@@ -109,6 +114,21 @@ contract LendingMarket {
         emit MechanismInstalled(mechanism_);
     }
 
+    /// @notice Declare the installed mechanism's dust (admin only): see `minDebt`. Positions
+    ///         already below a raised dust stay as they are (as Maker's vaults when dust rises).
+    function setMechanismDust(uint256 dust) external {
+        if (msg.sender != admin) revert NotAdmin();
+        mechanismDust = dust;
+        emit MechanismDustSet(dust);
+    }
+
+    /// @notice Smallest debt a borrow or repayment may leave (0 excepted): the larger of the
+    ///         market's own minimum and the mechanism's dust.
+    function minDebt() public view returns (uint256) {
+        uint256 dust = mechanismDust;
+        return dust > minBorrow ? dust : minBorrow;
+    }
+
     // -------------------------------------------------------------- liquidity
 
     /// @notice Supply USD that borrowers can draw on.
@@ -146,13 +166,19 @@ contract LendingMarket {
         _hook();
     }
 
-    /// @notice Repay the caller's debt; `amount` is capped at the outstanding debt.
+    /// @notice Repay the caller's debt; `amount` is capped at the outstanding debt. What is left
+    ///         must be 0 or at least `minDebt` (as Maker's vat refuses a frob that leaves dust).
     function repay(uint256 amount) external notLocked {
         uint256 debt = debtOf[msg.sender];
         if (amount > debt) amount = debt;
+        uint256 left = debt - amount;
+        if (left != 0) {
+            uint256 minimum = minDebt();
+            if (left < minimum) revert BelowMinimumBorrow(left, minimum);
+        }
         _pull(debtToken, msg.sender, amount);
         unchecked {
-            debtOf[msg.sender] = debt - amount;
+            debtOf[msg.sender] = left;
             totalDebt -= amount;
         }
         liquidity += amount;
@@ -277,7 +303,10 @@ contract LendingMarket {
             liquidity = liq - amount;
         }
         uint256 debt = debtOf[msg.sender] + amount;
-        if (debt < minBorrow && debt != 0) revert BelowMinimumBorrow(debt, minBorrow);
+        if (debt != 0) {
+            uint256 minimum = minDebt();
+            if (debt < minimum) revert BelowMinimumBorrow(debt, minimum);
+        }
         debtOf[msg.sender] = debt;
         totalDebt += amount;
         _checkLtv(msg.sender);

@@ -335,12 +335,14 @@ class LiquidationMechanism(ABC, Generic[P, M]):
 
     @classmethod
     def deploy(cls, market: M, params: P | None = None) -> Self:
-        """Deploy the contract, install it as the market's liquidator, run the mechanism's own
-        set-up transactions (``setup_requests``), and return the instance."""
+        """Deploy the contract, install it as the market's liquidator, tell the market its dust
+        (``dust_requests``), run the mechanism's own set-up transactions (``setup_requests``), and
+        return the instance."""
         params = cls.checked_params(params)
         (contract,) = deploy(market.chain, market.deployer,
                              [(cls.contract_name, cls.constructor_args(market, params))])
-        requests = [market.liquidated_contract.tx(market.deployer, "installMechanism", contract.address)]
+        requests = [market.liquidated_contract.tx(market.deployer, "installMechanism", contract.address),
+                    *cls.dust_requests(market, params)]
         execute_all(market.chain, requests + cls.setup_requests(market, params, contract))
         return cls(market, params, contract)
 
@@ -473,3 +475,19 @@ class LiquidationMechanism(ABC, Generic[P, M]):
     def is_private(self) -> bool:
         """True when liquidation rights are sold off the public mempool."""
         return self.order_flow() is not None
+
+    # --- dust (optional): the smallest debt the mechanism liquidates ---------------------------
+    @classmethod
+    def dust_wad(cls, params: P) -> int:
+        """Smallest debt (numeraire WAD) this mechanism can liquidate with ``params``: it never
+        touches a position owing less (Maker's dog and cat refuse to bark or bite below dust),
+        so the market refuses to let one be opened (``dust_requests``) and a scenario asking for
+        one is refused up front. 0 (default): it liquidates any debt."""
+        return 0
+
+    @classmethod
+    def dust_requests(cls, market: M, params: P) -> list[TxRequest]:
+        """The admin's call telling the market the dust (``setMechanismDust``: borrows and
+        repayments may then not leave less, as Maker's vat refuses to); none without dust."""
+        dust = cls.dust_wad(params)
+        return [market.liquidated_contract.tx(market.deployer, "setMechanismDust", dust)] if dust else []

@@ -393,6 +393,11 @@ class DutchAuctionMechanism(LiquidationMechanism[DutchAuctionParams]):
         reserve = to_wad(params.incentive_reserve_usd)
         return [market.usd.tx(market.deployer, "mint", contract.address, reserve)] if reserve else []
 
+    @classmethod
+    def dust_wad(cls, params: DutchAuctionParams) -> int:
+        """``dust_usd``: bark refuses a smaller debt (``Dust``)."""
+        return params.dust_wad
+
     # --- reads -----------------------------------------------------------------------------
     def auctions(self) -> list[dict]:
         """Every running auction: id, owner, lot, tab, debtRemaining, top, tic, price, needsRedo.

@@ -190,6 +190,11 @@ class EnglishAuctionMechanism(LiquidationMechanism[EnglishAuctionParams]):
                 low_value += worth
         return low, count, low_value, value
 
+    @classmethod
+    def dust_wad(cls, params: EnglishAuctionParams) -> int:
+        """``dust_usd``: bite refuses a smaller debt (``Dust``)."""
+        return params.dust_wad
+
     def auctions(self) -> list[dict]:
         """Every running auction (one call): id, owner, guy, lot, bid, tab, debt, returned, tic,
         end, biddable, dealable, needsTick."""

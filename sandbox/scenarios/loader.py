@@ -34,13 +34,16 @@ import math
 import os
 import tomllib
 import typing
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .prices import read_price_csv
+from sandbox.units import WAD, to_wad
+
+from .prices import read_price_csv, to_wad_prices
 from .schema import (
     AmmSpec,
     ArbitrageurSpec,
@@ -489,4 +492,44 @@ def check_mechanisms_serve(scenario: Scenario, mechanisms) -> dict:
         except ValueError as exc:  # a hook's refusal names the field first
             raise ScenarioError(str(exc)) from None
         params_of[name] = params
+    for name, params in params_of.items():  # after every mechanism's own refusal
+        _check_dust(scenario, name, MECHANISMS.load(name).variant_for(scenario.market).dust_wad(params))
     return params_of
+
+
+def _check_dust(scenario: Scenario, mechanism: str, dust_wad: int) -> None:
+    """Refuse a scenario whose borrowers may owe less than ``mechanism``'s dust: the mechanism
+    would never liquidate such a position, and the market refuses to lend it (``minDebt``)."""
+    from sandbox.markets import MARKETS
+
+    if not dust_wad or "borrowers" not in getattr(MARKETS.load(scenario.market), "sections", ()):
+        return
+    smallest, floor = smallest_debt_wad(scenario), to_wad(scenario.lending.min_borrow_usd)
+    if smallest >= dust_wad:
+        return
+    sizes = (f"${_usd(floor)} lets borrowers open positions" if smallest == floor else
+             f"borrowers' positions owe down to ${_usd(smallest)} (min_borrow_usd is ${_usd(floor)}),")
+    raise ScenarioError(f"lending.min_borrow_usd: {sizes} below {mechanism}'s dust of ${_usd(dust_wad)}, which it "
+                        f"never liquidates: raise min_borrow_usd to at least "
+                        f"{format((Decimal(dust_wad) / WAD).normalize(), 'f')}")
+
+
+def smallest_debt_wad(scenario: Scenario) -> int:
+    """The least debt (USD WAD) a borrower of ``scenario`` can open with: ``min_borrow_usd``, as
+    smaller draws are scaled up to it (``draw_population``), unless every collateral is the
+    median (``collateral_weth_sigma = 0``): then the median's debt at the lowest LTV, if larger."""
+    from sandbox.agents.borrowers import draw_population
+
+    b, lending = scenario.borrowers, scenario.lending
+    floor = to_wad(lending.min_borrow_usd)
+    if b.collateral_weth_sigma > 0:  # lognormal sizes: any collateral down to 1e-6 WETH
+        return floor
+    lowest = dataclasses.replace(b, count=1, ltv_max_bps=b.ltv_min_bps)
+    ((_, debt),) = draw_population(lowest, np.random.default_rng(0), to_wad_prices([scenario.price.start_price_usd])[0],
+                                   lending.max_ltv_bps, floor)
+    return debt
+
+
+def _usd(wad: int) -> str:
+    """``wad`` USD with thousands separators and no trailing zeros (2,500; 250.5)."""
+    return f"{(Decimal(wad) / WAD).normalize():,f}"

@@ -10,6 +10,8 @@ $2,000; at $1,750 only the victim is liquidatable (HF 0.972), at $1,100 it is un
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from lending_world import CRASH, FALL, VICTIM, build_world, close_worlds
 from replay_tools import foreign_signed
@@ -459,13 +461,30 @@ def test_a_dealt_auction_cannot_be_dealt_again(world):
 
 # ----------------------------------------------------------------- dust
 
+@contextmanager
+def dust_lifted(w):
+    """The market's dust lifted (admin) inside the block and restored after it: the market
+    refuses to let a position fall below the mechanism's dust, so the mechanism's own refusal
+    is reached only by a position that was smaller before the dust was raised."""
+    lending = w.market.lending
+    dust = lending.call("mechanismDust")
+    w.ok(lending.tx(w.market.deployer, "setMechanismDust", 0))
+    try:
+        yield
+    finally:
+        w.ok(lending.tx(w.market.deployer, "setMechanismDust", dust))
+
+
 @worlds("dutch-auction")
 def test_barking_dust_and_leaving_dust_in_an_auction_reverts(world):
     w = world
     m, p = w.market, w.mech.params
     dust = p.dust_wad
     w.ok(m.usd.tx(m.deployer, "mint", w.bystander.address, to_wad(1_000_000)))
-    w.ok(m.lending.tx(w.bystander, "repay", to_wad(5_000) - dust + 1, gas=600_000))  # debt: dust − 1 wei
+    shrink = m.lending.tx(w.bystander, "repay", to_wad(5_000) - dust + 1, gas=600_000)  # debt: dust − 1 wei
+    w.refused("repay down to dust", shrink, "BelowMinimumBorrow(")  # the market keeps it out
+    with dust_lifted(w):  # a position left below a dust raised after it shrank, as Maker's vaults
+        w.ok(shrink)
     w.set_price(to_wad(100))  # the bystander is liquidatable now, with dust debt
     assert m.read_positions([w.bystander.address])[0].is_liquidatable
     w.refused("bark a position whose debt is below dust", liquidation_request(w, w.keeper, w.bystander.address),
@@ -507,7 +526,10 @@ def test_kicking_dust_into_an_english_auction_reverts(world):
     w = world
     m = w.market
     w.ok(m.usd.tx(m.deployer, "mint", w.bystander.address, to_wad(1_000)))
-    w.ok(m.lending.tx(w.bystander, "repay", to_wad(5_000) - to_wad(10), gas=600_000))  # $10 of debt left
+    shrink = m.lending.tx(w.bystander, "repay", to_wad(5_000) - to_wad(10), gas=600_000)  # $10 of debt left
+    w.refused("repay down to dust", shrink, "BelowMinimumBorrow(")  # the market keeps it out
+    with dust_lifted(w):  # a position left below a dust raised after it shrank
+        w.ok(shrink)
     w.ok(m.lending.tx(w.bystander, "withdraw", to_wad("9.99"), gas=600_000))  # 0.01 WETH against it
     w.set_price(to_wad(1000))  # $10 of collateral × 0.85 < $10 of debt
     assert m.read_positions([w.bystander.address])[0].is_liquidatable

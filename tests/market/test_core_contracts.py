@@ -125,6 +125,32 @@ def test_a_borrow_that_leaves_debt_below_the_minimum_reverts(chain, borrowers):
     market_invariants(market, [alice.address, bob.address])
 
 
+def test_the_market_refuses_a_borrow_or_repayment_leaving_debt_below_the_mechanisms_dust(chain, borrowers):
+    """The installed mechanism's dust (set by the admin) binds like the market's own minimum, and
+    the larger of the two wins: no position may owe in (0, minDebt) after a borrow or a repayment
+    (Maker's vat), so none exists that the mechanism could never liquidate."""
+    market = deploy_market(chain, MarketParams(min_borrow_usd=1_000))
+    lending, alice = market.lending, borrowers[0]
+    assert reverted(chain, lending.tx(alice, "setMechanismDust", to_wad(2_500))) == "NotAdmin()"
+    block = succeeded(chain, [lending.tx(market.deployer, "setMechanismDust", to_wad(2_500))])
+    assert block.receipts[0].events("MechanismDustSet")[0].args["dust"] == to_wad(2_500)
+    assert lending.call("minDebt") == to_wad(2_500)  # the larger of 1,000 and 2,500
+    execute(chain, fund_requests(market, alice, weth_wei=to_wad(4), usd_wei=to_wad(10_000)) + [
+        market.weth.tx(alice, "approve", lending.address, MAX_UINT),
+        market.usd.tx(alice, "approve", lending.address, MAX_UINT)])
+    assert reverted(chain, lending.tx(alice, "open", to_wad(4), to_wad(2_499))) == \
+        f"BelowMinimumBorrow(debt={to_wad(2_499)}, minimum={to_wad(2_500)})"
+    succeeded(chain, [lending.tx(alice, "open", to_wad(4), to_wad(3_000))])  # at or above the dust: opens
+    assert reverted(chain, lending.tx(alice, "repay", to_wad(501))) == \
+        f"BelowMinimumBorrow(debt={to_wad(2_499)}, minimum={to_wad(2_500)})"
+    succeeded(chain, [lending.tx(alice, "repay", to_wad(500))])  # down to exactly the dust
+    succeeded(chain, [lending.tx(alice, "repay", to_wad(2_500))])  # or to nothing
+    assert lending.call("debtOf", alice.address) == 0
+    succeeded(chain, [lending.tx(market.deployer, "setMechanismDust", 0)])
+    assert lending.call("minDebt") == to_wad(1_000)  # the market's own minimum again
+    market_invariants(market, [alice.address])
+
+
 # --- AMM ------------------------------------------------------------------------------------
 
 def swap(market, amm, trader, weth_in, min_out=0):

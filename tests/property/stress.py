@@ -135,6 +135,7 @@ def stress_scenarios(max_borrowers: int = 4, max_blocks: int = 14):
             "settle_idle_seconds": max(block_time, 600),
             "price": price, "gas": gas, "oracle": oracle,
             "amm": {"liquidity_weth": draw(st.sampled_from([25.0, 200.0, 5000.0]))},  # thin to deep
+            "lending": {"min_borrow_usd": 2_500.0},  # the Dutch auction's dust (the largest)
             "borrowers": borrowers, "keepers": keepers, "mechanisms": mechanisms,
         }
 

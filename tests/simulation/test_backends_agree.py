@@ -31,6 +31,8 @@ noise_volatility_per_year = 0.3
 [gas]
 base_fee_gwei = 10
 spikes = [[600, 1200, 2.0]]
+[lending]
+min_borrow_usd = 2500.0  # the Dutch auction's dust: no position it could never liquidate
 [borrowers]
 count = 8
 collateral_weth_median = 8

@@ -26,6 +26,8 @@ noise_volatility_per_year = 0.3
 [gas]
 base_fee_gwei = 10
 spikes = [[1200, 1800, 2.0]]
+[lending]
+min_borrow_usd = 2500.0  # the Dutch auction's dust: no position it could never liquidate
 [borrowers]
 count = 12
 collateral_weth_median = 8
