@@ -26,7 +26,6 @@ from sandbox.market.actions import fund_requests, open_positions, set_price
 from sandbox.mechanisms.soft import (
     MAX_P_O_CHG,
     PREV_P_O_DELAY,
-    BandState,
     SoftLiquidationMechanism,
     SoftParams,
     band_dynamic_fee,
