@@ -42,6 +42,8 @@ strategy = "frontrunner"
 strategy = "backrunner"
 [[keepers]]
 strategy = "flash"
+[[keepers]]
+strategy = "opportunist"
 [mechanisms.english-auction]
 ttl_seconds = 1800  # bids stand 30 min (3 h on mainnet): the settle phase stays short
 '''
