@@ -178,24 +178,27 @@ def test_limit_p_o_caps_a_big_oracle_jump_at_1_25x_of_the_last_written_p_o(marke
     assert fee > written_dfee * (PREV_P_O_DELAY - 1) // PREV_P_O_DELAY  # the old fee carries over
 
 
-def test_limit_p_o_caps_a_big_oracle_fall_at_1_over_1_25(market):
+def limit_only_after_oracle_move(market, price_wad):
+    """A limit-only AMM (dynamic fee, no EMA) whose oracle moved to ``price_wad`` one second on:
+    (its p_o and fee then, seconds since its last p_o write)."""
     mech = SoftLiquidationMechanism.deploy(market, LIMIT_ONLY)
     prev = mech.contract.call("feeState")[2]
     t1 = market.chain.timestamp + 1
-    set_price(market, to_wad(1000), timestamp=t1)
+    set_price(market, price_wad, timestamp=t1)
     po, fee = price_oracle(mech, t1)
+    return po, fee, t1 - prev
+
+
+def test_limit_p_o_caps_a_big_oracle_fall_at_1_over_1_25(market):
+    po, fee, since_write = limit_only_after_oracle_move(market, to_wad(1000))
     assert po == to_wad(2000) * WAD // MAX_P_O_CHG == to_wad(1600)
-    assert (po, fee) == limit_p_o(to_wad(1000), to_wad(2000), 0, t1 - prev)
+    assert (po, fee) == limit_p_o(to_wad(1000), to_wad(2000), 0, since_write)
 
 
 def test_limit_p_o_follows_a_fall_within_the_cap_at_once_with_the_fee_for_its_ratio(market):
-    mech = SoftLiquidationMechanism.deploy(market, LIMIT_ONLY)
-    prev = mech.contract.call("feeState")[2]
-    t1 = market.chain.timestamp + 1
-    set_price(market, to_wad(1800), timestamp=t1)
-    po, fee = price_oracle(mech, t1)
+    po, fee, since_write = limit_only_after_oracle_move(market, to_wad(1800))
     assert po == to_wad(1800)
-    left = PREV_P_O_DELAY - (t1 - prev)
+    left = PREV_P_O_DELAY - since_write
     assert math.isclose(fee / WAD, (1 - 0.9**3) * left / 120, rel_tol=1e-12)
 
 
