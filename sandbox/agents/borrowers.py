@@ -1,6 +1,7 @@
 """Borrowers: the population drawn from the run's seed, and the agents that defend their positions.
 
-``draw_population`` turns a ``BorrowerSpec`` into integer (collateral, debt) pairs: collateral
+``draw_population`` (``sandbox.scenarios.population``, where the scenario's dust check uses it
+too) turns a ``BorrowerSpec`` into integer (collateral, debt) pairs: collateral
 sizes are lognormal (median ``collateral_weth_median``, log-stdev ``collateral_weth_sigma``),
 target loan-to-value uniform in [``ltv_min_bps``, ``ltv_max_bps``] and never above the market's
 max LTV. A ``Borrower`` opens its position at set-up with a reserve (one top-up's worth of WETH
@@ -17,8 +18,9 @@ import numpy as np
 
 from sandbox.chain import Account
 from sandbox.market.actions import fund_requests, open_position_requests
+from sandbox.scenarios.population import MICRO_WAD, draw_population
 from sandbox.scenarios.schema import BorrowerSpec
-from sandbox.units import BPS, WAD, to_wad
+from sandbox.units import to_wad
 
 from .base import Agent, BlockView, GasPolicy
 
@@ -31,41 +33,6 @@ if TYPE_CHECKING:
 
 # deposit/repay run the mechanism's position hook (soft: re-spreading over bands, ~700k gas)
 REACTION_GAS = 1_000_000
-MICRO_WAD = 10**12  # collateral drawn in floats is rounded to 1e-6 WETH before scaling to WAD
-
-
-def draw_population(spec: BorrowerSpec, rng: np.random.Generator, start_price_wad: int,
-                    max_ltv_bps: int, min_borrow_wad: int = 0) -> list[tuple[int, int]]:
-    """``spec.count`` (collateral_wei, debt_wei) pairs drawn from ``rng``, integer WAD.
-
-    Collateral ~ lognormal(ln(median), sigma); target LTV ~ uniform integer bps in
-    [ltv_min_bps, min(ltv_max_bps, max_ltv_bps)]; debt = collateral × price × LTV, rounded down
-    (so the market's max-LTV check at ``start_price_wad`` always passes). A position whose debt
-    would fall below the market's ``min_borrow_wad`` is scaled up, at its LTV, to borrow exactly
-    that minimum (the market refuses smaller debts). Collaterals are drawn first, then LTVs, so
-    the table depends only on the spec and the generator's state.
-    """
-    if start_price_wad <= 0:
-        raise ValueError(f"start_price_wad must be > 0, got {start_price_wad}")
-    if not 0 < max_ltv_bps < BPS:
-        raise ValueError(f"max_ltv_bps must be in (0, 10000), got {max_ltv_bps}")
-    n = spec.count
-    sizes = rng.lognormal(mean=float(np.log(spec.collateral_weth_median)),
-                          sigma=float(spec.collateral_weth_sigma), size=n)
-    hi = min(spec.ltv_max_bps, max_ltv_bps)
-    lo = min(spec.ltv_min_bps, hi)
-    ltvs = rng.integers(lo, hi + 1, size=n)
-    out = []
-    for size, ltv in zip(sizes, ltvs, strict=True):
-        collateral = max(1, int(round(float(size) * 1e6))) * MICRO_WAD
-        debt = collateral * start_price_wad // WAD * int(ltv) // BPS
-        if debt < min_borrow_wad:
-            per_micro = MICRO_WAD * start_price_wad // WAD * int(ltv) // BPS  # debt of 1e-6 WETH
-            micros = -(-min_borrow_wad // per_micro) if per_micro else 0
-            collateral = max(collateral, micros * MICRO_WAD)  # floor(k·x) >= k·floor(x): LTV holds
-            debt = min_borrow_wad
-        out.append((collateral, debt))
-    return out
 
 
 class Borrower(Agent):

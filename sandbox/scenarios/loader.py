@@ -43,6 +43,7 @@ import numpy as np
 
 from sandbox.units import WAD, to_wad
 
+from .population import draw_population
 from .prices import read_price_csv, to_wad_prices
 from .schema import (
     AmmSpec,
@@ -518,8 +519,6 @@ def smallest_debt_wad(scenario: Scenario) -> int:
     """The least debt (USD WAD) a borrower of ``scenario`` can open with: ``min_borrow_usd``, as
     smaller draws are scaled up to it (``draw_population``), unless every collateral is the
     median (``collateral_weth_sigma = 0``): then the median's debt at the lowest LTV, if larger."""
-    from sandbox.agents.borrowers import draw_population
-
     b, lending = scenario.borrowers, scenario.lending
     floor = to_wad(lending.min_borrow_usd)
     if b.collateral_weth_sigma > 0:  # lognormal sizes: any collateral down to 1e-6 WETH
